@@ -1,0 +1,339 @@
+"""YAML input -> typed, validated configuration.
+
+Every problem in an input is reported before any expensive work starts, each with the key path
+that holds it and a hint that says how to fix it. File paths in an input are resolved relative to
+the directory of the YAML file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from hybridmd.data import geometry_names, model_names
+
+
+class ConfigError(ValueError):
+    """An input that cannot be run; the message lists every problem with its key and a hint."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"invalid input {source}:"]
+        lines += [f"  - {where}: {what}" for where, what in problems]
+        super().__init__("\n".join(lines))
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = Path(path).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path
+
+
+def _existing_file(path: Path, info: ValidationInfo) -> Path:
+    path = _resolve(path, info)
+    if not path.is_file():
+        raise ValueError(
+            f"file not found: {path} (relative paths are taken from the input file's folder)"
+        )
+    return path
+
+
+# ----------------------------------------------------------------------------- system
+
+
+class SystemConfig(Strict):
+    """The molecule: a shipped geometry by name, or a frame of any file ASE reads or an MD17 npz."""
+
+    molecule: str | None = Field(None, description="name of a shipped geometry, e.g. ethanol")
+    file: Path | None = Field(None, description="structure file (xyz, traj, pdb, MD17 npz, ...)")
+    index: int = Field(0, description="frame index in `file` (negative counts from the end)")
+
+    @field_validator("molecule")
+    @classmethod
+    def _known_molecule(cls, name: str | None) -> str | None:
+        if name is not None and name not in geometry_names():
+            raise ValueError(
+                f"no shipped geometry named {name!r}; known: {', '.join(geometry_names())}. "
+                "Give a structure file with `file:` instead"
+            )
+        return name
+
+    @field_validator("file")
+    @classmethod
+    def _file_exists(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        return None if path is None else _existing_file(path, info)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SystemConfig:
+        if (self.molecule is None) == (self.file is None):
+            raise ValueError("give exactly one of `molecule:` (a shipped name) or `file:`")
+        return self
+
+
+# ----------------------------------------------------------------------------- calculators
+
+
+class SGDMLConfig(Strict):
+    """An sGDML force field (model .npz, kcal/mol and Å as in the sgdml package)."""
+
+    type: Literal["sgdml"]
+    model: str = Field(description="shipped model name (e.g. ethanol) or path to a model .npz")
+    use_torch: bool = Field(True, description="the torch backend, ~3x faster on CPU here")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str, info: ValidationInfo) -> str:
+        if model in model_names():
+            return model
+        path = _resolve(Path(model), info)
+        if not path.is_file():
+            raise ValueError(
+                f"no sGDML model file {path} and no shipped model named {model!r} "
+                f"(shipped: {', '.join(model_names())})"
+            )
+        return str(path)
+
+
+class DFTConfig(Strict):
+    """Kohn-Sham DFT with PySCF (energies and analytic gradients)."""
+
+    type: Literal["dft"]
+    functional: str = "PBE"
+    basis: str = "def2-SVP"
+    charge: int = 0
+    spin: int = Field(0, ge=0, description="number of unpaired electrons, 2S")
+    grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9")
+    conv_tol: float = Field(1e-9, gt=0, description="SCF energy convergence, Hartree")
+    max_cycle: int = Field(100, gt=0)
+
+
+class XTBConfig(Strict):
+    """Extended tight binding with tblite."""
+
+    type: Literal["xtb"]
+    method: Literal["GFN2-xTB", "GFN1-xTB"] = "GFN2-xTB"
+    charge: int = 0
+    multiplicity: int = Field(1, ge=1, description="spin multiplicity 2S+1")
+    accuracy: float = Field(1.0, gt=0)
+
+
+class ASECalculatorConfig(Strict):
+    """Any ASE calculator by import path, e.g. ``ase.calculators.lj:LennardJones``."""
+
+    type: Literal["ase"]
+    import_path: str = Field(description="module:Class or module.Class")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("import_path")
+    @classmethod
+    def _looks_like_path(cls, path: str) -> str:
+        if "." not in path and ":" not in path:
+            raise ValueError(f"{path!r} is not an import path like 'package.module:ClassName'")
+        return path
+
+
+CalculatorConfig = Annotated[
+    SGDMLConfig | DFTConfig | XTBConfig | ASECalculatorConfig, Field(discriminator="type")
+]
+
+
+# ----------------------------------------------------------------------------- dynamics
+
+
+class MomentaFile(Strict):
+    """Initial momenta read from a file (ASE traj/extxyz with momenta, or npz with V in Å/fs)."""
+
+    file: Path
+    index: int = -1
+
+    @field_validator("file")
+    @classmethod
+    def _exists(cls, path: Path, info: ValidationInfo) -> Path:
+        return _existing_file(path, info)
+
+
+class DynamicsConfig(Strict):
+    """Thermostated (or NVE) MD on the ASE engine."""
+
+    integrator: Literal["nve", "langevin", "bussi", "nose-hoover"] = "bussi"
+    timestep_fs: float = Field(gt=0, le=10, description="MD time step in fs")
+    steps: int | None = Field(None, gt=0, description="number of steps (or give duration_fs)")
+    duration_fs: float | None = Field(None, gt=0, description="length in fs (or give steps)")
+    temperature_K: float = Field(300.0, gt=0, description="thermostat and initial temperature")
+    friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
+    tau_fs: float = Field(100.0, gt=0, description="Bussi / Nose-Hoover coupling time, fs")
+    chain_length: int = Field(3, ge=1, description="Nose-Hoover chain length")
+    seed: int = Field(0, ge=0, description="seed for initial momenta and stochastic thermostats")
+    initial_momenta: Literal["maxwell-boltzmann"] | MomentaFile = "maxwell-boltzmann"
+
+    @model_validator(mode="after")
+    def _length(self) -> DynamicsConfig:
+        if (self.steps is None) == (self.duration_fs is None):
+            raise ValueError("give exactly one of `steps:` or `duration_fs:`")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Total number of MD steps."""
+        if self.steps is not None:
+            return self.steps
+        return max(1, round(self.duration_fs / self.timestep_fs))
+
+
+class OutputConfig(Strict):
+    directory: Path = Field(Path("runs/simulation"), description="output folder")
+    stride: int = Field(1, gt=0, description="write every `stride`-th step")
+    format: Literal["traj", "extxyz"] = "traj"
+    log_stride: int | None = Field(None, gt=0, description="log every n steps (default: stride)")
+
+    @field_validator("directory")
+    @classmethod
+    def _relative_to_input(cls, path: Path, info: ValidationInfo) -> Path:
+        return _resolve(path, info)
+
+
+class SafetyConfig(Strict):
+    """Limits that stop a run that blew up, with the frames up to that point on disk."""
+
+    max_temperature_K: float = Field(3000.0, gt=0)
+    min_distance_A: float = Field(0.5, ge=0)
+
+
+class SimulationConfig(Strict):
+    """Input of `hybridmd simulate`."""
+
+    system: SystemConfig
+    calculator: CalculatorConfig
+    dynamics: DynamicsConfig
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+
+    @model_validator(mode="after")
+    def _temperature_limit(self) -> SimulationConfig:
+        if self.safety.max_temperature_K <= self.dynamics.temperature_K:
+            raise ValueError(
+                f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
+                f"dynamics.temperature_K ({self.dynamics.temperature_K})"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------- loading
+
+M = TypeVar("M", bound=BaseModel)
+
+_HINTS = {
+    "missing": "this key is required: add it",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than_equal": "use a smaller value",
+    "int_parsing": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_parsing": "write a number",
+    "bool_parsing": "write true or false",
+    "model_type": "this key holds a section of keys, not a single value",
+    "dict_type": "this key holds a section of keys, not a single value",
+}
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections an annotation can hold (unwrapping Optional and unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def _tag(section: type[BaseModel]) -> Any:
+    field = section.model_fields.get("type")
+    args = getattr(field.annotation, "__args__", ()) if field else ()
+    return args[0] if len(args) == 1 else None
+
+
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """Readable key path of an error location and the keys allowed in its section.
+
+    Pydantic puts the discriminator value of a tagged union into the location
+    (``calculator.sgdml.model``); it is dropped from the path users see.
+    """
+    sections: list[type[BaseModel]] = [model]
+    shown: list[str] = []
+    for i, part in enumerate(loc):
+        shown.append(str(part))
+        if i == len(loc) - 1:
+            break
+        if any(part in s.model_fields for s in sections):
+            sections = [m for s in sections if part in s.model_fields
+                        for m in _models_in(s.model_fields[part].annotation)]
+        elif any(_tag(s) == part for s in sections):
+            sections = [s for s in sections if _tag(s) == part]
+            shown.pop()
+    allowed = sorted({k for s in sections for k in s.model_fields})
+    return ".".join(shown) or "(top level)", allowed
+
+
+def _describe(model: type[BaseModel], err: dict[str, Any]) -> tuple[str, str]:
+    where, allowed = _walk(model, tuple(err["loc"]))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(where.rsplit(".", 1)[-1], allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return where, f"unknown key; {hint}"
+    if kind == "union_tag_invalid":
+        return where, f"unknown type {err['ctx']['tag']!r}; known: {err['ctx']['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return where, "missing `type:`; say which kind, e.g. type: sgdml | dft | xtb | ase"
+    if kind == "literal_error":
+        return where, f"got {err['input']!r}; allowed: {err['ctx']['expected']}"
+    msg = err["msg"].removeprefix("Value error, ")
+    hint = _HINTS.get(kind)
+    shown = kind == "missing" or isinstance(err.get("input"), dict) or kind == "value_error"
+    got = "" if shown else f" (got {err['input']!r})"
+    return where, f"{msg}{got}" + (f"; {hint}" if hint else "")
+
+
+def parse_config(data: Any, model: type[M], source: str, base_dir: Path | None = None) -> M:
+    """Validate a parsed YAML document against ``model``; raise ConfigError listing all problems."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("(top level)", "expected a mapping of sections (key: value)")])
+    try:
+        return model.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(model, e) for e in exc.errors()]) from None
+
+
+def load_config(path: str | Path, model: type[M]) -> M:
+    """Read and validate a YAML input file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), [("(file)", "input file not found; check the path")])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            str(path), [(where, f"malformed YAML: {problem}; check indentation and colons")]
+        ) from None
+    return parse_config(data, model, str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,138 @@
+"""The in-memory trajectory type shared by readers, training and analysis.
+
+A trajectory is a time series of phase-space points x = (r, p) of one molecule, in ASE units:
+positions in Å, momenta in amu·Å/(ASE time), energies in eV, forces in eV/Å, times in fs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses
+
+from hybridmd.units import FS
+
+
+@dataclass
+class Trajectory:
+    """Frames of one molecule, equally spaced in time (``dt_fs`` apart)."""
+
+    numbers: np.ndarray  #: (N,) atomic numbers, in the file's atom order
+    positions: np.ndarray  #: (T, N, 3) Å
+    momenta: np.ndarray  #: (T, N, 3) amu·Å/ASE-time
+    dt_fs: float  #: spacing between consecutive frames in fs
+    masses: np.ndarray | None = None  #: (N,) amu; standard masses when None
+    energies: np.ndarray | None = None  #: (T,) potential energy, eV
+    forces: np.ndarray | None = None  #: (T, N, 3) eV/Å
+    t0_fs: float = 0.0  #: time of the first frame
+    #: provenance: source file, format, and "velocities": "file" | "finite-difference"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.numbers = np.asarray(self.numbers, dtype=int)
+        self.positions = np.asarray(self.positions, dtype=float)
+        self.momenta = np.asarray(self.momenta, dtype=float)
+        if self.masses is None:
+            self.masses = atomic_masses[self.numbers].copy()
+        self.masses = np.asarray(self.masses, dtype=float)
+        n_frames, n_atoms = self.positions.shape[:2]
+        if self.positions.shape != (n_frames, len(self.numbers), 3):
+            raise ValueError(
+                f"positions have shape {self.positions.shape}, expected "
+                f"(frames, {len(self.numbers)}, 3) for {len(self.numbers)} atoms"
+            )
+        if self.momenta.shape != self.positions.shape:
+            raise ValueError(
+                f"momenta have shape {self.momenta.shape}, positions {self.positions.shape}"
+            )
+        if self.forces is not None and np.shape(self.forces) != self.positions.shape:
+            raise ValueError(
+                f"forces have shape {np.shape(self.forces)}, positions {self.positions.shape}"
+            )
+        if self.energies is not None and np.shape(self.energies) != (n_frames,):
+            raise ValueError(f"energies have shape {np.shape(self.energies)}, expected ({n_frames},)")
+        if not self.dt_fs > 0:
+            raise ValueError(f"dt_fs must be positive, got {self.dt_fs}")
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    @property
+    def times_fs(self) -> np.ndarray:
+        """(T,) time of each frame in fs."""
+        return self.t0_fs + self.dt_fs * np.arange(len(self))
+
+    @property
+    def velocities(self) -> np.ndarray:
+        """(T, N, 3) velocities in Å/fs."""
+        return self.momenta / self.masses[None, :, None] * FS
+
+    @property
+    def symbols(self) -> str:
+        return Atoms(numbers=self.numbers).get_chemical_formula(mode="all")
+
+    def subsample(self, stride: int, start: int = 0) -> Trajectory:
+        """Every ``stride``-th frame from ``start``: the coarse trajectory at Δt = stride·dt."""
+        sl = slice(start, None, stride)
+        return Trajectory(
+            numbers=self.numbers,
+            positions=self.positions[sl],
+            momenta=self.momenta[sl],
+            dt_fs=self.dt_fs * stride,
+            masses=self.masses,
+            energies=None if self.energies is None else self.energies[sl],
+            forces=None if self.forces is None else self.forces[sl],
+            t0_fs=self.t0_fs + start * self.dt_fs,
+            metadata={**self.metadata, "subsampled": {"stride": stride, "start": start}},
+        )
+
+    def slice(self, start: int, stop: int | None = None) -> Trajectory:
+        """Frames ``start:stop`` as a new trajectory."""
+        sl = slice(start, stop)
+        return Trajectory(
+            numbers=self.numbers,
+            positions=self.positions[sl],
+            momenta=self.momenta[sl],
+            dt_fs=self.dt_fs,
+            masses=self.masses,
+            energies=None if self.energies is None else self.energies[sl],
+            forces=None if self.forces is None else self.forces[sl],
+            t0_fs=self.t0_fs + start * self.dt_fs,
+            metadata=dict(self.metadata),
+        )
+
+    def to_atoms_list(self) -> list[Atoms]:
+        """The frames as ASE ``Atoms`` with momenta (and energy/forces when known)."""
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        frames = []
+        for i in range(len(self)):
+            atoms = Atoms(numbers=self.numbers, positions=self.positions[i], masses=self.masses)
+            atoms.set_momenta(self.momenta[i])
+            atoms.info["time_fs"] = float(self.times_fs[i])
+            if self.energies is not None or self.forces is not None:
+                atoms.calc = SinglePointCalculator(
+                    atoms,
+                    energy=None if self.energies is None else float(self.energies[i]),
+                    forces=None if self.forces is None else self.forces[i],
+                )
+            frames.append(atoms)
+        return frames
+
+
+def finite_difference_momenta(positions: np.ndarray, dt_fs: float, masses: np.ndarray) -> np.ndarray:
+    """Momenta from positions by central finite differences (second order at the ends too)."""
+    if positions.shape[0] < 3:
+        raise ValueError(
+            f"need at least 3 frames to derive velocities by finite differences, got "
+            f"{positions.shape[0]}"
+        )
+    velocities = np.gradient(positions, dt_fs * FS, axis=0, edge_order=2)
+    return velocities * masses[None, :, None]
