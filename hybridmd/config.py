@@ -202,15 +202,21 @@ class DynamicsConfig(Strict):
 
 
 class OutputConfig(Strict):
-    directory: Path = Field(Path("runs/simulation"), description="output folder")
+    directory: Path | None = Field(
+        None, validate_default=True,
+        description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
     stride: int = Field(1, gt=0, description="write every `stride`-th step")
     format: Literal["traj", "extxyz"] = "traj"
     log_stride: int | None = Field(None, gt=0, description="log every n steps (default: stride)")
+    checkpoint_interval_s: float = Field(
+        10.0, ge=0, description="least wall time between checkpoints (0: at every frame)")
 
     @field_validator("directory")
     @classmethod
-    def _relative_to_input(cls, path: Path, info: ValidationInfo) -> Path:
-        return _resolve(path, info)
+    def _default_directory(cls, path: Path | None, info: ValidationInfo) -> Path:
+        if path is None:
+            return Path("runs") / (info.context or {}).get("input_name", "simulation")
+        return Path(path).expanduser()
 
 
 class SafetyConfig(Strict):
@@ -313,11 +319,16 @@ def _describe(model: type[BaseModel], err: dict[str, Any]) -> tuple[str, str]:
 
 
 def parse_config(data: Any, model: type[M], source: str, base_dir: Path | None = None) -> M:
-    """Validate a parsed YAML document against ``model``; raise ConfigError listing all problems."""
+    """Validate a parsed YAML document against ``model``; raise ConfigError listing all problems.
+
+    Files the input reads are found relative to ``base_dir`` (the input file's folder);
+    outputs go relative to the working directory, by default to ``runs/<input name>``.
+    """
     if not isinstance(data, dict):
         raise ConfigError(source, [("(top level)", "expected a mapping of sections (key: value)")])
+    context = {"base_dir": base_dir, "input_name": Path(source).stem}
     try:
-        return model.model_validate(data, context={"base_dir": base_dir})
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(source, [_describe(model, e) for e in exc.errors()]) from None
 

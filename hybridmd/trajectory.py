@@ -53,7 +53,8 @@ class Trajectory:
                 f"forces have shape {np.shape(self.forces)}, positions {self.positions.shape}"
             )
         if self.energies is not None and np.shape(self.energies) != (n_frames,):
-            raise ValueError(f"energies have shape {np.shape(self.energies)}, expected ({n_frames},)")
+            raise ValueError(
+                f"energies have shape {np.shape(self.energies)}, expected ({n_frames},)")
         if not self.dt_fs > 0:
             raise ValueError(f"dt_fs must be positive, got {self.dt_fs}")
 
@@ -127,7 +128,8 @@ class Trajectory:
         return frames
 
 
-def finite_difference_momenta(positions: np.ndarray, dt_fs: float, masses: np.ndarray) -> np.ndarray:
+def finite_difference_momenta(positions: np.ndarray, dt_fs: float,
+                              masses: np.ndarray) -> np.ndarray:
     """Momenta from positions by central finite differences (second order at the ends too)."""
     if positions.shape[0] < 3:
         raise ValueError(

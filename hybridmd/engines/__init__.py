@@ -1,0 +1,1 @@
+"""Simulation engines that advance a molecule in time: ASE (embedded) and, later, i-PI."""

@@ -1,0 +1,34 @@
+"""Checks that stop a simulation that blew up, before it writes nonsense."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import pdist
+
+from hybridmd.config import SafetyConfig
+
+
+class SimulationError(RuntimeError):
+    """A run stopped because its state became unphysical; the message says what and what to do."""
+
+
+def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,
+                limits: SafetyConfig) -> str | None:
+    """The first problem found in a state, or None when it looks sane."""
+    if not np.all(np.isfinite(forces)):
+        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(forces))[:, 0]})
+        return (f"the calculator returned non-finite forces on atoms {bad}; check the "
+                "calculator set-up and the structure (overlapping atoms, wrong units)")
+    if not np.all(np.isfinite(positions)):
+        return "positions became non-finite; reduce dynamics.timestep_fs"
+    if not np.isfinite(temperature_K) or temperature_K > limits.max_temperature_K:
+        return (f"temperature {temperature_K:.0f} K exceeds safety.max_temperature_K = "
+                f"{limits.max_temperature_K:.0f} K; the dynamics is unstable: reduce "
+                "dynamics.timestep_fs, or check the structure and calculator")
+    if limits.min_distance_A > 0:
+        d_min = float(pdist(positions).min())
+        if d_min < limits.min_distance_A:
+            return (f"two atoms came {d_min:.3f} Å apart, below safety.min_distance_A = "
+                    f"{limits.min_distance_A} Å; reduce dynamics.timestep_fs or check the "
+                    "calculator")
+    return None

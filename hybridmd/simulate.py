@@ -1,0 +1,275 @@
+"""`hybridmd simulate`: a thermostated MD run from a validated input, resumable after a kill."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.io import write
+from tqdm import tqdm
+
+from hybridmd.calculators import build_calculator, describe_calculator
+from hybridmd.config import SimulationConfig
+from hybridmd.engines.ase_md import (
+    ASEEngine,
+    internal_degrees_of_freedom,
+    maxwell_boltzmann_momenta,
+)
+from hybridmd.output import (
+    CHECKPOINT_NAME,
+    LOG_NAME,
+    METADATA_NAME,
+    TRAJECTORY_STEM,
+    FrameWriter,
+    MDLog,
+    run_metadata,
+    truncate_frames,
+    write_json_atomic,
+)
+from hybridmd.safety import SimulationError, check_state
+from hybridmd.structures import build_structure, load_momenta
+
+log = logging.getLogger(__name__)
+
+#: input keys that may change between a run and its resumption (to extend a run)
+_RESUMABLE_CHANGES = {("dynamics", "steps"), ("dynamics", "duration_fs")}
+
+
+@dataclass
+class SimulationResult:
+    """Where a finished run's outputs are and what it cost."""
+
+    directory: Path
+    trajectory: Path
+    steps: int
+    frames: int
+    wall_time_s: float
+    interrupted: bool = False
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the MD loop checks between steps (never mid-step)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+
+@contextmanager
+def _stop_on_signals():
+    stop = _StopRequest()
+    try:
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signal handling to the caller
+        previous = {}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _output_paths(cfg: SimulationConfig) -> dict[str, Path]:
+    out = cfg.output.directory
+    return {
+        "trajectory": out / f"{TRAJECTORY_STEM}.{cfg.output.format}",
+        "log": out / LOG_NAME,
+        "metadata": out / METADATA_NAME,
+        "checkpoint": out / CHECKPOINT_NAME,
+        "failure": out / "failure.extxyz",
+    }
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: tuple = ()) -> list[tuple]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, prefix + (key,))
+        elif a != b:
+            keys.append(prefix + (key,))
+    return keys
+
+
+class Simulation:
+    """A simulation set up from an input: structure, calculator and engine, ready to run."""
+
+    def __init__(self, cfg: SimulationConfig, calculator: Calculator | None = None):
+        self.cfg = cfg
+        self.paths = _output_paths(cfg)
+        self.atoms: Atoms = build_structure(cfg.system)
+        # The calculator is built (and an sGDML model checked against the structure) before
+        # anything is written or computed.
+        self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
+        seeds = np.random.SeedSequence(cfg.dynamics.seed).spawn(2)
+        self._init_rng, thermostat_rng = (np.random.default_rng(s) for s in seeds)
+        self._initial_momenta()
+        self.engine = ASEEngine(self.atoms, cfg.dynamics, thermostat_rng)
+        self.step_index = 0
+        self.frames_written = 0
+
+    def _initial_momenta(self) -> None:
+        dyn = self.cfg.dynamics
+        if dyn.initial_momenta == "maxwell-boltzmann":
+            ndof = internal_degrees_of_freedom(self.atoms)
+            momenta = maxwell_boltzmann_momenta(self.atoms, dyn.temperature_K, ndof,
+                                                self._init_rng)
+        else:
+            momenta = load_momenta(dyn.initial_momenta, self.atoms)
+        self.atoms.set_momenta(momenta)
+
+    # ------------------------------------------------------------------ output folder
+
+    def _prepare_output(self, resume: bool, overwrite: bool) -> None:
+        out = self.cfg.output.directory
+        existing = [p for p in self.paths.values() if p.exists()]
+        if resume:
+            if not self.paths["checkpoint"].exists():
+                raise SimulationError(
+                    f"nothing to resume in {out}: no {CHECKPOINT_NAME}; run without --resume")
+            return
+        if existing and not overwrite:
+            raise SimulationError(
+                f"{out} already holds a run ({', '.join(p.name for p in existing)}); "
+                "continue it with --resume, or start again with --overwrite")
+        for path in existing:
+            path.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+
+    def _restore(self) -> None:
+        ckpt = json.loads(self.paths["checkpoint"].read_text())
+        meta = json.loads(self.paths["metadata"].read_text())
+        changed = [k for k in _changed_keys(meta["input"], self._input_echo())
+                   if k not in _RESUMABLE_CHANGES]
+        if changed:
+            names = ", ".join(".".join(k) for k in changed)
+            raise SimulationError(
+                f"the input changed since the run in {self.cfg.output.directory} started "
+                f"({names}); only dynamics.steps/duration_fs may change on --resume")
+        self.atoms.set_positions(np.array(ckpt["positions"]))
+        self.atoms.set_momenta(np.array(ckpt["momenta"]))
+        self.engine = ASEEngine(self.atoms, self.cfg.dynamics, self.engine.rng)
+        self.engine.set_state(ckpt["engine"])
+        self.step_index = ckpt["step"]
+        self.frames_written = ckpt["frames"]
+        dropped = truncate_frames(self.paths["trajectory"], self.frames_written)
+        MDLog.truncate_after(self.paths["log"], self.step_index)
+        meta.setdefault("resumed", []).append({"step": self.step_index, "dropped_frames": dropped})
+        write_json_atomic(self.paths["metadata"], meta)
+        log.info("resuming at step %d (%d frames on disk, %d partial frames dropped)",
+                 self.step_index, self.frames_written, dropped)
+
+    def _input_echo(self) -> dict[str, Any]:
+        return self.cfg.model_dump(mode="json")
+
+    def _checkpoint(self, finished: bool = False) -> None:
+        write_json_atomic(self.paths["checkpoint"], {
+            "step": self.step_index,
+            "frames": self.frames_written,
+            "time_fs": self.step_index * self.cfg.dynamics.timestep_fs,
+            "positions": self.atoms.positions.tolist(),
+            "momenta": self.atoms.get_momenta().tolist(),
+            "engine": self.engine.get_state(),
+            "finished": finished,
+        })
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, resume: bool = False, overwrite: bool = False,
+            progress: bool = True) -> SimulationResult:
+        """Run (or continue) the simulation to ``dynamics.n_steps`` steps."""
+        cfg = self.cfg
+        self._prepare_output(resume, overwrite)
+        if resume:
+            self._restore()
+        else:
+            write_json_atomic(self.paths["metadata"], run_metadata(
+                self._input_echo(), describe_calculator(cfg.calculator)))
+        n_steps = cfg.dynamics.n_steps
+        stride, log_stride = cfg.output.stride, cfg.output.log_stride or cfg.output.stride
+        writer = FrameWriter(self.paths["trajectory"])
+        md_log = MDLog(self.paths["log"])
+        start_step, t_start, last_ckpt = self.step_index, time.perf_counter(), time.monotonic()
+        interrupted = False
+        try:
+            if not resume:
+                self._observe(writer, md_log, write_frame=True, write_log=True)
+                self._checkpoint()
+            with _stop_on_signals() as stop, tqdm(
+                total=n_steps, initial=self.step_index, unit="step", disable=not progress,
+                mininterval=1.0, desc="MD",
+            ) as bar:
+                while self.step_index < n_steps:
+                    self.engine.step()
+                    self.step_index += 1
+                    wrote = self._observe(writer, md_log,
+                                          write_frame=self.step_index % stride == 0,
+                                          write_log=self.step_index % log_stride == 0)
+                    bar.update()
+                    if stop.signal is not None:
+                        interrupted = True
+                        log.warning("stopped by signal %d at step %d; resume with --resume",
+                                    stop.signal, self.step_index)
+                        break
+                    if wrote and (time.monotonic() - last_ckpt
+                                  >= cfg.output.checkpoint_interval_s):
+                        self._checkpoint()
+                        last_ckpt = time.monotonic()
+            self._checkpoint(finished=not interrupted)
+        finally:
+            writer.close()
+            md_log.close()
+        wall = time.perf_counter() - t_start
+        self._record_timing(start_step, wall)
+        return SimulationResult(cfg.output.directory, self.paths["trajectory"], self.step_index,
+                                self.frames_written, wall, interrupted)
+
+    def _observe(self, writer: FrameWriter, md_log: MDLog, write_frame: bool,
+                 write_log: bool) -> bool:
+        """Check the new state; write it to the trajectory and log where due."""
+        atoms = self.atoms
+        forces = atoms.get_forces()
+        temperature = self.engine.temperature()
+        problem = check_state(atoms.positions, forces, temperature, self.cfg.safety)
+        time_fs = self.step_index * self.cfg.dynamics.timestep_fs
+        atoms.info.update(time_fs=time_fs, step=self.step_index)
+        if problem:
+            write(self.paths["failure"], atoms, format="extxyz")
+            raise SimulationError(
+                f"step {self.step_index} (t = {time_fs:.2f} fs): {problem}. "
+                f"The {self.frames_written} frames before it are in {self.paths['trajectory']}; "
+                f"the failing state is in {self.paths['failure']}")
+        if write_log:
+            epot = float(atoms.get_potential_energy())
+            md_log.write(time_fs, self.step_index, temperature, epot,
+                         atoms.get_kinetic_energy(), self.engine.conserved_energy(epot))
+        if write_frame:
+            writer.write(atoms)
+            self.frames_written += 1
+        return write_frame
+
+    def _record_timing(self, start_step: int, wall: float) -> None:
+        meta = json.loads(self.paths["metadata"].read_text())
+        steps = self.step_index - start_step
+        meta.setdefault("sessions", []).append({
+            "steps": steps, "wall_time_s": round(wall, 3),
+            "ms_per_step": round(1e3 * wall / steps, 4) if steps else None,
+        })
+        write_json_atomic(self.paths["metadata"], meta)
+
+
+def run_simulation(cfg: SimulationConfig, resume: bool = False, overwrite: bool = False,
+                   progress: bool = True) -> SimulationResult:
+    """Set up and run a simulation from a validated input."""
+    return Simulation(cfg).run(resume=resume, overwrite=overwrite, progress=progress)

@@ -1,0 +1,40 @@
+"""Shared fixtures: small real simulations with the shipped ethanol sGDML model."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hybridmd.config import SimulationConfig, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+ETHANOL_SGDML: dict[str, Any] = {
+    "system": {"molecule": "ethanol"},
+    "calculator": {"type": "sgdml", "model": "ethanol", "use_torch": True},
+    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "steps": 20, "temperature_K": 300,
+                 "tau_fs": 50, "seed": 7},
+    "output": {"stride": 1, "checkpoint_interval_s": 0},
+}
+
+
+def make_config(tmp_path: Path, overrides: dict[str, Any] | None = None,
+                base: dict[str, Any] = ETHANOL_SGDML) -> SimulationConfig:
+    """A validated config from ``base`` with section-wise overrides, writing to ``tmp_path``."""
+    data = copy.deepcopy(base)
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    data.setdefault("output", {}).setdefault("directory", str(tmp_path / "run"))
+    return parse_config(data, SimulationConfig, "test.yaml", base_dir=tmp_path)
+
+
+@pytest.fixture
+def config_factory(tmp_path: Path):
+    return lambda overrides=None, base=ETHANOL_SGDML: make_config(tmp_path, overrides, base)

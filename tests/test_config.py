@@ -1,0 +1,134 @@
+"""Every input error is reported with its key path and a hint, before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ETHANOL_SGDML, REPO
+
+from hybridmd.config import ConfigError, SimulationConfig, load_config, parse_config
+
+
+def _problems(data: dict, tmp_path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, SimulationConfig, "bad.yaml", base_dir=tmp_path)
+    return err.value.problems
+
+
+def _with(section: str, **values) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    data[section].update(values)
+    return data
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "inputs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_inputs_validate(path: Path) -> None:
+    cfg = load_config(path, SimulationConfig)
+    assert cfg.dynamics.n_steps > 0
+    assert cfg.output.directory == Path("runs") / path.stem
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
+    data = _with("dynamics", temprature_K=300)
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "dynamics.temprature_K"
+    assert "unknown key" in what and "'temperature_K'" in what
+
+
+def test_unknown_key_in_calculator_lists_allowed(tmp_path: Path) -> None:
+    data = _with("calculator", zzz=1)
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "calculator.zzz"
+    assert "use_torch" in what and "model" in what
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML)) | {"outptu": {}}
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "outptu" and "'output'" in what
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    [(where, what)] = _problems(_with("dynamics", steps="many"), tmp_path)
+    assert where == "dynamics.steps" and "whole number" in what and "'many'" in what
+
+
+def test_negative_time_step(tmp_path: Path) -> None:
+    [(where, what)] = _problems(_with("dynamics", timestep_fs=-0.5), tmp_path)
+    assert where == "dynamics.timestep_fs" and "greater than 0" in what and "-0.5" in what
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    del data["dynamics"]["timestep_fs"]
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "dynamics.timestep_fs" and "required" in what
+
+
+def test_missing_structure_file(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    data["system"] = {"file": "nowhere.xyz"}
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "system.file" and "not found" in what and "nowhere.xyz" in what
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    [(where, what)] = _problems(_with("calculator", model="models/missing.npz"), tmp_path)
+    assert where == "calculator.model" and "missing.npz" in what and "ethanol" in what
+
+
+def test_unknown_calculator_type(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    data["calculator"] = {"type": "gaussian"}
+    [(where, what)] = _problems(data, tmp_path)
+    assert where == "calculator" and "'gaussian'" in what and "'sgdml'" in what
+
+
+def test_unknown_integrator(tmp_path: Path) -> None:
+    [(where, what)] = _problems(_with("dynamics", integrator="berendsen"), tmp_path)
+    assert where == "dynamics.integrator" and "'bussi'" in what
+
+
+def test_steps_and_duration_exclusive(tmp_path: Path) -> None:
+    [(where, what)] = _problems(_with("dynamics", duration_fs=100), tmp_path)
+    assert where == "dynamics" and "exactly one" in what
+
+
+def test_safety_limit_below_target(tmp_path: Path) -> None:
+    data = _with("dynamics", temperature_K=4000)
+    [(where, what)] = _problems(data, tmp_path)
+    assert "max_temperature_K" in what
+
+
+def test_all_problems_reported_together(tmp_path: Path) -> None:
+    data = _with("dynamics", timestep_fs=0, seed=-1)
+    data["output"]["stride"] = 0
+    wheres = {w for w, _ in _problems(data, tmp_path)}
+    assert wheres == {"dynamics.timestep_fs", "dynamics.seed", "output.stride"}
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("system:\n  molecule: ethanol\ndynamics:\n  timestep_fs: [0.5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, SimulationConfig)
+    [(where, what)] = err.value.problems
+    assert where.startswith("line ") and "malformed YAML" in what
+
+
+def test_missing_input_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="input file not found"):
+        load_config(tmp_path / "absent.yaml", SimulationConfig)
+
+
+def test_paths_relative_to_the_input_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mol.xyz").write_text("2\n\nH 0 0 0\nH 0 0 0.74\n")
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    data["system"] = {"file": "mol.xyz"}
+    path = tmp_path / "sub" / "in.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cfg = load_config(path, SimulationConfig)
+    assert cfg.system.file == tmp_path / "sub" / "mol.xyz"
