@@ -99,7 +99,8 @@ class SGDMLConfig(Strict):
 
     type: Literal["sgdml"]
     model: str = Field(description="shipped model name (e.g. ethanol) or path to a model .npz")
-    use_torch: bool = Field(True, description="the torch backend, ~3x faster on CPU here")
+    use_torch: bool = Field(
+        False, description="the torch backend (for GPUs; the numpy backend is faster on CPU)")
 
     @field_validator("model")
     @classmethod

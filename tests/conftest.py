@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 ETHANOL_SGDML: dict[str, Any] = {
     "system": {"molecule": "ethanol"},
-    "calculator": {"type": "sgdml", "model": "ethanol", "use_torch": True},
+    "calculator": {"type": "sgdml", "model": "ethanol", "use_torch": False},
     "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "steps": 20, "temperature_K": 300,
                  "tau_fs": 50, "seed": 7},
     "output": {"stride": 1, "checkpoint_interval_s": 0},
@@ -27,7 +27,7 @@ def make_config(tmp_path: Path, overrides: dict[str, Any] | None = None,
     """A validated config from ``base`` with section-wise overrides, writing to ``tmp_path``."""
     data = copy.deepcopy(base)
     for section, values in (overrides or {}).items():
-        if isinstance(values, dict):
+        if isinstance(values, dict) and section != "calculator":
             data.setdefault(section, {}).update(values)
         else:
             data[section] = values

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +92,28 @@ def test_resume_refuses_a_changed_input(config_factory) -> None:
         run_simulation(cfg, resume=True, progress=False)
 
 
+def _frames_on_disk(path: Path) -> int:
+    """Frames a running simulation has written so far (0 while the file is being created)."""
+    try:
+        return len(read(path, ":"))
+    except Exception:
+        return 0
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "hybridmd.cli", "-q", *args]
+
+
+@contextmanager
+def _running(*args: str, **popen) -> Iterator[subprocess.Popen]:
+    """A `hybridmd` process that is killed on the way out, whatever the test did."""
+    proc = subprocess.Popen(_cli(*args), **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_killed_run_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
@@ -106,17 +128,17 @@ def test_killed_run_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
     ref_input.write_text(yaml.safe_dump(data))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-    proc = subprocess.Popen(_cli("simulate", str(killed_input)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     traj = tmp_path / "k" / "trajectory.traj"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if traj.exists() and len(read(traj, ":")) >= 40:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    with _running("simulate", str(killed_input), env=env, stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _frames_on_disk(traj) >= 40:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     n_before = len(read(traj, ":"))
     assert 40 <= n_before < 301
 
@@ -139,14 +161,14 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path: Path) -> None:
     data["output"] = {"stride": 10, "directory": str(tmp_path / "t")}
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(data))
-    proc = subprocess.Popen(_cli("simulate", str(path)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
     traj = tmp_path / "t" / "trajectory.traj"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (traj.exists() and len(read(traj, ":")) > 5):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    with _running("simulate", str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  text=True) as proc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _frames_on_disk(traj) <= 5:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     ckpt = json.loads((tmp_path / "t" / "checkpoint.json").read_text())
     assert not ckpt["finished"] and ckpt["step"] > 50

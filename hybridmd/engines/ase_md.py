@@ -17,7 +17,7 @@ from ase.md.bussi import Bussi
 from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.md import MolecularDynamics
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from hybridmd.config import DynamicsConfig
@@ -38,7 +38,7 @@ def maxwell_boltzmann_momenta(atoms: Atoms, temperature_K: float, ndof: int,
                               rng: np.random.Generator) -> np.ndarray:
     """Maxwell-Boltzmann momenta without centre-of-mass motion and rotation, at exactly T."""
     probe = atoms.copy()
-    MaxwellBoltzmannDistribution(probe, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(probe, temperature_K, rng=rng)
     Stationary(probe)
     ZeroRotation(probe)
     ekin = probe.get_kinetic_energy()
@@ -70,6 +70,13 @@ class _InternalNoseHoover(NoseHooverChainNVT):
         thermostat = self._thermostat
         thermostat._num_atoms_global = ndof / 3.0  # ASE couples the first link to 3·N
         thermostat._Q[0] = ndof * thermostat._kT * thermostat._tdamp**2
+
+    def step(self) -> None:
+        # ASE keeps its own copy of r and p between steps; take them from the atoms so that
+        # a state set from outside (a restart, a rollback, a thermostat) is the one advanced.
+        self._q = self.atoms.get_positions()
+        self._p = self.atoms.get_momenta()
+        super().step()
 
 
 class ASEEngine:
@@ -149,5 +156,3 @@ class ASEEngine:
         elif isinstance(dyn, NoseHooverChainNVT):
             dyn._thermostat._eta[:] = state["eta"]
             dyn._thermostat._p_eta[:] = state["p_eta"]
-            dyn._q = self.atoms.get_positions()
-            dyn._p = self.atoms.get_momenta()
