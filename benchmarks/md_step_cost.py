@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import tempfile
 import time
@@ -78,34 +79,47 @@ def hybridmd_simulate(cfg: SimulationConfig) -> float:
     return sim.run(overwrite=True, progress=False).wall_time_s
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    steps = {"sGDML (numpy)": 200, "sGDML (torch)": 1000, "GFN2-xTB (tblite)": 300,
+    steps = {"sGDML (numpy)": 1000, "sGDML (torch)": 1000, "GFN2-xTB (tblite)": 300,
              "PySCF PBE/STO-3G": 4}
     if args.quick:
         steps = {k: max(2, v // 10) for k, v in steps.items()}
-    print(f"# machine: {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}")
-    print("\n| calculator | steps | ms per MD step |\n|---|---|---|")
+    print(f"# machine: {_cpu_name()}, {os.cpu_count()} cores, python {platform.python_version()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print("\n| calculator | steps x repeats | ms per MD step (median) | min | max |")
+    print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, calc in CALCULATORS.items():
             cfg = _config(calc, steps[name], Path(tmp) / "c", stride=10)
-            seconds = bare_ase_loop(cfg, Path(tmp) / name.replace(" ", "_"))
-            print(f"| {name} | {steps[name]} | {1e3 * seconds / steps[name]:.2f} |", flush=True)
+            ms = [1e3 * bare_ase_loop(cfg, Path(tmp) / f"{name.replace(' ', '_')}{r}")
+                  / steps[name] for r in range(3)]
+            print(f"| {name} | {steps[name]} x 3 | {np.median(ms):.2f} | {min(ms):.2f} | "
+                  f"{max(ms):.2f} |", flush=True)
 
         n = 200 if args.quick else 2000
         repeats = 2 if args.quick else 5
-        print(f"\n`hybridmd simulate` vs bare ASE loop: sGDML (torch), Bussi, {n} steps, "
-              f"trajectory and log every 10 steps, median of {repeats} alternating repeats")
+        print(f"\n`hybridmd simulate` vs bare ASE loop: sGDML (numpy), Bussi, {n} steps, "
+              f"trajectory and log every `stride` steps, median of {repeats} alternating repeats")
         print("\n| stride | bare ASE (ms/step) | hybridmd simulate (ms/step) | overhead |")
         print("|---|---|---|---|")
         for stride in (1, 10):
             bare, ours = [], []
             for r in range(repeats):
-                cfg = _config(CALCULATORS["sGDML (torch)"], n, Path(tmp) / f"sim{r}", stride)
+                cfg = _config(CALCULATORS["sGDML (numpy)"], n, Path(tmp) / f"sim{r}", stride)
                 bare.append(bare_ase_loop(cfg, Path(tmp) / f"bare{r}"))
                 ours.append(hybridmd_simulate(cfg))
             b, o = np.median(bare) / n * 1e3, np.median(ours) / n * 1e3
