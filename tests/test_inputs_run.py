@@ -1,0 +1,67 @@
+"""The shipped inputs run as they are (shortened), end to end through the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from ase.io import read
+from conftest import REPO
+
+from hybridmd.cli import main
+
+
+def _shortened(name: str, tmp_path: Path, steps: int) -> Path:
+    data = yaml.safe_load((REPO / "inputs" / name).read_text())
+    data["dynamics"].pop("duration_fs", None)
+    data["dynamics"]["steps"] = steps
+    data["output"] = {**data.get("output", {}), "directory": str(tmp_path / "out"),
+                      "stride": 1, "log_stride": 1}
+    if "file" in data["system"]:
+        data["system"]["file"] = str(REPO / "inputs" / data["system"]["file"])
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _check_run(tmp_path: Path, steps: int) -> None:
+    frames = read(tmp_path / "out" / "trajectory.traj", ":")
+    assert len(frames) == steps + 1
+    assert all(f.has("momenta") for f in frames)
+    assert np.all(np.isfinite([f.get_potential_energy() for f in frames]))
+    log = np.loadtxt(tmp_path / "out" / "md.log")
+    assert log.shape == (steps + 1, 6)
+
+
+def test_water_dft_pyscf(tmp_path: Path) -> None:
+    """Real PySCF PBE/STO-3G water, 3 Bussi steps."""
+    assert main(["-q", "simulate", str(_shortened("water-dft.yaml", tmp_path, 3))]) == 0
+    _check_run(tmp_path, 3)
+
+
+def test_ethanol_xtb(tmp_path: Path) -> None:
+    assert main(["-q", "simulate", str(_shortened("ethanol-xtb.yaml", tmp_path, 20))]) == 0
+    _check_run(tmp_path, 20)
+
+
+def test_quickstart(tmp_path: Path) -> None:
+    assert main(["-q", "simulate", str(_shortened("quickstart.yaml", tmp_path, 20))]) == 0
+    _check_run(tmp_path, 20)
+
+
+def test_bad_input_exits_2_with_the_key(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("system: {molecule: ethanol}\ncalculator: {type: sgdml, model: ethanol}\n"
+                    "dynamics: {timestep_fs: 0.5, steps: 5, sed: 3}\n")
+    assert main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "dynamics.sed" in err and "'seed'" in err
+
+
+def test_mismatched_model_exits_1(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mismatch.yaml"
+    path.write_text("system: {molecule: uracil}\ncalculator: {type: sgdml, model: ethanol}\n"
+                    "dynamics: {timestep_fs: 0.5, steps: 5}\n")
+    assert main(["simulate", str(path)]) == 1
+    assert "ethanol" in capsys.readouterr().err

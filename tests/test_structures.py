@@ -1,0 +1,61 @@
+"""Structures by name, from any ASE file, from an MD17 npz frame; initial momenta from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import write
+from conftest import DATA
+
+from hybridmd.config import MomentaFile, SystemConfig
+from hybridmd.structures import build_structure, load_momenta
+from hybridmd.units import FS
+
+
+def _system(tmp_path: Path, **kw) -> SystemConfig:
+    return SystemConfig.model_validate(kw, context={"base_dir": tmp_path})
+
+
+def test_shipped_molecule(tmp_path: Path) -> None:
+    atoms = build_structure(_system(tmp_path, molecule="ethanol"))
+    assert atoms.get_chemical_formula() == "C2H6O" and not atoms.pbc.any()
+
+
+def test_md17_npz_frame(tmp_path: Path) -> None:
+    path = DATA / "ABC-4MeOH-300K-1-gdml.npz"
+    atoms = build_structure(_system(tmp_path, file=str(path), index=-1))
+    with np.load(path) as data:
+        np.testing.assert_array_equal(atoms.numbers, data["z"])
+        np.testing.assert_allclose(atoms.positions, data["R"][-1])
+
+
+def test_npz_index_out_of_range(tmp_path: Path) -> None:
+    cfg = _system(tmp_path, file=str(DATA / "ABC-4MeOH-300K-1-gdml.npz"), index=100)
+    with pytest.raises(ValueError, match="out of range.*100 frames"):
+        build_structure(cfg)
+
+
+def test_any_ase_file(tmp_path: Path) -> None:
+    ethanol = build_structure(_system(tmp_path, molecule="ethanol"))
+    write(tmp_path / "m.pdb", [ethanol, ethanol])
+    atoms = build_structure(_system(tmp_path, file="m.pdb", index=1))
+    np.testing.assert_allclose(atoms.positions, ethanol.positions, atol=1e-3)
+
+
+def test_momenta_from_npz_velocities(tmp_path: Path) -> None:
+    path = DATA / "6h2o_orca_mp2_md_300k.npz"
+    atoms = build_structure(_system(tmp_path, file=str(path), index=5))
+    p = load_momenta(MomentaFile.model_validate({"file": str(path), "index": 5}), atoms)
+    with np.load(path) as data:
+        np.testing.assert_allclose(p / atoms.get_masses()[:, None] * FS, data["V"][5])
+
+
+def test_momenta_for_another_molecule_are_refused(tmp_path: Path) -> None:
+    water = build_structure(_system(tmp_path, file=str(DATA / "6h2o_orca_mp2_md_300k.npz")))
+    ethanol = build_structure(_system(tmp_path, molecule="ethanol"))
+    ethanol.set_momenta(np.ones((9, 3)))
+    write(tmp_path / "e.traj", ethanol)
+    with pytest.raises(ValueError, match="same atom order"):
+        load_momenta(MomentaFile.model_validate({"file": str(tmp_path / "e.traj")}), water)
