@@ -13,12 +13,16 @@ log = logging.getLogger("hybridmd")
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from hybridmd.config import SimulationConfig, load_config
-    from hybridmd.simulate import run_simulation
+    from hybridmd.calculators import CalculatorMismatchError
+    from hybridmd.config import ConfigError, SimulationConfig, load_config
+    from hybridmd.simulate import Simulation
 
     cfg = load_config(args.input, SimulationConfig)
-    result = run_simulation(cfg, resume=args.resume, overwrite=args.overwrite,
-                            progress=not args.quiet)
+    try:
+        simulation = Simulation(cfg)
+    except CalculatorMismatchError as exc:
+        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    result = simulation.run(resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     status = "interrupted" if result.interrupted else "finished"
     print(f"{status}: {result.steps} steps, {result.frames} frames in {result.trajectory} "
           f"({result.wall_time_s:.1f} s)")

@@ -59,9 +59,10 @@ def test_bad_input_exits_2_with_the_key(tmp_path: Path, capsys) -> None:
     assert "dynamics.sed" in err and "'seed'" in err
 
 
-def test_mismatched_model_exits_1(tmp_path: Path, capsys) -> None:
+def test_mismatched_model_is_an_input_error(tmp_path: Path, capsys) -> None:
     path = tmp_path / "mismatch.yaml"
     path.write_text("system: {molecule: uracil}\ncalculator: {type: sgdml, model: ethanol}\n"
                     "dynamics: {timestep_fs: 0.5, steps: 5}\n")
-    assert main(["simulate", str(path)]) == 1
-    assert "ethanol" in capsys.readouterr().err
+    assert main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "calculator.model" in err and "C2H6O" in err and "C4H4N2O2" in err
