@@ -246,6 +246,90 @@ class SimulationConfig(Strict):
         return self
 
 
+# ----------------------------------------------------------------------------- training
+
+
+class TrajectorySource(Strict):
+    """A fine trajectory for training: any format ``hybridmd.readers`` reads."""
+
+    path: Path
+    dt_fs: float | None = Field(None, gt=0, description="frame spacing where the file has none")
+    format: Literal["traj", "extxyz", "xyz", "ipi", "npz"] | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, path: Path, info: ValidationInfo) -> Path:
+        return _existing_file(path, info)
+
+
+class TrainDataConfig(Strict):
+    trajectories: list[TrajectorySource] = Field(min_length=1)
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="final part of each trajectory kept for validation")
+    window_step: int = Field(1, ge=1, description="fine frames between training window starts")
+
+
+class ModelConfig(Strict):
+    kind: str = Field("bilstm-residual", description="network kind (hybridmd train --list)")
+    stride: int = Field(ge=2, description="n: fine steps per coarse step (Δt = n·Δτ)")
+    context: int = Field(2, ge=1, description="coarse frames of context on each side")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from hybridmd.models.registry import model_kinds
+
+        if kind not in model_kinds():
+            raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}")
+        return kind
+
+
+class PlateauConfig(Strict):
+    """ReduceLROnPlateau settings (the paper's defaults)."""
+
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(3, ge=0)
+    threshold: float = Field(1e-3, ge=0)
+    min_lr: float = Field(1e-5, ge=0)
+
+
+class OptimisationConfig(Strict):
+    batch_size: int = Field(200, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    max_epochs: int = Field(500, gt=0)
+    batches_per_epoch: int = Field(100, gt=0)
+    early_stopping_patience: int = Field(
+        12, gt=0, description="epochs without validation improvement before stopping")
+    max_minutes: float = Field(30.0, gt=0, description="wall-time budget for training")
+    gradient_clip: float = Field(1.0, gt=0)
+    seed: int = Field(0, ge=0)
+    threads: int | None = Field(None, gt=0, description="CPU threads (default: all cores)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    plateau: PlateauConfig = Field(default_factory=PlateauConfig)
+
+
+class TrainOutputConfig(Strict):
+    checkpoint: Path | None = Field(
+        None, validate_default=True, description="default: runs/<input name>/model.pt")
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _default_checkpoint(cls, path: Path | None, info: ValidationInfo) -> Path:
+        if path is None:
+            return Path("runs") / (info.context or {}).get("input_name", "train") / "model.pt"
+        return Path(path).expanduser()
+
+
+class TrainConfig(Strict):
+    """Input of `hybridmd train`."""
+
+    data: TrainDataConfig
+    model: ModelConfig
+    training: OptimisationConfig = Field(default_factory=OptimisationConfig)
+    output: TrainOutputConfig = Field(default_factory=TrainOutputConfig)
+
+
 # ----------------------------------------------------------------------------- loading
 
 M = TypeVar("M", bound=BaseModel)

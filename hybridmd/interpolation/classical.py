@@ -44,11 +44,18 @@ def _cubic_basis(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, dw
 
 
+def hermite_weights(stride: int, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (n+1, 6) of (r0, h·v0, h²·a0, r1, h·v1, h²·a1) for r, and their s-derivatives."""
+    if order not in (3, 5):
+        raise ValueError(f"Hermite order must be 3 or 5, got {order}")
+    s = np.arange(stride + 1) / stride
+    return (_quintic_basis if order == 5 else _cubic_basis)(s)
+
+
 def hermite(windows: Windows, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Cubic (order 3) or quintic (order 5) Hermite r and v at the n+1 fine times of each window."""
     n, h = windows.stride, windows.stride * windows.dt_fs
-    s = np.arange(n + 1) / n
-    w, dw = (_quintic_basis if order == 5 else _cubic_basis)(s)
+    w, dw = hermite_weights(n, order)
     r0, v0, a0, r1, v1, a1 = windows.endpoints
     ends = np.stack([r0, h * v0, h * h * a0, r1, h * v1, h * h * a1], axis=1)  # (B, 6, N, 3)
     r = np.einsum("sk,bknx->bsnx", w, ends)

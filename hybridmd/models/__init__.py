@@ -1,0 +1,1 @@
+"""Neural interpolators: torch networks behind one contract (see ``base.InterpolatorNet``)."""

@@ -1,0 +1,33 @@
+"""All network kinds by name: the residual (shipped) form and the paper's family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hybridmd.models.base import InterpolatorNet
+from hybridmd.models.residual import ResidualLSTM
+
+
+def _models() -> dict[str, Callable[..., InterpolatorNet]]:
+    from hybridmd.models.paper import PAPER_MODELS
+
+    return {
+        "bilstm-residual": lambda n, stride, c, **kw: ResidualLSTM(
+            n, stride, c, **{**kw, "bidirectional": True}),
+        "lstm-residual": lambda n, stride, c, **kw: ResidualLSTM(
+            n, stride, c, **{**kw, "bidirectional": False}),
+        **PAPER_MODELS,
+    }
+
+
+def model_kinds() -> list[str]:
+    """Names accepted by ``build_net``."""
+    return sorted(_models())
+
+
+def build_net(kind: str, n_atoms: int, stride: int, context: int, **hyper) -> InterpolatorNet:
+    """A fresh network of ``kind`` for a molecule of ``n_atoms`` at coarse stride ``stride``."""
+    models = _models()
+    if kind not in models:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(sorted(models))}")
+    return models[kind](n_atoms, stride, context, **hyper)

@@ -1,0 +1,284 @@
+"""`hybridmd train`: fit an interpolator network to fine trajectories.
+
+Windows are cut on the fly from the fine trajectories at the model's stride; the final part of
+each trajectory (10% by default, as in the paper) is held out for validation. Adam with
+ReduceLROnPlateau (the paper's defaults), gradient clipping, early stopping and a wall-time
+budget; the best weights and the state to resume from are saved to one checkpoint file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hybridmd.checkpoint import read_checkpoint, save_checkpoint
+from hybridmd.config import TrainConfig
+from hybridmd.interpolation.frames import Canonicaliser
+from hybridmd.interpolation.neural import prepare_batch, states_to_lab
+from hybridmd.interpolation.windows import accelerations
+from hybridmd.models.base import InterpolatorNet
+from hybridmd.models.registry import build_net
+from hybridmd.readers import read_trajectory
+from hybridmd.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
+
+
+class WindowSource:
+    """Fine trajectories of one molecule as tensors, from which windows are gathered by start."""
+
+    def __init__(self, trajectories: list[Trajectory], stride: int, context: int,
+                 validation_fraction: float, window_step: int = 1):
+        first = trajectories[0]
+        for t in trajectories[1:]:
+            if list(t.numbers) != list(first.numbers) or not np.isclose(t.dt_fs, first.dt_fs):
+                raise ValueError(
+                    f"training trajectories differ: {t.metadata.get('source')} has "
+                    f"{t.symbols} at {t.dt_fs} fs, {first.metadata.get('source')} "
+                    f"{first.symbols} at {first.dt_fs} fs; train on one molecule and time step")
+        self.stride, self.context, self.dt_fs = stride, context, first.dt_fs
+        self.numbers, self.masses = first.numbers, first.masses
+        self.r = torch.as_tensor(np.concatenate([t.positions for t in trajectories]))
+        self.v = torch.as_tensor(np.concatenate([t.velocities for t in trajectories]))
+        self.a = torch.as_tensor(np.concatenate([accelerations(t) for t in trajectories]))
+        self.offsets = torch.arange(-(context - 1), context + 1) * stride
+        train, val, offset = [], [], 0
+        for t in trajectories:
+            split = offset + int(round(len(t) * (1 - validation_fraction)))
+            train.append(self._starts(offset, split, window_step))
+            val.append(self._starts(split, offset + len(t), stride))
+            offset += len(t)
+        self.train_starts, self.val_starts = np.concatenate(train), np.concatenate(val)
+        if not len(self.train_starts) or not len(self.val_starts):
+            need = (2 * context - 1) * stride + 1
+            raise ValueError(
+                f"too little data: windows of stride {stride} with context {context} need "
+                f"{need} frames in both the training part and the final "
+                f"{validation_fraction:.0%} of a trajectory")
+
+    def _starts(self, begin: int, end: int, step: int) -> np.ndarray:
+        """Window starts whose context frames all lie in frames [begin, end)."""
+        lo = begin + (self.context - 1) * self.stride
+        hi = end - 1 - self.context * self.stride
+        return np.arange(lo, hi + 1, step) if hi >= lo else np.zeros(0, dtype=int)
+
+    def gather(self, starts: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Context r, v, a (B, 2C, N, 3) and fine targets r, v (B, n+1, N, 3), float64."""
+        s = torch.as_tensor(starts)
+        ctx = s[:, None] + self.offsets[None, :]
+        fine = s[:, None] + torch.arange(self.stride + 1)[None, :]
+        return self.r[ctx], self.v[ctx], self.a[ctx], self.r[fine], self.v[fine]
+
+
+def fit_canonicaliser(source: WindowSource, n_sample: int = 4000,
+                      seed: int = 0) -> tuple[Canonicaliser, torch.Tensor]:
+    """Reference geometry and scales from training windows; and the correction's spread.
+
+    The reference is the first training frame, centred; the scales are the spreads of the
+    canonical r, v and a; the correction spread is that of (fine frame - quintic interpolant)
+    over the interior frames, per state component, in scaled units.
+    """
+    masses = torch.as_tensor(source.masses)
+    w = masses / masses.sum()
+    r0 = source.r[int(source.train_starts[0])]
+    reference = r0 - (r0 * w[:, None]).sum(0)
+    ones = {k: torch.ones_like(reference) for k in ("r", "v", "a")}
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(source.train_starts, min(n_sample, len(source.train_starts)),
+                        replace=False)
+    r, v, a, tr, tv = source.gather(starts)
+    probe = Canonicaliser(masses, reference, ones)
+    batch = prepare_batch(probe, r, v, a, source.stride, source.dt_fs, tr, tv, torch.float64)
+    n3 = 3 * len(masses)
+    ctx = batch.ctx_x.reshape(-1, 2 * n3)
+    scales = {
+        "r": ctx[:, :n3].std(0).reshape(-1, 3).clamp_min(1e-6),
+        "v": ctx[:, n3:].std(0).reshape(-1, 3).clamp_min(1e-8),
+        "a": batch.ctx_a.reshape(-1, n3).std(0).reshape(-1, 3).clamp_min(1e-8),
+    }
+    canon = Canonicaliser(masses, reference, scales)
+    batch = prepare_batch(canon, r, v, a, source.stride, source.dt_fs, tr, tv, torch.float64)
+    residual = (batch.target_x - batch.base_x)[:, 1:-1].reshape(-1, batch.base_x.shape[-1])
+    return canon, residual.std(0).clamp_min(1e-8).float()
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    epochs: int
+    best_val_loss: float
+    best_val_position_mae: float
+    minutes: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class Trainer:
+    """One training run from a ``TrainConfig``; ``run`` trains or resumes and saves."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        opt = cfg.training
+        torch.manual_seed(opt.seed)
+        torch.set_num_threads(opt.threads or os.cpu_count() or 1)
+        self.device = _device(opt.device)
+        trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
+                        for src in cfg.data.trajectories]
+        self.provenance = [{"path": str(src.path), "frames": len(t), "dt_fs": t.dt_fs,
+                            "velocities": t.metadata.get("velocities")}
+                           for src, t in zip(cfg.data.trajectories, trajectories, strict=True)]
+        m = cfg.model
+        self.source = WindowSource(trajectories, m.stride, m.context,
+                                   cfg.data.validation_fraction, cfg.data.window_step)
+        self.canon, self.loss_scale = fit_canonicaliser(self.source, seed=opt.seed)
+        self.net: InterpolatorNet = build_net(m.kind, len(self.source.numbers), m.stride,
+                                              m.context, **m.hyperparameters)
+        if hasattr(self.net, "residual_scale"):
+            self.net.residual_scale.copy_(self.loss_scale)
+        self.net.to(self.device)
+        self.loss_scale = self.loss_scale.to(self.device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opt.learning_rate)
+        p = opt.plateau
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=p.factor, patience=p.patience, threshold=p.threshold,
+            min_lr=p.min_lr)
+        self.rng = np.random.default_rng(opt.seed)
+        self.epoch, self.best, self.best_mae, self.stale = 0, math.inf, math.inf, 0
+        self.history: list[dict[str, float]] = []
+        self.best_state = None
+        self.elapsed = 0.0
+
+    def _batch(self, starts: np.ndarray):
+        r, v, a, tr, tv = (x.to(self.device) for x in self.source.gather(starts))
+        return prepare_batch(self.canon, r, v, a, self.source.stride, self.source.dt_fs, tr, tv)
+
+    def _loss(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+        err = (x - batch.target_x)[:, 1:-1] / self.loss_scale
+        return (err**2).mean(), x
+
+    @torch.no_grad()
+    def validate(self, max_windows: int = 2000) -> tuple[float, float]:
+        """Validation loss and position MAE (Å, interior frames) on held-out windows."""
+        self.net.eval()
+        starts = self.source.val_starts[:max_windows]
+        total, mae, count = 0.0, 0.0, 0
+        n_atoms = len(self.source.numbers)
+        for i in range(0, len(starts), 500):
+            chunk = starts[i:i + 500]
+            batch = self._batch(chunk)
+            loss, x = self._loss(batch)
+            pr, _ = states_to_lab(self.canon, batch, x, n_atoms)
+            _, _, _, tr, _ = self.source.gather(chunk)
+            total += float(loss) * len(chunk)
+            mae += float((pr[:, 1:-1].cpu() - tr[:, 1:-1]).abs().mean()) * len(chunk)
+            count += len(chunk)
+        return total / count, mae / count
+
+    def _training_state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "best": self.best, "best_mae": self.best_mae,
+            "stale": self.stale, "history": self.history, "elapsed_s": self.elapsed,
+            "current_state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+        }
+
+    def _save(self) -> None:
+        current = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.net.load_state_dict(self.best_state)
+        meta = {"name": self.net.kind, "provenance": self.provenance,
+                "config": self.cfg.model_dump(mode="json"),
+                "best_val_loss": self.best, "best_val_position_mae": self.best_mae,
+                "epochs": self.epoch, "minutes": self.elapsed / 60}
+        state = self._training_state()
+        state["current_state_dict"] = {k: v.cpu() for k, v in current.items()}
+        save_checkpoint(self.cfg.output.checkpoint, self.net, self.canon, self.source.numbers,
+                        self.source.dt_fs, meta, state)
+        self.net.load_state_dict(current)
+
+    def resume(self) -> None:
+        """Continue from the checkpoint at the configured output path."""
+        data = read_checkpoint(self.cfg.output.checkpoint)
+        state = data["training_state"]
+        if state is None:
+            raise ValueError(f"{self.cfg.output.checkpoint} holds no training state to resume")
+        self.net.load_state_dict(state["current_state_dict"])
+        self.best_state = data["state_dict"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.best, self.best_mae = state["epoch"], state["best"], state["best_mae"]
+        self.stale, self.history = state["stale"], state["history"]
+        self.elapsed = state["elapsed_s"]
+        log.info("resuming training at epoch %d (best validation loss %.4g)", self.epoch, self.best)
+
+    def run(self, progress: bool = True) -> TrainResult:
+        """Train until early stopping, ``max_epochs`` or the time budget; save the best."""
+        opt = self.cfg.training
+        self.cfg.output.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        if self.best_state is None:
+            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        start = time.perf_counter() - self.elapsed
+        bar = tqdm(total=opt.max_epochs, initial=self.epoch, unit="epoch", disable=not progress,
+                   desc=f"train {self.net.kind}")
+        while self.epoch < opt.max_epochs:
+            self.net.train()
+            train_loss = 0.0
+            for _ in range(opt.batches_per_epoch):
+                starts = self.rng.choice(self.source.train_starts, opt.batch_size)
+                loss, _ = self._loss(self._batch(starts))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.gradient_clip)
+                self.optimizer.step()
+                train_loss += loss.item() / opt.batches_per_epoch
+            val_loss, val_mae = self.validate()
+            self.scheduler.step(val_loss)
+            self.epoch += 1
+            self.elapsed = time.perf_counter() - start
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.history.append({"epoch": self.epoch, "train_loss": train_loss,
+                                 "val_loss": val_loss, "val_position_mae": val_mae, "lr": lr,
+                                 "minutes": self.elapsed / 60})
+            if val_loss < self.best:
+                self.best, self.best_mae, self.stale = val_loss, val_mae, 0
+                self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            else:
+                self.stale += 1
+            self._save()
+            bar.update()
+            bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}",
+                            mae=f"{val_mae:.2e}Å", lr=f"{lr:.1e}")
+            if self.stale >= opt.early_stopping_patience:
+                log.info("early stop: no improvement for %d epochs", self.stale)
+                break
+            if self.elapsed > 60 * opt.max_minutes:
+                log.info("time budget of %.1f min reached", opt.max_minutes)
+                break
+        bar.close()
+        return TrainResult(self.cfg.output.checkpoint, self.epoch, self.best, self.best_mae,
+                           self.elapsed / 60, self.history)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or resume training) as configured."""
+    trainer = Trainer(cfg)
+    if resume:
+        trainer.resume()
+    return trainer.run(progress=progress)
