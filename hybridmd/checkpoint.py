@@ -76,7 +76,8 @@ def load_interpolator(path: str | Path, device: str = "cpu") -> NeuralInterpolat
     net.load_state_dict(data["state_dict"])
     canon = Canonicaliser(torch.tensor(data["masses"]), data["reference"], data["scales"])
     meta = {**data["metadata"], "numbers": data["numbers"], "dt_fs": data["dt_fs"],
-            "checkpoint": str(path), "kind": data["kind"]}
+            "checkpoint": str(path), "kind": data["kind"],
+            "name": f"{data['kind']} ({Path(path).name})"}
     return NeuralInterpolator(net.to(device), canon, meta)
 
 

@@ -29,6 +29,47 @@ def _simulate(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from hybridmd.config import TrainConfig, load_config
+    from hybridmd.training import train
+
+    cfg = load_config(args.input, TrainConfig)
+    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
+          f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")
+    return 0
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    from hybridmd.checkpoint import load_interpolator
+    from hybridmd.interpolation.reconstruct import reconstruct
+    from hybridmd.readers import read_trajectory, write_trajectory
+
+    model = load_interpolator(args.model)
+    coarse = read_trajectory(args.coarse, dt_fs=args.dt_fs)
+    fine = reconstruct(model, coarse)
+    write_trajectory(fine, args.output)
+    print(f"{len(coarse)} coarse frames -> {len(fine)} fine frames ({fine.dt_fs:g} fs apart) "
+          f"in {args.output}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from hybridmd.checkpoint import load_interpolator
+    from hybridmd.interpolation.evaluate import evaluate, format_table, scores_as_dicts
+    from hybridmd.readers import read_trajectory
+
+    models = [load_interpolator(path) for path in args.model]
+    reference = read_trajectory(args.reference, dt_fs=args.dt_fs)
+    scores = evaluate(models, reference, strides=tuple(args.stride))
+    print(format_table(scores))
+    if args.json:
+        args.json.write_text(json.dumps(scores_as_dicts(scores), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybridmd", description="Hybrid MD: coarse simulation plus ML time super-resolution.")
@@ -44,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true",
                      help="replace an earlier run in the output folder")
     sim.set_defaults(func=_simulate)
+
+    tr = sub.add_parser("train", help="train an interpolator network from fine trajectories")
+    tr.add_argument("input", type=Path, help="YAML training input")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    tr.set_defaults(func=_train)
+
+    ip = sub.add_parser("interpolate", help="reconstruct the fine trajectory of a coarse one")
+    ip.add_argument("--model", required=True, type=Path, help="interpolator checkpoint")
+    ip.add_argument("coarse", type=Path, help="coarse trajectory (any format hybridmd reads)")
+    ip.add_argument("-o", "--output", required=True, type=Path, help="fine trajectory to write")
+    ip.add_argument("--dt-fs", type=float, help="coarse frame spacing where the file has none")
+    ip.set_defaults(func=_interpolate)
+
+    ev = sub.add_parser("evaluate", help="score models and classical baselines on a reference")
+    ev.add_argument("--model", action="append", default=[], type=Path,
+                    help="interpolator checkpoint (repeatable; none: baselines only)")
+    ev.add_argument("--reference", required=True, type=Path, help="fine reference trajectory")
+    ev.add_argument("--stride", action="append", default=[], type=int,
+                    help="also score the baselines at this stride (repeatable)")
+    ev.add_argument("--dt-fs", type=float, help="reference frame spacing where the file has none")
+    ev.add_argument("--json", type=Path, help="write the scores as JSON")
+    ev.set_defaults(func=_evaluate)
     return parser
 
 

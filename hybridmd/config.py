@@ -233,7 +233,8 @@ class SimulationConfig(Strict):
     system: SystemConfig
     calculator: CalculatorConfig
     dynamics: DynamicsConfig
-    output: OutputConfig = Field(default_factory=OutputConfig)
+    # an empty section validated with the input's context gives the default output folder
+    output: OutputConfig = Field(default_factory=dict, validate_default=True)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
     @model_validator(mode="after")
@@ -327,7 +328,7 @@ class TrainConfig(Strict):
     data: TrainDataConfig
     model: ModelConfig
     training: OptimisationConfig = Field(default_factory=OptimisationConfig)
-    output: TrainOutputConfig = Field(default_factory=TrainOutputConfig)
+    output: TrainOutputConfig = Field(default_factory=dict, validate_default=True)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -263,6 +263,9 @@ class Trainer:
                 self.stale += 1
             self._save()
             bar.update()
+            log.log(logging.DEBUG if progress else logging.INFO,
+                    "epoch %d: train %.4g, validation %.4g (position MAE %.3e Å), lr %.1e",
+                    self.epoch, train_loss, val_loss, val_mae, lr)
             bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}",
                             mae=f"{val_mae:.2e}Å", lr=f"{lr:.1e}")
             if self.stale >= opt.early_stopping_patience:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ETHANOL_SGDML, REPO
 
 from hybridmd.config import ConfigError, SimulationConfig, load_config, parse_config
+
+from conftest import ETHANOL_SGDML, REPO
 
 
 def _problems(data: dict, tmp_path: Path) -> list[tuple[str, str]]:
@@ -132,3 +133,11 @@ def test_paths_relative_to_the_input_file(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     cfg = load_config(path, SimulationConfig)
     assert cfg.system.file == tmp_path / "sub" / "mol.xyz"
+
+
+def test_default_output_folder_is_named_after_the_input(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    del data["output"]
+    path = tmp_path / "my-run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path, SimulationConfig).output.directory == Path("runs/my-run")

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 from ase.io import read
-from conftest import REPO
 
 from hybridmd.cli import main
+
+from conftest import REPO
 
 
 def _shortened(name: str, tmp_path: Path, steps: int) -> Path:

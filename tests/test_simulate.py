@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import yaml
 from ase.io import read
-from conftest import ETHANOL_SGDML
 
 from hybridmd.calculators import CalculatorMismatchError
 from hybridmd.safety import SimulationError
 from hybridmd.simulate import Simulation, run_simulation
+
+from conftest import ETHANOL_SGDML
 
 
 def test_outputs_and_metadata(config_factory) -> None:

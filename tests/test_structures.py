@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.io import write
-from conftest import DATA
 
 from hybridmd.config import MomentaFile, SystemConfig
 from hybridmd.structures import build_structure, load_momenta
 from hybridmd.units import FS
+
+from conftest import DATA
 
 
 def _system(tmp_path: Path, **kw) -> SystemConfig:

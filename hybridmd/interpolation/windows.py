@@ -64,6 +64,22 @@ def accelerations(traj: Trajectory) -> np.ndarray:
     return np.gradient(traj.velocities, traj.dt_fs, axis=0, edge_order=2)
 
 
+def coarse_windows(coarse: Trajectory, stride: int, context: int) -> Windows:
+    """Windows of every interval of a coarse trajectory that has ``context`` frames each side.
+
+    The coarse frames are Δt = ``stride``·Δτ apart; window k interpolates between coarse
+    frames k + C - 1 and k + C.
+    """
+    n_frames = len(coarse)
+    if n_frames < 2 * context:
+        raise ValueError(f"{n_frames} coarse frames are too few for a context of {context} "
+                         f"frames on each side (need {2 * context})")
+    ctx = np.arange(n_frames - 2 * context + 1)[:, None] + np.arange(2 * context)[None, :]
+    r, v, a = coarse.positions, coarse.velocities, accelerations(coarse)
+    return Windows(r[ctx], v[ctx], a[ctx], stride, coarse.dt_fs / stride, coarse.masses,
+                   coarse.numbers, start=ctx[:, context - 1] * stride)
+
+
 def make_windows(traj: Trajectory, stride: int, context: int = 1, step: int | None = None,
                  with_targets: bool = True) -> Windows:
     """All windows of ``traj`` at coarse stride ``stride`` whose context fits in the trajectory.

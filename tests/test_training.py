@@ -1,0 +1,154 @@
+"""Training, checkpoints, `evaluate` and `interpolate` on a real ab initio trajectory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hybridmd.checkpoint import ModelMismatchError, check_compatible, load_interpolator
+from hybridmd.cli import main
+from hybridmd.config import TrainConfig, parse_config
+from hybridmd.interpolation.classical import ClassicalInterpolator
+from hybridmd.interpolation.evaluate import evaluate
+from hybridmd.interpolation.metrics import reconstruction_errors
+from hybridmd.interpolation.reconstruct import reconstruct
+from hybridmd.interpolation.windows import make_windows
+from hybridmd.readers import read_trajectory, write_trajectory
+from hybridmd.training import Trainer, train
+
+from conftest import DATA
+
+WATER = DATA / "6h2o_orca_mp2_md_300k.npz"  # MP2 water hexamer, 301 frames, 1 fs
+
+
+def _config(tmp_path: Path, **training) -> TrainConfig:
+    return parse_config({
+        "data": {"trajectories": [{"path": str(WATER), "dt_fs": 1.0}],
+                 "validation_fraction": 0.25},
+        "model": {"kind": "bilstm-residual", "stride": 5, "context": 1,
+                  "hyperparameters": {"hidden": 32, "layers": 1}},
+        "training": {"batch_size": 32, "batches_per_epoch": 15, "max_epochs": 6,
+                     "threads": 1, "seed": 3, **training},
+        "output": {"checkpoint": str(tmp_path / "model.pt")},
+    }, TrainConfig, "train.yaml")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict]:
+    """A tiny residual Bi-LSTM trained for a few seconds on the first 75% of the water MD."""
+    tmp = tmp_path_factory.mktemp("train")
+    result = train(_config(tmp), progress=False)
+    return tmp / "model.pt", {"history": result.history}
+
+
+def test_training_lowers_the_loss(trained) -> None:
+    history = trained[1]["history"]
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
+    assert min(h["val_loss"] for h in history) < history[0]["val_loss"]
+
+
+def test_trained_model_beats_linear_and_keeps_the_coarse_frames(trained) -> None:
+    model = load_interpolator(trained[0])
+    held_out = read_trajectory(WATER, dt_fs=1.0).slice(226)  # the validation part
+    w = make_windows(held_out, 5, context=1)
+    r, v = model.interpolate(w)
+    np.testing.assert_array_equal(r[:, 0], w.target_r[:, 0])
+    np.testing.assert_array_equal(r[:, -1], w.target_r[:, -1])
+    ours = reconstruction_errors(r, v, w.target_r, w.target_v)["position_mae"]
+    lr, lv = ClassicalInterpolator("linear").interpolate(w)
+    linear = reconstruction_errors(lr, lv, w.target_r, w.target_v)["position_mae"]
+    assert ours < 0.5 * linear
+
+
+def test_untrained_residual_model_is_the_quintic_spline(tmp_path: Path) -> None:
+    trainer = Trainer(_config(tmp_path))
+    trainer.best_state = trainer.net.state_dict()
+    trainer._save()
+    model = load_interpolator(tmp_path / "model.pt")
+    w = make_windows(read_trajectory(WATER, dt_fs=1.0), 5, context=1)
+    r, v = model.interpolate(w)
+    qr, qv = ClassicalInterpolator("quintic").interpolate(w)
+    np.testing.assert_allclose(r, qr, atol=1e-9)
+    np.testing.assert_allclose(v, qv, atol=1e-9)
+
+
+def test_checkpoint_round_trip_and_contents(trained) -> None:
+    data = torch.load(trained[0], weights_only=False)
+    assert data["kind"] == "bilstm-residual" and data["stride"] == 5 and data["context"] == 1
+    assert data["numbers"] == [8, 1, 1] * 6 and data["dt_fs"] == 1.0
+    assert data["metadata"]["provenance"][0]["path"].endswith("6h2o_orca_mp2_md_300k.npz")
+    assert data["version"]
+    a, b = load_interpolator(trained[0]), load_interpolator(trained[0])
+    w = make_windows(read_trajectory(WATER, dt_fs=1.0), 5, context=1)
+    np.testing.assert_array_equal(a.interpolate(w)[0], b.interpolate(w)[0])
+
+
+def test_resume_continues_training(tmp_path: Path) -> None:
+    train(_config(tmp_path, max_epochs=2), progress=False)
+    result = train(_config(tmp_path, max_epochs=4), resume=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+
+
+def test_mismatches_are_refused(trained) -> None:
+    model = load_interpolator(trained[0])
+    water = read_trajectory(WATER, dt_fs=1.0)
+    with pytest.raises(ModelMismatchError, match="fine time step.*1 fs.*0.5 fs"):
+        check_compatible(model, read_trajectory(WATER, dt_fs=0.5))
+    with pytest.raises(ModelMismatchError, match="coarse spacing.*5 fs"):
+        check_compatible(model, water, coarse=True)
+    reordered = water.slice(0)
+    reordered.numbers = np.roll(water.numbers, 1)
+    with pytest.raises(ModelMismatchError, match="atom order: atom 0"):
+        check_compatible(model, reordered)
+    methanol = read_trajectory(DATA / "ABC-4MeOH-300K-1-gdml.npz", dt_fs=1.0)
+    with pytest.raises(ModelMismatchError, match="species"):
+        check_compatible(model, methanol)
+    heavy = water.slice(0)
+    heavy.masses = water.masses * 2
+    with pytest.raises(ModelMismatchError, match="masses"):
+        check_compatible(model, heavy)
+
+
+def test_evaluate_scores_models_and_baselines_on_the_same_windows(trained) -> None:
+    scores = evaluate([load_interpolator(trained[0])], read_trajectory(WATER, dt_fs=1.0))
+    names = [s.model for s in scores]
+    assert names[:3] == ["linear", "cubic Hermite", "quintic Hermite"]
+    assert names[3].startswith("bilstm-residual")
+    assert len({s.windows for s in scores}) == 1
+
+
+def test_interpolate_cli_rebuilds_the_fine_trajectory(trained, tmp_path: Path) -> None:
+    water = read_trajectory(WATER, dt_fs=1.0).slice(0, 101)
+    coarse_path = tmp_path / "coarse.npz"
+    write_trajectory(water.subsample(5), coarse_path)
+    out = tmp_path / "fine.extxyz"
+    assert main(["-q", "interpolate", "--model", str(trained[0]), str(coarse_path),
+                 "-o", str(out)]) == 0
+    fine = read_trajectory(out)
+    assert len(fine) == 101 and fine.dt_fs == pytest.approx(1.0)
+    np.testing.assert_allclose(fine.positions[::5], water.positions[::5], atol=1e-12)
+    assert np.abs(fine.positions - water.positions).mean() < 5e-3
+    # a coarse file at the wrong spacing is refused
+    write_trajectory(water.subsample(4), coarse_path)
+    assert main(["-q", "interpolate", "--model", str(trained[0]), str(coarse_path),
+                 "-o", str(out)]) == 1
+
+
+def test_evaluate_cli_json(trained, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "scores.json"
+    assert main(["-q", "evaluate", "--model", str(trained[0]), "--reference", str(WATER),
+                 "--dt-fs", "1.0", "--json", str(out)]) == 0
+    assert "quintic Hermite" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())) == 4
+
+
+def test_reconstruct_fills_edges_with_quintic(trained) -> None:
+    model = load_interpolator(trained[0])
+    water = read_trajectory(WATER, dt_fs=1.0).slice(0, 31)
+    fine = reconstruct(model, water.subsample(5))
+    assert fine.metadata["quintic_intervals"] == []
+    assert len(fine) == 31
