@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hybridmd.config import ConfigError, SimulationConfig, load_config, parse_config
+from hybridmd.config import (
+    ConfigError,
+    SimulationConfig,
+    TrainConfig,
+    load_config,
+    parse_config,
+)
 
 from conftest import ETHANOL_SGDML, REPO
 
@@ -24,11 +30,28 @@ def _with(section: str, **values) -> dict:
     return data
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "inputs").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_inputs_validate(path: Path) -> None:
+_INPUTS = sorted((REPO / "inputs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", [p for p in _INPUTS if not p.name.startswith("train-")],
+                         ids=lambda p: p.name)
+def test_shipped_simulation_inputs_validate(path: Path) -> None:
     cfg = load_config(path, SimulationConfig)
     assert cfg.dynamics.n_steps > 0
     assert cfg.output.directory == Path("runs") / path.stem
+
+
+@pytest.mark.parametrize("path", [p for p in _INPUTS if p.name.startswith("train-")],
+                         ids=lambda p: p.name)
+def test_shipped_training_inputs_validate(path: Path) -> None:
+    """Valid but for the training data, which workflows/generate_training_data.sh makes."""
+    try:
+        cfg = load_config(path, TrainConfig)
+    except ConfigError as err:
+        [(where, what)] = err.problems
+        assert where == "data.trajectories.0.path" and "not found" in what
+    else:
+        assert cfg.output.checkpoint == Path("runs") / path.stem / "model.pt"
 
 
 def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:

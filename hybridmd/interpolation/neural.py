@@ -28,6 +28,7 @@ class Batch:
     base_x: torch.Tensor
     s: torch.Tensor
     frame: WindowFrame
+    base_x64: torch.Tensor  #: the interpolant in float64, to add the network's change to
     target_x: torch.Tensor | None = None
 
 
@@ -49,8 +50,9 @@ def prepare_batch(canon: Canonicaliser, r: torch.Tensor, v: torch.Tensor, a: tor
     base_v = torch.einsum("sk,bknx->bsnx", dw, ends) / h
     s = torch.arange(stride + 1, dtype=torch.float64, device=r.device) / stride
     base_rc, base_vc = canon.to_canonical(frame, base_r, base_v, s)
-    batch = Batch(_flat(rc, vc).to(dtype), ac.flatten(2).to(dtype),
-                  _flat(base_rc, base_vc).to(dtype), s.to(dtype), frame)
+    base_x = _flat(base_rc, base_vc)
+    batch = Batch(_flat(rc, vc).to(dtype), ac.flatten(2).to(dtype), base_x.to(dtype),
+                  s.to(dtype), frame, base_x)
     if target_r is not None:
         batch.target_x = _flat(*canon.to_canonical(frame, target_r, target_v, s)).to(dtype)
     return batch
@@ -58,8 +60,12 @@ def prepare_batch(canon: Canonicaliser, r: torch.Tensor, v: torch.Tensor, a: tor
 
 def states_to_lab(canon: Canonicaliser, batch: Batch, x: torch.Tensor,
                   n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network states (B, n+1, 6N) of ``batch`` -> lab-frame r (Å) and v (Å/fs), (B, n+1, N, 3)."""
-    x = x.double()
+    """Network states (B, n+1, 6N) of ``batch`` -> lab-frame r (Å) and v (Å/fs), (B, n+1, N, 3).
+
+    What the network changed relative to its (float32) copy of the interpolant is added to
+    the float64 interpolant, so a network's float32 arithmetic never rounds the spline.
+    """
+    x = batch.base_x64 + (x.double() - batch.base_x.double())
     shape = (x.shape[0], x.shape[1], n_atoms, 3)
     return canon.to_lab(batch.frame, x[..., :3 * n_atoms].reshape(shape),
                         x[..., 3 * n_atoms:].reshape(shape), batch.s.double())
