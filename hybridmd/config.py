@@ -287,7 +287,7 @@ class ModelConfig(Strict):
 
 
 class PlateauConfig(Strict):
-    """ReduceLROnPlateau settings (the paper's defaults)."""
+    """ReduceLROnPlateau settings (the paper's defaults); min_lr also ends a cosine schedule."""
 
     factor: float = Field(0.5, gt=0, lt=1)
     patience: int = Field(3, ge=0)
@@ -307,6 +307,10 @@ class OptimisationConfig(Strict):
     seed: int = Field(0, ge=0)
     threads: int | None = Field(None, gt=0, description="CPU threads (default: all cores)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    schedule: Literal["plateau", "cosine"] = Field(
+        "plateau", description="plateau: the paper's ReduceLROnPlateau; cosine: linear warm-up "
+        "then cosine decay to plateau.min_lr over max_epochs")
+    warmup_epochs: int = Field(3, ge=0, description="cosine schedule only")
     plateau: PlateauConfig = Field(default_factory=PlateauConfig)
 
 

@@ -153,9 +153,21 @@ class Trainer:
         self.loss_scale = self.loss_scale.to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opt.learning_rate)
         p = opt.plateau
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=p.factor, patience=p.patience, threshold=p.threshold,
-            min_lr=p.min_lr)
+        if opt.schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=p.factor, patience=p.patience, threshold=p.threshold,
+                min_lr=p.min_lr)
+        else:
+            floor = p.min_lr / opt.learning_rate
+            warm = max(opt.warmup_epochs, 1)
+
+            def factor(epoch: int) -> float:
+                if epoch < warm:
+                    return (epoch + 1) / warm
+                progress = min(1.0, (epoch - warm) / max(1, opt.max_epochs - warm))
+                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.rng = np.random.default_rng(opt.seed)
         self.epoch, self.best, self.best_mae, self.stale = 0, math.inf, math.inf, 0
         self.history: list[dict[str, float]] = []
@@ -249,7 +261,10 @@ class Trainer:
                 self.optimizer.step()
                 train_loss += loss.item() / opt.batches_per_epoch
             val_loss, val_mae = self.validate()
-            self.scheduler.step(val_loss)
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(val_loss)
+            else:
+                self.scheduler.step()
             self.epoch += 1
             self.elapsed = time.perf_counter() - start
             lr = self.optimizer.param_groups[0]["lr"]

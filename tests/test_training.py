@@ -152,3 +152,11 @@ def test_reconstruct_fills_edges_with_quintic(trained) -> None:
     fine = reconstruct(model, water.subsample(5))
     assert fine.metadata["quintic_intervals"] == []
     assert len(fine) == 31
+
+
+def test_cosine_schedule_warms_up_then_decays(tmp_path: Path) -> None:
+    result = train(_config(tmp_path, max_epochs=6, batches_per_epoch=3, schedule="cosine",
+                           warmup_epochs=2), progress=False)
+    lrs = [h["lr"] for h in result.history]
+    assert lrs[0] == pytest.approx(1e-3)  # warm-up ends after epoch 1 (lr for epoch 2 is full)
+    assert lrs[1:] == sorted(lrs[1:], reverse=True) and lrs[-1] == pytest.approx(1e-5)

@@ -37,7 +37,7 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "softplus": nn.Soft
 
 
 def _mlp(n_in: int, hidden: int, layers: int, n_out: int, activation: str,
-         zero_init: bool) -> nn.Sequential:
+         zero_init: bool, out_bias: bool = True) -> nn.Sequential:
     """``layers`` hidden layers of width ``hidden`` with a smooth activation, then a linear map."""
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, not {activation!r}")
@@ -48,10 +48,11 @@ def _mlp(n_in: int, hidden: int, layers: int, n_out: int, activation: str,
     for _ in range(layers):
         mods += [nn.Linear(width, hidden), _ACTIVATIONS[activation]()]
         width = hidden
-    last = nn.Linear(width, n_out)
+    last = nn.Linear(width, n_out, bias=out_bias)
     if zero_init:
         nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        if out_bias:
+            nn.init.zeros_(last.bias)
     return nn.Sequential(*mods, last)
 
 
@@ -266,7 +267,8 @@ class HamiltonianNet(_Integrator):
         self.hidden, self.layers, self.activation = hidden, layers, activation
         self.zero_init = zero_init
         self.kind = _bi_name("hnn", bidirectional)
-        self.energy = _mlp(self.dim, hidden, layers, 1, activation, zero_init)
+        # no output bias: a constant offset of H changes no derivative and would get no gradient
+        self.energy = _mlp(self.dim, hidden, layers, 1, activation, zero_init, out_bias=False)
         self.field = _HamiltonianField(self.energy, 3 * n_atoms)
 
     def dynamics(self) -> nn.Module:
