@@ -110,7 +110,7 @@ class RecurrentNet(InterpolatorNet):
         """(B, C, D) states up to and including the start state -> (B, n+1, D) roll-out."""
         b, c, d = ctx.shape
         n, m = s.numel() - 1, self.steps_per_cell
-        s = s.to(ctx.dtype)
+        s = s.to(device=ctx.device, dtype=ctx.dtype)
         t_ctx = torch.arange(1 - c, 1, dtype=ctx.dtype, device=ctx.device)
         out, hx = self.rnn(torch.cat([ctx, t_ctx.view(1, c, 1).expand(b, c, 1)], dim=-1))
         h, x = out[:, -1], ctx[:, -1]
@@ -158,7 +158,7 @@ class _Integrator(InterpolatorNet):
 
     def solve(self, x0: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """(B, D) start states -> (B, n+1, D) states at the times ``s``."""
-        t = _fine_times(s.to(x0.dtype), self.substeps)
+        t = _fine_times(s.to(device=x0.device, dtype=x0.dtype), self.substeps)
         solver = odeint_adjoint if self.adjoint else odeint
         kw = {} if self.method in ("euler", "midpoint", "rk4", "explicit_adams",
                                    "implicit_adams") else {"rtol": self.rtol, "atol": self.atol}
