@@ -271,7 +271,7 @@ class TrainDataConfig(Strict):
 
 
 class ModelConfig(Strict):
-    kind: str = Field("bilstm-residual", description="network kind (hybridmd train --list)")
+    kind: str = Field("bilstm-residual", description="network kind, see models.registry")
     stride: int = Field(ge=2, description="n: fine steps per coarse step (Δt = n·Δτ)")
     context: int = Field(2, ge=1, description="coarse frames of context on each side")
     hyperparameters: dict[str, Any] = Field(default_factory=dict)

@@ -79,9 +79,10 @@ class Trajectory:
     def symbols(self) -> str:
         return Atoms(numbers=self.numbers).get_chemical_formula(mode="all")
 
-    def subsample(self, stride: int, start: int = 0) -> Trajectory:
-        """Every ``stride``-th frame from ``start``: the coarse trajectory at Δt = stride·dt."""
-        sl = slice(start, None, stride)
+    def _select(self, start: int, stop: int | None, stride: int,
+                metadata: dict[str, Any]) -> Trajectory:
+        start, stop, _ = slice(start, stop).indices(len(self))  # negative indices too
+        sl = slice(start, stop, stride)
         return Trajectory(
             numbers=self.numbers,
             positions=self.positions[sl],
@@ -91,23 +92,17 @@ class Trajectory:
             energies=None if self.energies is None else self.energies[sl],
             forces=None if self.forces is None else self.forces[sl],
             t0_fs=self.t0_fs + start * self.dt_fs,
-            metadata={**self.metadata, "subsampled": {"stride": stride, "start": start}},
+            metadata=metadata,
         )
+
+    def subsample(self, stride: int, start: int = 0) -> Trajectory:
+        """Every ``stride``-th frame from ``start``: the coarse trajectory at Δt = stride·dt."""
+        return self._select(start, None, stride, {
+            **self.metadata, "subsampled": {"stride": stride, "start": start}})
 
     def slice(self, start: int, stop: int | None = None) -> Trajectory:
         """Frames ``start:stop`` as a new trajectory."""
-        sl = slice(start, stop)
-        return Trajectory(
-            numbers=self.numbers,
-            positions=self.positions[sl],
-            momenta=self.momenta[sl],
-            dt_fs=self.dt_fs,
-            masses=self.masses,
-            energies=None if self.energies is None else self.energies[sl],
-            forces=None if self.forces is None else self.forces[sl],
-            t0_fs=self.t0_fs + start * self.dt_fs,
-            metadata=dict(self.metadata),
-        )
+        return self._select(start, stop, 1, dict(self.metadata))
 
     def to_atoms_list(self) -> list[Atoms]:
         """The frames as ASE ``Atoms`` with momenta (and energy/forces when known)."""
