@@ -17,6 +17,7 @@ import torch
 from ase import Atoms
 
 from hybridmd import __version__
+from hybridmd.data import interpolator_names, interpolator_path
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.models.base import InterpolatorNet
@@ -58,19 +59,27 @@ def save_checkpoint(path: str | Path, net: InterpolatorNet, canon: Canonicaliser
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dictionary (checked to be a hybridmd interpolator)."""
+    """The raw checkpoint dictionary (checked to be a hybridmd interpolator).
+
+    ``path`` may also name a shipped interpolator, e.g. ``ethanol-bilstm-10fs``.
+    """
     path = Path(path)
+    if not path.is_file() and str(path) in interpolator_names():
+        path = interpolator_path(str(path))
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise FileNotFoundError(
+            f"no checkpoint at {path} (shipped: {', '.join(interpolator_names())})")
     data = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a hybridmd interpolator checkpoint ({FORMAT})")
+    data["path"] = path
     return data
 
 
 def load_interpolator(path: str | Path, device: str = "cpu") -> NeuralInterpolator:
     """The trained interpolator stored at ``path``."""
     data = read_checkpoint(path)
+    path = data["path"]
     net = build_net(data["kind"], data["n_atoms"], data["stride"], data["context"],
                     **data["hyperparameters"])
     net.load_state_dict(data["state_dict"])

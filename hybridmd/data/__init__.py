@@ -7,6 +7,7 @@ from pathlib import Path
 DATA_DIR = Path(__file__).parent
 MODELS_DIR = DATA_DIR / "models"
 GEOMETRIES_DIR = DATA_DIR / "geometries"
+INTERPOLATORS_DIR = DATA_DIR / "interpolators"
 
 
 def model_names() -> list[str]:
@@ -27,3 +28,13 @@ def model_path(name: str) -> Path:
 def geometry_path(name: str) -> Path:
     """Path of a shipped start geometry."""
     return GEOMETRIES_DIR / f"{name}.xyz"
+
+
+def interpolator_names() -> list[str]:
+    """Names of the shipped trained interpolators."""
+    return sorted(p.stem for p in INTERPOLATORS_DIR.glob("*.pt"))
+
+
+def interpolator_path(name: str) -> Path:
+    """Path of a shipped trained interpolator."""
+    return INTERPOLATORS_DIR / f"{name}.pt"
