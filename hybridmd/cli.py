@@ -67,6 +67,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_table(scores))
     if args.json:
         args.json.write_text(json.dumps(scores_as_dicts(scores), indent=1))
+    if args.plot:
+        from hybridmd.interpolation.evaluate import plot_error_vs_dt
+
+        plot_error_vs_dt(scores, args.plot)
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from hybridmd.analysis.report import analyze
+    from hybridmd.readers import read_trajectory
+
+    reference = read_trajectory(args.reference, dt_fs=args.dt_fs)
+    prediction = read_trajectory(args.prediction, dt_fs=args.dt_fs)
+    scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
+                     interpolated_stride=args.stride, temperature_K=args.temperature_k)
+    print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
+          f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
+    for note in scores["notes"]:
+        print(f"note: {note}")
     return 0
 
 
@@ -106,7 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the baselines at this stride (repeatable)")
     ev.add_argument("--dt-fs", type=float, help="reference frame spacing where the file has none")
     ev.add_argument("--json", type=Path, help="write the scores as JSON")
+    ev.add_argument("--plot", type=Path, help="plot position MAE against Δt to this PNG")
     ev.set_defaults(func=_evaluate)
+
+    an = sub.add_parser("analyze", help="figures, scores and a report of a reconstruction "
+                        "against its reference (VDOS, h(r), speeds, FES, internal coordinates)")
+    an.add_argument("--reference", required=True, type=Path, help="fine reference trajectory")
+    an.add_argument("--prediction", required=True, type=Path,
+                    help="reconstructed trajectory (e.g. from `hybridmd interpolate`)")
+    an.add_argument("--out", type=Path, default=Path("analysis"),
+                    help="folder for the figures, scores.json and report.md (default: analysis)")
+    an.add_argument("--dt-fs", type=float, help="frame spacing where a file has none")
+    an.add_argument("--dihedral", action="append", nargs=4, type=int,
+                    metavar=("I", "J", "K", "L"),
+                    help="dihedral of the free-energy surface, 0-based atom indices (give two; "
+                         "default: the two most flexible)")
+    an.add_argument("--stride", type=int,
+                    help="fine frames per interpolated window (default: from the prediction "
+                         "file's metadata, if any)")
+    an.add_argument("--temperature-k", type=float,
+                    help="temperature of the free-energy surface (default: the reference's "
+                         "kinetic temperature)")
+    an.set_defaults(func=_analyze)
     return parser
 
 

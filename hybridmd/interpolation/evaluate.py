@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from hybridmd.checkpoint import check_compatible
 from hybridmd.interpolation.classical import ClassicalInterpolator
@@ -61,3 +62,31 @@ def format_table(scores: list[Score]) -> str:
 
 def scores_as_dicts(scores: list[Score]) -> list[dict]:
     return [asdict(s) for s in scores]
+
+
+def plot_error_vs_dt(scores: list[Score], path: str | Path) -> None:
+    """Position MAE (log scale) against Δt for every model and baseline, as a PNG at ``path``.
+
+    One line with markers per interpolator name (the paper's figure 3); baselines dashed.
+    """
+    from matplotlib.figure import Figure
+
+    if not scores:
+        raise ValueError("no scores to plot")
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.subplots()
+    markers = "osD^vP*Xh<>"
+    for k, name in enumerate(dict.fromkeys(s.model for s in scores)):
+        points = sorted((s.dt_fs, s.position_mae) for s in scores if s.model == name)
+        dt, mae = zip(*points, strict=True)
+        baseline = any(name == ClassicalInterpolator(kind).name for kind in BASELINES)
+        ax.plot(dt, mae, marker=markers[k % len(markers)], ls="--" if baseline else "-",
+                label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("Δt between coarse frames (fs)")
+    ax.set_ylabel("position MAE, interior frames (Å)")
+    ax.set_xticks(sorted({s.dt_fs for s in scores}))
+    ax.grid(alpha=0.3, which="both", lw=0.5)
+    ax.legend(fontsize=9)
+    ax.set_title("Reconstruction error against coarse time step", fontsize=11)
+    fig.savefig(path, dpi=100)

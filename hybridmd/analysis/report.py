@@ -1,0 +1,537 @@
+"""`hybridmd analyze`: figures, scores and a one-page report of a reconstruction.
+
+:func:`analyze` compares a predicted (reconstructed) trajectory with the reference fine
+trajectory on their common frames, with the observables of Winkler et al. (2022): errors over
+time, the vibrational density of states (their figure 9), the pair-distance and speed
+distributions (figure 5), the free-energy surface over two dihedrals (figure 8) and time
+series of internal coordinates with the interpolated windows shaded (figure 4). It writes
+PNG figures, ``scores.json`` and ``report.md`` into one folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from hybridmd.analysis import observables as ob
+from hybridmd.interpolation.metrics import pair_distances
+from hybridmd.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
+
+#: figure name -> file name
+FIGURES = {
+    "mae": "mae_over_time.png",
+    "vdos": "vdos.png",
+    "distributions": "distributions.png",
+    "fes": "fes.png",
+    "coordinates": "coordinates.png",
+}
+#: keys of ``scores.json`` (and of the dict :func:`analyze` returns). Units: MAEs in Å and
+#: Å/fs ("interior": frames between the coarse frames, None without a stride), Jensen–Shannon
+#: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs.
+SCORE_KEYS = (
+    "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
+    "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
+    "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
+    "coordinates", "figures", "notes",
+)
+_REF_STYLE = {"color": "C0", "lw": 1.4, "label": "reference"}
+_PRED_STYLE = {"color": "C3", "lw": 1.2, "ls": "--", "label": "prediction"}
+_WINDOW_COLOUR = "tab:green"
+_DPI = 100
+
+Coordinate = tuple[int, ...]
+
+
+# ------------------------------------------------------------------------------ alignment
+
+
+def common_frames(reference: Trajectory,
+                  prediction: Trajectory) -> tuple[Trajectory, Trajectory, list[str]]:
+    """The two trajectories cut to their common time range, and notes on what was cut.
+
+    Raises ValueError where they differ in atoms or frame spacing, their frames do not lie on
+    one time grid, or they share fewer than 4 frames.
+    """
+    if (reference.numbers.shape != prediction.numbers.shape
+            or np.any(reference.numbers != prediction.numbers)):
+        raise ValueError(
+            f"reference and prediction are different molecules: {reference.n_atoms} atoms "
+            f"{_formula(reference)} against {prediction.n_atoms} atoms {_formula(prediction)} "
+            "(same atoms in the same order needed)")
+    if not math.isclose(reference.dt_fs, prediction.dt_fs, rel_tol=1e-6):
+        raise ValueError(
+            f"reference frames are {reference.dt_fs:g} fs apart, prediction frames "
+            f"{prediction.dt_fs:g} fs: compare trajectories with the same spacing (subsample "
+            "the finer one, or pass the right --dt-fs)")
+    dt = reference.dt_fs
+    shift = (prediction.t0_fs - reference.t0_fs) / dt
+    if abs(shift - round(shift)) > 1e-3:
+        raise ValueError(
+            f"the prediction starts at {prediction.t0_fs:g} fs, the reference at "
+            f"{reference.t0_fs:g} fs: not on one time grid of {dt:g} fs")
+    shift = int(round(shift))
+    ref_start = max(0, shift)
+    pred_start = max(0, -shift)
+    n = min(len(reference) - ref_start, len(prediction) - pred_start)
+    if n < 4:
+        raise ValueError(
+            f"reference ({len(reference)} frames from {reference.t0_fs:g} fs) and prediction "
+            f"({len(prediction)} frames from {prediction.t0_fs:g} fs) share {max(n, 0)} "
+            "frames: at least 4 needed")
+    notes = []
+    if n != len(reference) or n != len(prediction):
+        ref_cut = reference.slice(ref_start, ref_start + n)
+        notes.append(
+            f"The trajectories cover different times (reference: {len(reference)} frames from "
+            f"{reference.t0_fs:g} fs, prediction: {len(prediction)} frames from "
+            f"{prediction.t0_fs:g} fs); only their common range, {n} frames from "
+            f"{ref_cut.t0_fs:g} to {ref_cut.times_fs[-1]:g} fs, is compared.")
+    return (reference.slice(ref_start, ref_start + n),
+            prediction.slice(pred_start, pred_start + n), notes)
+
+
+# ------------------------------------------------------------------------------ coordinates
+
+
+def _coordinate_values(traj: Trajectory, coord: Coordinate) -> np.ndarray:
+    funcs = {2: ob.bond, 3: ob.angle, 4: ob.dihedral}
+    if len(coord) not in funcs:
+        raise ValueError(f"an internal coordinate has 2 (bond), 3 (angle) or 4 (dihedral) "
+                         f"atoms, got {coord}")
+    return funcs[len(coord)](traj, *coord)
+
+
+def _coordinate_label(traj: Trajectory, coord: Coordinate) -> str:
+    from ase.data import chemical_symbols
+
+    atoms = "–".join(f"{chemical_symbols[traj.numbers[i]]}{i}" for i in coord)
+    kind, unit = {2: ("d", "Å"), 3: ("∠", "deg"), 4: ("φ", "deg")}[len(coord)]
+    return f"{kind}({atoms}) ({unit})"
+
+
+def default_coordinates(traj: Trajectory,
+                        dihedrals: Sequence[Coordinate] = ()) -> list[Coordinate]:
+    """At most 4 internal coordinates to plot over time, as in the paper's figure 4.
+
+    The first X–H bond (fast), the first bond between heavy atoms or, without one, the first
+    bond angle, and up to two of ``dihedrals``.
+    """
+    numbers = traj.numbers
+    bonds = ob.covalent_bonds(traj)
+    coords: list[Coordinate] = []
+    xh = [(i, j) if numbers[j] == 1 else (j, i) for i, j in bonds
+          if (numbers[i] == 1) != (numbers[j] == 1)]
+    heavy = [b for b in bonds if numbers[b[0]] > 1 and numbers[b[1]] > 1]
+    if xh:
+        coords.append(xh[0])
+    if heavy:
+        coords.append(heavy[0])
+    else:
+        neighbours: dict[int, list[int]] = {}
+        for i, j in bonds:
+            neighbours.setdefault(i, []).append(j)
+            neighbours.setdefault(j, []).append(i)
+        for j in sorted(neighbours):
+            if len(neighbours[j]) >= 2:
+                coords.append((neighbours[j][0], j, neighbours[j][1]))
+                break
+    coords += [tuple(d) for d in dihedrals[:2]]
+    return coords[:4]
+
+
+def _check_indices(coords: Sequence[Coordinate], n_atoms: int, what: str) -> None:
+    for c in coords:
+        if any(not 0 <= i < n_atoms for i in c) or len(set(c)) != len(c):
+            raise ValueError(f"{what} {tuple(c)}: atom indices must be distinct and in "
+                             f"0..{n_atoms - 1}")
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def _shade_windows(ax: Any, t0: float, t1: float, origin: float, width: float) -> None:
+    """Shade every other interpolation window [origin + k·width, origin + (k+1)·width]."""
+    k = math.floor((t0 - origin) / width)
+    while origin + k * width < t1:
+        if k % 2 == 0:
+            ax.axvspan(origin + k * width, origin + (k + 1) * width, color=_WINDOW_COLOUR,
+                       alpha=0.12, lw=0)
+        k += 1
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=_DPI)
+
+
+def _plot_mae(path: Path, times: np.ndarray, pos: np.ndarray, vel: np.ndarray,
+              stride: int | None) -> None:
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, y, label in ((axes[0], pos, "position MAE (Å)"),
+                         (axes[1], vel, "velocity MAE (Å/fs)")):
+        positive = y > 1e-9 * y.max()  # round-off at the given coarse frames counts as zero
+        ax.plot(times, np.where(positive, y, np.nan), color="C3", lw=1.0)
+        if positive.any():
+            ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+    axes[1].set_xlabel("time (fs)")
+    title = "Error of the prediction per frame (mean over atoms and axes)"
+    if stride:
+        title += f"\nthe coarse frames, every {stride} frames, are exact: gaps on the log axis"
+    axes[0].set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def _plot_vdos(path: Path, ref: tuple[np.ndarray, np.ndarray],
+               pred: tuple[np.ndarray, np.ndarray], overlap: float,
+               coarse_nyquist: float | None) -> None:
+    freq, s_ref = ref
+    s_pred = np.interp(freq, *pred)
+    cumulative = np.cumsum(s_ref)  # the axis ends where the reference has 99.9 % of its area
+    upper = freq[min(np.searchsorted(cumulative, 0.999 * cumulative[-1]), len(freq) - 1)]
+    xmax = min(freq[-1], 500.0 * math.ceil(1.1 * upper / 500.0))
+    beyond = s_pred[freq > xmax].sum() / s_pred.sum()
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    if coarse_nyquist is not None and coarse_nyquist < xmax:
+        for ax in (top, bottom):
+            ax.axvspan(0, coarse_nyquist, color="tab:red", alpha=0.08, lw=0,
+                       label="below the Nyquist wavenumber of the coarse frames"
+                       if ax is top else None)
+    top.plot(freq, s_ref, **_REF_STYLE)
+    top.plot(freq, s_pred, **_PRED_STYLE)
+    top.set_ylabel("VDOS (unit area, cm)")
+    top.set_ylim(bottom=0)
+    top.legend(fontsize=9)
+    title = f"Vibrational density of states: overlap {overlap:.4f}"
+    if beyond > 1e-3:
+        title += f"\n(prediction: {100 * beyond:.1f} % of its area above {xmax:g} cm⁻¹, not shown)"
+    top.set_title(title, fontsize=10)
+    bottom.plot(freq, s_pred - s_ref, color="k", lw=0.9)
+    bottom.axhline(0, color="0.5", lw=0.5)
+    bottom.set_ylabel("pred − ref (cm)")
+    bottom.set_xlabel("wavenumber (cm⁻¹)")
+    bottom.set_xlim(0, xmax)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3, lw=0.5)
+    _save(fig, path)
+
+
+def _plot_distributions(path: Path, h_ref: ob.Histogram, h_pred: ob.Histogram,
+                        s_ref: ob.Histogram, s_pred: ob.Histogram, js_h: float,
+                        js_s: float) -> None:
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    panels = ((axes[0], h_ref, h_pred, "r (Å)", "h(r) (1/Å)",
+               f"Pair-distance distribution h(r)\nJensen–Shannon {js_h:.2e} bit"),
+              (axes[1], s_ref, s_pred, "atomic speed |v| (Å/fs)", "probability density (fs/Å)",
+               f"Speed distribution\nJensen–Shannon {js_s:.2e} bit"))
+    for ax, ref, pred, xlabel, ylabel, title in panels:
+        ax.stairs(ref.density, ref.edges, color=_REF_STYLE["color"], lw=1.4, label="reference")
+        ax.stairs(pred.density, pred.edges, color=_PRED_STYLE["color"], lw=1.2, ls="--",
+                  label="prediction")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=9)
+        ax.grid(alpha=0.3, lw=0.5)
+    _save(fig, path)
+
+
+def _plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
+              diff: np.ndarray, labels: tuple[str, str], rmsd: float) -> None:
+    import matplotlib as mpl
+
+    finite = np.concatenate([ref.free_energy[np.isfinite(ref.free_energy)],
+                             pred.free_energy[np.isfinite(pred.free_energy)]])
+    vmax = float(finite.max()) if finite.size else 1.0
+    dmax = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    axes = fig.subplots(1, 3)
+    cmap = mpl.colormaps["viridis"].with_extremes(bad="0.8")
+    dcmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.8")
+    panels = ((ref.free_energy, cmap, 0.0, vmax, "reference", f"F ({ref.unit})"),
+              (pred.free_energy, cmap, 0.0, vmax, "prediction", f"F ({pred.unit})"),
+              (diff, dcmap, -dmax, dmax,
+               f"prediction − reference (offset removed)\nweighted RMS {rmsd:.2f} {ref.unit}",
+               f"ΔF ({ref.unit})"))
+    for ax, (data, cm, lo, hi, title, clabel) in zip(axes, panels, strict=True):
+        mesh = ax.pcolormesh(ref.phi_edges, ref.psi_edges, data.T, cmap=cm, vmin=lo, vmax=hi)
+        fig.colorbar(mesh, ax=ax, label=clabel)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.set_xticks(np.arange(-180, 181, 90))
+        ax.set_yticks(np.arange(-180, 181, 90))
+        ax.set_aspect("equal")
+    fig.suptitle(f"Free-energy surface −kT ln P at {ref.temperature_K:.0f} K "
+                 "(grey: not visited)", fontsize=11)
+    _save(fig, path)
+
+
+def _plot_coordinates(path: Path, ref: Trajectory, pred: Trajectory,
+                      coords: Sequence[Coordinate], frames: int, stride: int | None,
+                      origin: float) -> None:
+    times = ref.times_fs[:frames]
+    fig = Figure(figsize=(8, 1.0 + 1.7 * len(coords)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(coords), 1, sharex=True, squeeze=False)[:, 0])
+    for ax, coord in zip(axes, coords, strict=True):
+        y_ref = _coordinate_values(ref, coord)[:frames]
+        y_pred = _coordinate_values(pred, coord)[:frames]
+        if len(coord) == 4:  # continuous curves: unwrap, and keep the prediction beside it
+            y_ref = np.degrees(np.unwrap(np.radians(y_ref)))
+            y_pred = y_ref + ob.wrap_degrees(y_pred - y_ref)
+        if stride:
+            _shade_windows(ax, times[0], times[-1], origin, stride * ref.dt_fs)
+        ax.plot(times, y_ref, **_REF_STYLE)
+        ax.plot(times, y_pred, **_PRED_STYLE)
+        ax.set_ylabel(_coordinate_label(ref, coord), fontsize=9)
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.set_xlim(times[0], times[-1])
+    handles, labels = axes[0].get_legend_handles_labels()
+    if stride:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color=_WINDOW_COLOUR, alpha=0.25, lw=0))
+        labels.append(f"interpolated window ({stride * ref.dt_fs:g} fs), every other one")
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
+    axes[-1].set_xlabel("time (fs)")
+    _save(fig, path)
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def _json_ready(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(x) else float(x)
+    return x
+
+
+def _fmt(x: float | None, spec: str = ".3e") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def _formula(traj: Trajectory) -> str:
+    from ase import Atoms
+
+    return Atoms(numbers=traj.numbers).get_chemical_formula(mode="hill")
+
+
+def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Trajectory,
+                  coord_labels: list[str], dihedral_labels: list[str], timeseries_frames: int,
+                  temperature_estimated: bool) -> None:
+    fig = scores["figures"]
+    temperature_note = (" (the reference's mean kinetic temperature, 3N degrees of freedom)"
+                        if temperature_estimated else "")
+    stride = scores["interpolated_stride"]
+    lines = [
+        "# Reconstruction analysis",
+        "",
+        f"- reference: `{ref.metadata.get('source', 'in memory')}`",
+        f"- prediction: `{pred.metadata.get('source', 'in memory')}`",
+        f"- compared: {scores['frames']} frames of {_formula(ref)} ({ref.n_atoms} atoms), "
+        f"{scores['dt_fs']:g} fs apart, {scores['t_start_fs']:g} to {scores['t_end_fs']:g} fs",
+        "- interpolated windows: " + (f"{stride} frames ({stride * scores['dt_fs']:g} fs)"
+                                      if stride else "unknown (no stride given)"),
+        "",
+    ]
+    lines += [f"> {note}" for note in scores["notes"]] + ([""] if scores["notes"] else [])
+    interior = "frames between the coarse frames" if stride else "(needs the stride)"
+    rows = [
+        ("position MAE, all frames", _fmt(scores["position_mae"]), "Å", "0 is perfect"),
+        ("velocity MAE, all frames", _fmt(scores["velocity_mae"]), "Å/fs", "0 is perfect"),
+        ("position MAE, interior", _fmt(scores["position_mae_interior"]), "Å", interior),
+        ("velocity MAE, interior", _fmt(scores["velocity_mae_interior"]), "Å/fs", interior),
+        ("VDOS overlap", _fmt(scores["vdos_overlap"], ".4f"), "–",
+         "Σ min(p, q) of unit-sum spectra; 1 is perfect"),
+        ("h(r) Jensen–Shannon", _fmt(scores["pair_distance_js"]), "bit",
+         "JS divergence, base 2; 0 is perfect, 1 disjoint"),
+        ("speed Jensen–Shannon", _fmt(scores["speed_js"]), "bit",
+         "JS divergence, base 2; 0 is perfect, 1 disjoint"),
+        ("FES RMS difference", _fmt(scores["fes_rmsd"], ".3f"), "kJ/mol",
+         "offset removed, weighted by reference population; 0 is perfect"),
+    ]
+    lines += ["## Scores", "", "| score | value | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += ["", "Scores are also in `scores.json`.", ""]
+    lines += ["## Errors over time", "", f"![position and velocity MAE per frame]({fig['mae']})",
+              ""]
+    lines += ["## Vibrational density of states", "",
+              "Fourier transform of the mass-weighted velocity autocorrelation (Hann window); "
+              "bottom: prediction − reference."
+              + (" Shaded: wavenumbers below the Nyquist wavenumber of the coarse frames."
+                 if stride else ""), "", f"![VDOS]({fig['vdos']})", ""]
+    lines += ["## Distributions", "", "Pair-distance distribution h(r) over all atom pairs and "
+              "speed distribution over all atoms, both over all compared frames.", "",
+              f"![h(r) and speed distributions]({fig['distributions']})", ""]
+    lines += ["## Free-energy surface", ""]
+    if "fes" in fig:
+        lines += [f"F = −kT ln P(φ, ψ) over {dihedral_labels[0]} and {dihedral_labels[1]}, "
+                  f"T = {scores['temperature_K']:.1f} K{temperature_note}.", "",
+                  f"![free-energy surface]({fig['fes']})", ""]
+    else:
+        lines += ["Not drawn: fewer than two dihedrals were given or found (see the notes "
+                  "above).", ""]
+    lines += ["## Internal coordinates", "", "Reference (solid blue) and prediction (dashed red), "
+              f"first {timeseries_frames} frames: " + ", ".join(coord_labels) + ".", "",
+              f"![internal coordinates]({fig['coordinates']})", ""]
+    path.write_text("\n".join(lines))
+
+
+def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
+            dihedrals: Sequence[Coordinate] | None = None,
+            coordinates: Sequence[Coordinate] | None = None,
+            interpolated_stride: int | None = None, temperature_K: float | None = None,
+            fes_bins: int = 36, timeseries_frames: int | None = None) -> dict[str, Any]:
+    """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
+
+    Args:
+        reference, prediction: the same atoms, the same frame spacing; where they cover
+            different times only the common range is compared (and the report says so).
+        out_dir: folder for the files (created).
+        dihedrals: the two (i, j, k, l) of the free-energy surface; default: the two most
+            flexible proper dihedrals of the reference (:func:`~hybridmd.analysis.observables.
+            most_flexible_dihedrals`).
+        coordinates: internal coordinates to plot over time, each 2 (bond), 3 (angle) or 4
+            (dihedral) atom indices, at most 4; default :func:`default_coordinates`.
+        interpolated_stride: fine frames per interpolated window, counted from the
+            prediction's first frame; default: ``prediction.metadata["stride"]`` (written by
+            ``hybridmd interpolate``), else unknown (no shading, no interior scores).
+        temperature_K: of the free-energy surface; default: the reference's mean kinetic
+            temperature.
+        fes_bins: bins per angle of the free-energy surface.
+        timeseries_frames: frames in the internal-coordinate plot; default: the first
+            max(200, 10·stride).
+
+    Returns:
+        The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref, pred, notes = common_frames(reference, prediction)
+    stride = interpolated_stride or prediction.metadata.get("stride")
+    stride = int(stride) if stride else None
+    if stride is not None and stride < 1:
+        raise ValueError(f"interpolated_stride must be positive, got {stride}")
+    origin = prediction.t0_fs  # the reconstruction's first frame is a coarse frame
+    figures: dict[str, str] = {}
+
+    # errors over time
+    pos, vel = ob.mae_over_time(pred, ref)
+    interior = None
+    if stride and stride > 1:
+        interior = np.round((pred.times_fs - origin) / pred.dt_fs).astype(int) % stride != 0
+    _plot_mae(out / FIGURES["mae"], ref.times_fs, pos, vel, stride)
+    figures["mae"] = FIGURES["mae"]
+
+    # vibrational density of states
+    vdos_ref, vdos_pred = ob.vdos(ref), ob.vdos(pred)
+    overlap = ob.vdos_overlap(vdos_ref, vdos_pred)
+    coarse_nyquist = (1.0 / (2 * stride * ref.dt_fs * ob.C_CM_PER_FS)
+                      if stride and stride > 1 else None)
+    _plot_vdos(out / FIGURES["vdos"], vdos_ref, vdos_pred, overlap, coarse_nyquist)
+    figures["vdos"] = FIGURES["vdos"]
+
+    # distributions on common bins
+    d_all = np.concatenate([pair_distances(ref.positions).ravel(),
+                            pair_distances(pred.positions).ravel()])
+    r_edges = np.linspace(d_all.min(), d_all.max(), 201)
+    speeds = np.linalg.norm(np.concatenate([ref.velocities, pred.velocities]), axis=-1)
+    s_edges = np.linspace(0.0, speeds.max(), 81)
+    h_ref, h_pred = (ob.pair_distance_distribution(t, r_edges) for t in (ref, pred))
+    s_ref, s_pred = (ob.speed_distribution(t, s_edges) for t in (ref, pred))
+    js_h, js_s = ob.jensen_shannon(h_ref, h_pred), ob.jensen_shannon(s_ref, s_pred)
+    _plot_distributions(out / FIGURES["distributions"], h_ref, h_pred, s_ref, s_pred, js_h, js_s)
+    figures["distributions"] = FIGURES["distributions"]
+
+    # free-energy surface
+    if dihedrals is None:
+        dihedrals = ob.most_flexible_dihedrals(ref, count=2)
+        log.info("most flexible dihedrals of the reference: %s", dihedrals)
+        covalent = {frozenset(b) for b in ob.covalent_bonds(ref)}
+        if any(frozenset(d[m:m + 2]) not in covalent for d in dihedrals for m in range(3)):
+            notes.append("The molecule has fewer than two rotatable covalent dihedrals: the "
+                         "free-energy surface uses dihedrals across hydrogen bonds "
+                         "(donor–acceptor pairs taken as bonds).")
+    dihedrals = [tuple(int(i) for i in d) for d in dihedrals]
+    if any(len(d) != 4 for d in dihedrals):
+        raise ValueError(f"a dihedral has 4 atom indices: got {dihedrals}")
+    _check_indices(dihedrals, ref.n_atoms, "dihedral")
+    temperature = temperature_K if temperature_K is not None else ob.kinetic_temperature(ref)
+    fes_rmsd = None
+    dihedral_labels = [_coordinate_label(ref, d).removesuffix(" (deg)") for d in dihedrals]
+    if len(dihedrals) >= 2:
+        if len(dihedrals) > 2:
+            notes.append(f"{len(dihedrals)} dihedrals given: the free-energy surface uses the "
+                         "first two.")
+        fes_ref, fes_pred = (
+            ob.free_energy_surface(ob.dihedral(t, *dihedrals[0]), ob.dihedral(t, *dihedrals[1]),
+                                   temperature, bins=fes_bins) for t in (ref, pred))
+        diff = ob.fes_difference(fes_ref, fes_pred)
+        fes_rmsd = ob.fes_rmsd(fes_ref, fes_pred)
+        axis_labels = (f"{dihedral_labels[0]} (deg)", f"{dihedral_labels[1]} (deg)")
+        _plot_fes(out / FIGURES["fes"], fes_ref, fes_pred, diff, axis_labels, fes_rmsd)
+        figures["fes"] = FIGURES["fes"]
+    else:
+        notes.append("No free-energy surface: fewer than two dihedrals "
+                     f"({len(dihedrals)} found or given).")
+        (out / FIGURES["fes"]).unlink(missing_ok=True)  # not a stale one from an earlier run
+
+    # internal coordinates over time
+    coords = (default_coordinates(ref, dihedrals) if coordinates is None
+              else [tuple(int(i) for i in c) for c in coordinates])
+    if not 1 <= len(coords) <= 4:
+        raise ValueError(f"plot 1 to 4 internal coordinates, got {len(coords)}")
+    _check_indices(coords, ref.n_atoms, "internal coordinate")
+    frames = timeseries_frames or max(200, 10 * (stride or 1))
+    frames = min(frames, len(ref))
+    _plot_coordinates(out / FIGURES["coordinates"], ref, pred, coords, frames, stride, origin)
+    figures["coordinates"] = FIGURES["coordinates"]
+
+    scores = {
+        "frames": len(ref),
+        "dt_fs": ref.dt_fs,
+        "t_start_fs": float(ref.times_fs[0]),
+        "t_end_fs": float(ref.times_fs[-1]),
+        "trimmed": bool(len(ref) != len(reference) or len(pred) != len(prediction)),
+        "interpolated_stride": stride,
+        "position_mae": float(pos.mean()),
+        "velocity_mae": float(vel.mean()),
+        "position_mae_interior": float(pos[interior].mean()) if interior is not None
+        and interior.any() else None,
+        "velocity_mae_interior": float(vel[interior].mean()) if interior is not None
+        and interior.any() else None,
+        "vdos_overlap": overlap,
+        "pair_distance_js": js_h,
+        "speed_js": js_s,
+        "fes_rmsd": fes_rmsd,
+        "dihedrals": [list(d) for d in dihedrals],
+        "temperature_K": float(temperature),
+        "coordinates": [list(c) for c in coords],
+        "figures": figures,
+        "notes": notes,
+    }
+    scores = _json_ready(scores)
+    (out / "scores.json").write_text(json.dumps(scores, indent=1))
+    _write_report(out / "report.md", scores, ref, pred,
+                  [_coordinate_label(ref, c) for c in coords], dihedral_labels, frames,
+                  temperature_K is None)
+    return scores
