@@ -1,0 +1,58 @@
+"""What the MD driver streams to the interpolator worker: one coarse frame per segment end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Origin = Literal["sim", "ml"]
+
+
+@dataclass
+class CoarseFrame:
+    """The phase-space point at coarse step ``index`` (ASE units; times in fs).
+
+    ``momenta`` is the state the next segment starts from (after any thermostat O-step at the
+    boundary); ``arrival_momenta`` the momenta with which the previous segment arrived here
+    (before that O-step); ``None`` means the same as ``momenta`` (no thermostat, or NVE).
+    """
+
+    index: int  #: coarse step k
+    time_fs: float
+    positions: np.ndarray  #: (N, 3) Å
+    momenta: np.ndarray  #: (N, 3) amu·Å/ASE-time, departure state
+    arrival_momenta: np.ndarray | None = None  #: (N, 3), arrival state; None: ``momenta``
+    forces: np.ndarray | None = None  #: (N, 3) eV/Å
+    energy: float | None = None  #: potential energy, eV
+    origin: Origin = "sim"  #: what made the segment that ended here: simulation or forecaster
+
+    def __post_init__(self) -> None:
+        # own copies: a driver may go on integrating in the arrays it passed (atoms.positions)
+        self.positions = np.array(self.positions, dtype=float)
+        shape = self.positions.shape
+        if len(shape) != 2 or shape[1] != 3:
+            raise ValueError(f"coarse frame {self.index}: positions have shape {shape}, "
+                             "expected (atoms, 3)")
+        for name in ("momenta", "arrival_momenta", "forces"):
+            value = getattr(self, name)
+            if value is None:
+                if name == "momenta":
+                    raise ValueError(f"coarse frame {self.index}: momenta are required")
+                continue
+            value = np.array(value, dtype=float)
+            if value.shape != shape:
+                raise ValueError(f"coarse frame {self.index}: {name} have shape {value.shape}, "
+                                 f"positions {shape}")
+            setattr(self, name, value)
+        if self.energy is not None:
+            self.energy = float(self.energy)
+        if self.origin not in ("sim", "ml"):
+            raise ValueError(f"coarse frame {self.index}: origin must be 'sim' or 'ml', "
+                             f"got {self.origin!r}")
+
+    @property
+    def arrival(self) -> np.ndarray:
+        """The momenta the previous segment arrived with (``momenta`` when not given)."""
+        return self.momenta if self.arrival_momenta is None else self.arrival_momenta
