@@ -67,8 +67,10 @@ def states_to_lab(canon: Canonicaliser, batch: Batch, x: torch.Tensor,
     """
     x = batch.base_x64 + (x.double() - batch.base_x.double())
     shape = (x.shape[0], x.shape[1], n_atoms, 3)
+    # the fractional times in float64, as on the way in (batch.s is the network's float32 copy)
+    s = torch.arange(shape[1], dtype=torch.float64, device=x.device) / (shape[1] - 1)
     return canon.to_lab(batch.frame, x[..., :3 * n_atoms].reshape(shape),
-                        x[..., 3 * n_atoms:].reshape(shape), batch.s.double())
+                        x[..., 3 * n_atoms:].reshape(shape), s)
 
 
 class NeuralInterpolator:
