@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/hybridmd simulate inputs/quickstart.yaml --overwrite
+	$(BIN)/hybridmd run inputs/quickstart.yaml --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check hybridmd tests benchmarks

@@ -29,6 +29,29 @@ def _simulate(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from hybridmd.calculators import CalculatorMismatchError
+    from hybridmd.config import ConfigError, RunConfig, load_config
+    from hybridmd.hybrid.driver import HybridRun
+    from hybridmd.hybrid.summary import format_summary
+
+    cfg = load_config(args.input, RunConfig)
+    try:
+        run = HybridRun(cfg, context=_input_context(args.input))
+    except CalculatorMismatchError as exc:
+        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    result = run.run(resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    print(format_summary(result.summary))
+    if result.interrupted:
+        print("interrupted: continue with --resume")
+    return 130 if result.interrupted else 0
+
+
+def _input_context(path: Path) -> dict:
+    """What a monitor process needs to validate the input again as ``load_config`` did."""
+    return {"base_dir": str(path.resolve().parent), "input_name": path.stem}
+
+
 def _train(args: argparse.Namespace) -> int:
     from hybridmd.config import TrainConfig, load_config
     from hybridmd.training import train
@@ -104,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true",
                      help="replace an earlier run in the output folder")
     sim.set_defaults(func=_simulate)
+
+    run = sub.add_parser("run", help="the hybrid loop: simulation and ML forecasts, monitored, "
+                         "with the fine trajectory streamed by the interpolator")
+    run.add_argument("input", type=Path, help="YAML input file")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in the output folder from its last checkpoint")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier run in the output folder")
+    run.set_defaults(func=_run)
 
     tr = sub.add_parser("train", help="train an interpolator network from fine trajectories")
     tr.add_argument("input", type=Path, help="YAML training input")

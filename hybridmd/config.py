@@ -247,6 +247,131 @@ class SimulationConfig(Strict):
         return self
 
 
+# ----------------------------------------------------------------------------- hybrid run
+
+
+def _known_or_file(spec: str, names: list[str], what: str, info: ValidationInfo,
+                   classical: tuple[str, ...] = ()) -> str:
+    """A shipped name, a classical method, or an existing file (resolved to its path)."""
+    if spec in names or spec in classical:
+        return spec
+    path = _resolve(Path(spec), info)
+    if not path.is_file():
+        known = ", ".join([*classical, *names]) or "none"
+        raise ValueError(f"no {what} file {path} and no shipped {what} named {spec!r} "
+                         f"(known: {known})")
+    return str(path)
+
+
+class SwitchConfig(Strict):
+    """When the driver trusts the forecaster, and the checks that send it back to simulation."""
+
+    tolerance_A: float = Field(
+        0.05, gt=0, description="largest atomic position error of a forecast against the "
+        "simulated segment (shadow check in sim mode, monitor in ML mode), Å")
+    verified_segments: int = Field(
+        5, ge=1, description="consecutive simulated segments whose shadow forecast is within "
+        "tolerance before ML mode starts (at the start, after a rollback or a bad shadow)")
+    reentry_segments: int = Field(
+        1, ge=1, description="the same after an ML run that ended by a rejected forecast or "
+        "by its length")
+    max_ml_segments: int = Field(
+        40, ge=1, description="longest run of ML segments before simulating again")
+    disagreement_A: float = Field(
+        0.05, gt=0, description="largest forward/backward forecast disagreement, Å")
+    energy_jump_eV: float = Field(
+        0.05, gt=0, description="largest change of total energy over an (NVE) ML segment, eV")
+    species_temperature: float = Field(
+        0.25, gt=0, description="largest relative deviation of any element's mean kinetic "
+        "temperature over the last `species_window` ML segments from its mean over the "
+        "simulated frames")
+    species_window: int = Field(50, ge=1, description="ML segments in that mean")
+
+
+class MonitorConfig(Strict):
+    """Parallel re-simulation of ML segments with the real calculator."""
+
+    fraction: float = Field(
+        0.1, ge=0, le=1, description="share of ML segments re-simulated, drawn at random with "
+        "the run's seed")
+    workers: int = Field(
+        1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
+    lag_segments: int = Field(
+        4, ge=1, description="segments the driver runs on before it waits for a monitor "
+        "result (results are applied at fixed points, so a seed gives one trajectory)")
+
+
+class HybridConfig(Strict):
+    """The hybrid loop: segments of n steps, made by simulation or by the forecaster."""
+
+    stride: int = Field(ge=2, description="n: MD steps per segment (Δt = n·Δτ)")
+    interpolator: str = Field(
+        description="fills the fine frames of ML segments: a shipped interpolator name, a "
+        "checkpoint path, or linear | cubic | quintic")
+    forecaster: str | None = Field(
+        None, description="shipped name or checkpoint of the forecaster; none: every segment "
+        "is simulated (the reference run)")
+    transport: Literal["thread", "process"] = Field(
+        "process", description="where the interpolator worker runs")
+    queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
+    switch: SwitchConfig = Field(default_factory=SwitchConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @field_validator("interpolator")
+    @classmethod
+    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
+        from hybridmd.data import interpolator_names
+
+        return _known_or_file(spec, interpolator_names(), "interpolator", info,
+                              ("linear", "cubic", "quintic"))
+
+    @field_validator("forecaster")
+    @classmethod
+    def _forecaster(cls, spec: str | None, info: ValidationInfo) -> str | None:
+        from hybridmd.data import forecaster_names
+
+        return None if spec is None else _known_or_file(spec, forecaster_names(), "forecaster",
+                                                        info)
+
+
+class RunOutputConfig(Strict):
+    directory: Path | None = Field(
+        None, validate_default=True,
+        description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
+    checkpoint_interval_s: float = Field(
+        10.0, ge=0, description="least wall time between checkpoints (0: at every commit)")
+
+    _default_directory = field_validator("directory")(OutputConfig._default_directory.__func__)
+
+
+class RunConfig(Strict):
+    """Input of `hybridmd run`."""
+
+    system: SystemConfig
+    calculator: CalculatorConfig
+    dynamics: DynamicsConfig
+    hybrid: HybridConfig
+    output: RunOutputConfig = Field(default_factory=dict, validate_default=True)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        dyn = self.dynamics
+        if dyn.integrator == "nose-hoover":
+            raise ValueError("dynamics.integrator: the hybrid loop thermostats at segment "
+                             "boundaries; use bussi, langevin or nve")
+        if self.safety.max_temperature_K <= dyn.temperature_K:
+            raise ValueError(
+                f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
+                f"dynamics.temperature_K ({dyn.temperature_K})")
+        if dyn.n_steps % self.hybrid.stride:
+            raise ValueError(
+                f"the run's {dyn.n_steps} steps are not a whole number of segments of "
+                f"hybrid.stride = {self.hybrid.stride} steps; make the length a multiple of "
+                f"{self.hybrid.stride * dyn.timestep_fs:g} fs")
+        return self
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -271,7 +396,8 @@ class TrainDataConfig(Strict):
 
 
 class ModelConfig(Strict):
-    kind: str = Field("bilstm-residual", description="network kind, see models.registry")
+    kind: str = Field("bilstm-residual", description="network kind, see models.registry, or "
+                      "`forecaster` (the hybrid loop's x(t) -> x(t+Δt) network)")
     stride: int = Field(ge=2, description="n: fine steps per coarse step (Δt = n·Δτ)")
     context: int = Field(2, ge=1, description="coarse frames of context on each side")
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
@@ -281,8 +407,9 @@ class ModelConfig(Strict):
     def _known_kind(cls, kind: str) -> str:
         from hybridmd.models.registry import model_kinds
 
-        if kind not in model_kinds():
-            raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}")
+        if kind not in [*model_kinds(), "forecaster"]:
+            raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}, "
+                             "forecaster")
         return kind
 
 

@@ -296,7 +296,31 @@ class Trainer:
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train (or resume training) as configured."""
+    if cfg.model.kind == "forecaster":
+        if resume:
+            raise ValueError("--resume is for interpolator training; a forecaster trains within "
+                             "its time budget in one go")
+        return _train_forecaster(cfg, progress)
     trainer = Trainer(cfg)
     if resume:
         trainer.resume()
     return trainer.run(progress=progress)
+
+
+def _train_forecaster(cfg: TrainConfig, progress: bool) -> TrainResult:
+    """The hybrid loop's forecaster from the same kind of input (context is not used)."""
+    from hybridmd.hybrid.forecaster import train_forecaster
+
+    opt = cfg.training
+    trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
+                    for src in cfg.data.trajectories]
+    provenance = [{"path": str(src.path), "frames": len(t), "dt_fs": t.dt_fs}
+                  for src, t in zip(cfg.data.trajectories, trajectories, strict=True)]
+    result = train_forecaster(
+        trajectories, cfg.model.stride, cfg.output.checkpoint, **cfg.model.hyperparameters,
+        batch_size=opt.batch_size, learning_rate=opt.learning_rate, max_minutes=opt.max_minutes,
+        batches_per_epoch=opt.batches_per_epoch,
+        validation_fraction=cfg.data.validation_fraction, window_step=cfg.data.window_step,
+        seed=opt.seed, threads=opt.threads, progress=progress, provenance=provenance)
+    return TrainResult(result.checkpoint, result.epochs, math.nan, result.best_val_position_mae,
+                       result.minutes, result.history)

@@ -9,6 +9,7 @@ import yaml
 
 from hybridmd.config import (
     ConfigError,
+    RunConfig,
     SimulationConfig,
     TrainConfig,
     load_config,
@@ -36,7 +37,9 @@ _INPUTS = sorted((REPO / "inputs").glob("*.yaml"))
 @pytest.mark.parametrize("path", [p for p in _INPUTS if not p.name.startswith("train-")],
                          ids=lambda p: p.name)
 def test_shipped_simulation_inputs_validate(path: Path) -> None:
-    cfg = load_config(path, SimulationConfig)
+    """`hybridmd run` inputs (with a `hybrid:` section) and `hybridmd simulate` inputs."""
+    model = RunConfig if "hybrid:" in path.read_text() else SimulationConfig
+    cfg = load_config(path, model)
     assert cfg.dynamics.n_steps > 0
     assert cfg.output.directory == Path("runs") / path.stem
 

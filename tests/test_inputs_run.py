@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,19 @@ def test_ethanol_xtb(tmp_path: Path) -> None:
     _check_run(tmp_path, 20)
 
 
-def test_quickstart(tmp_path: Path) -> None:
-    assert main(["-q", "simulate", str(_shortened("quickstart.yaml", tmp_path, 20))]) == 0
-    _check_run(tmp_path, 20)
+def test_quickstart_hybrid_run(tmp_path: Path, capsys) -> None:
+    """The README's `make run`, shortened: process worker, monitor process, summary printed."""
+    data = yaml.safe_load((REPO / "inputs" / "quickstart.yaml").read_text())
+    data["dynamics"]["duration_fs"] = 400
+    data["output"] = {"directory": str(tmp_path / "out")}
+    path = tmp_path / "quickstart.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["-q", "run", str(path)]) == 0
+    assert "force calls:" in capsys.readouterr().out
+    fine = read(tmp_path / "out" / "fine.traj", ":")
+    assert len(fine) == 801 and all(f.has("momenta") for f in fine)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["segments"] == 40 and summary["ml_segments"] > 0
 
 
 def test_bad_input_exits_2_with_the_key(tmp_path: Path, capsys) -> None:

@@ -38,3 +38,14 @@ def interpolator_names() -> list[str]:
 def interpolator_path(name: str) -> Path:
     """Path of a shipped trained interpolator."""
     return INTERPOLATORS_DIR / f"{name}.pt"
+FORECASTERS_DIR = DATA_DIR / "forecasters"
+
+
+def forecaster_names() -> list[str]:
+    """Names of the shipped trained forecasters."""
+    return sorted(p.stem for p in FORECASTERS_DIR.glob("*.pt"))
+
+
+def forecaster_path(name: str) -> Path:
+    """Path of a shipped trained forecaster."""
+    return FORECASTERS_DIR / f"{name}.pt"

@@ -27,6 +27,10 @@ class CoarseFrame:
     forces: np.ndarray | None = None  #: (N, 3) eV/Å
     energy: float | None = None  #: potential energy, eV
     origin: Origin = "sim"  #: what made the segment that ended here: simulation or forecaster
+    #: (n-1, N, 3) positions and momenta of the simulated frames inside the segment that ended
+    #: here: written as they are instead of interpolated (None: interpolate)
+    interior_positions: np.ndarray | None = None
+    interior_momenta: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # own copies: a driver may go on integrating in the arrays it passed (atoms.positions)
@@ -46,6 +50,17 @@ class CoarseFrame:
                 raise ValueError(f"coarse frame {self.index}: {name} have shape {value.shape}, "
                                  f"positions {shape}")
             setattr(self, name, value)
+        if (self.interior_positions is None) != (self.interior_momenta is None):
+            raise ValueError(f"coarse frame {self.index}: give both interior positions and "
+                             "momenta, or neither")
+        if self.interior_positions is not None:
+            self.interior_positions = np.array(self.interior_positions, dtype=float)
+            self.interior_momenta = np.array(self.interior_momenta, dtype=float)
+            ishape = self.interior_positions.shape
+            if ishape[1:] != shape or self.interior_momenta.shape != ishape:
+                raise ValueError(f"coarse frame {self.index}: interior frames have shapes "
+                                 f"{ishape} and {self.interior_momenta.shape}, expected "
+                                 f"(n-1, {shape[0]}, 3)")
         if self.energy is not None:
             self.energy = float(self.energy)
         if self.origin not in ("sim", "ml"):

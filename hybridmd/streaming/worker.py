@@ -143,6 +143,10 @@ class IncrementalReconstructor:
         if frame.positions.shape != (len(self.numbers), 3):
             raise ValueError(f"{where} has {frame.positions.shape[0]} atoms, the stream "
                              f"{len(self.numbers)}")
+        interior = frame.interior_positions
+        if interior is not None and interior.shape[0] != self.stride - 1:
+            raise ValueError(f"{where} carries {interior.shape[0]} interior frames, the stream "
+                             f"has {self.stride - 1} per segment")
         if not self._buffer:
             return
         last = self._buffer[-1]
@@ -177,8 +181,27 @@ class IncrementalReconstructor:
         self._finished = True
         return out
 
+    def resume(self, frames: list[CoarseFrame], stream_start: int = 0) -> None:
+        """Continue a stream whose fine frames up to ``frames[-1]`` are already written.
+
+        ``frames``: the last coarse frames already streamed, in order (at least C of them,
+        fewer only at the stream's start), the last one being where the fine output ends.
+        """
+        if self._start is not None:
+            raise RuntimeError("resume() continues a stream: call it before any feed()")
+        need = min(self.context, frames[-1].index - stream_start + 1)
+        if len(frames) < need:
+            raise ValueError(f"resuming at coarse frame {frames[-1].index} needs the last {need} "
+                             f"coarse frames as context, got {len(frames)}")
+        for frame in frames:
+            self._validate(frame)
+            self._buffer.append(frame)
+        self._start, self._next = stream_start, frames[-1].index
+
     def _ready(self) -> bool:
         last = self._buffer[-1].index
+        if self._next + 1 <= last and self._frame(self._next + 1).interior_positions is not None:
+            return True  # a simulated segment: its frames are known, no context needed
         if self._next - self._start < self.context - 1:  # an edge interval at the start
             return self._next + 1 <= last
         return self._next + self.context <= last
@@ -195,9 +218,13 @@ class IncrementalReconstructor:
         if self.interval_delay_s > 0:
             time.sleep(self.interval_delay_s)
         k, model = self._next, (self._edge if edge else self.model)
+        m = self.masses[:, None]
+        right = self._frame(k + 1)
+        if right.interior_positions is not None:
+            return self._emit(k, self._frame(k), right, right.interior_positions,
+                              right.interior_momenta, "simulation")
         c = 1 if edge else self.context
         frames = [self._frame(i) for i in range(k - c + 1, k + c + 1)]
-        m = self.masses[:, None]
         momenta = [f.momenta if i < c else f.arrival for i, f in enumerate(frames)]
         windows = Windows(
             r=np.stack([f.positions for f in frames])[None],
@@ -205,12 +232,17 @@ class IncrementalReconstructor:
             a=np.stack([f.forces / m * FS**2 for f in frames])[None],
             stride=self.stride, dt_fs=self.dt_fs, masses=self.masses, numbers=self.numbers)
         r, v = model.interpolate(windows)
-        left, right = frames[c - 1], frames[c]
+        return self._emit(k, frames[c - 1], frames[c], r[0, 1:-1], v[0, 1:-1] * m / FS,
+                          model.name)
+
+    def _emit(self, k: int, left: CoarseFrame, right: CoarseFrame, positions: np.ndarray,
+              momenta: np.ndarray, method: str) -> list[FineFrame]:
+        """The n-1 interior frames of interval k and its right coarse frame; advance."""
         out = []
         for j in range(1, self.stride):
             t = left.time_fs + (right.time_fs - left.time_fs) * j / self.stride
-            out.append(FineFrame(k * self.stride + j, t, r[0, j], v[0, j] * m / FS,
-                                 right.origin, model.name))
+            out.append(FineFrame(k * self.stride + j, t, positions[j - 1], momenta[j - 1],
+                                 right.origin, method))
         out.append(self._coarse(right))
         self._next = k + 1
         keep = self._next - max(self.context - 1, 0)  # the next interval's first context frame
@@ -237,10 +269,12 @@ def fine_atoms(frame: FineFrame, numbers: np.ndarray, masses: np.ndarray) -> Ato
 def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
                output_path: str | Path, numbers: np.ndarray, masses: np.ndarray | None = None,
                interval_delay_s: float = 0.0, device: str = "cpu", threads: int | None = None,
-               should_stop: Callable[[], bool] | None = None, poll_s: float = 0.5) -> int:
+               should_stop: Callable[[], bool] | None = None, poll_s: float = 0.5,
+               resume_frames: list[CoarseFrame] | None = None) -> int:
     """Read coarse frames from ``transport`` until ``END_OF_STREAM``; write the fine frames.
 
-    The output (``.traj`` or ``.extxyz``) is started afresh and flushed after every frame.
+    The output (``.traj`` or ``.extxyz``) is started afresh and flushed after every frame;
+    with ``resume_frames`` (see ``IncrementalReconstructor.resume``) it is appended to instead.
     ``should_stop`` is polled before each frame and while the queue is empty (the driver gave
     up, or went away): the worker then stops without finishing the stream. ``threads``: torch
     threads for a network (process-wide). Returns the number of fine frames written.
@@ -255,7 +289,10 @@ def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
     recon = IncrementalReconstructor(model, numbers, masses, stride, dt_fs, interval_delay_s)
     path = Path(output_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    if resume_frames:
+        recon.resume(resume_frames)
+    else:
+        path.unlink(missing_ok=True)
     writer = FrameWriter(path)
     written = 0
     log.info("interpolator worker: %s, n = %d, Δτ = %g fs -> %s", model.name, stride, dt_fs, path)
@@ -404,14 +441,16 @@ class StreamingInterpolation:
     needs the usual ``if __name__ == "__main__":`` guard). At most ``maxsize`` frames wait in
     the queue, so the driver runs ahead of the fine output by at most ``maxsize`` + C frames
     (one in the worker's hands, C-1 held back as right-hand context). ``interval_delay_s``
-    slows the worker down on purpose (tests of backpressure).
+    slows the worker down on purpose (tests of backpressure). ``resume_frames``: continue the
+    fine output of an earlier stream (see ``IncrementalReconstructor.resume``).
     """
 
     def __init__(self, spec: str, output_path: str | Path, numbers: np.ndarray, stride: int,
                  dt_fs: float, masses: np.ndarray | None = None, transport: str = "thread",
                  maxsize: int = 4, interval_delay_s: float = 0.0, device: str = "cpu",
                  threads: int | None = None, poll_s: float = 0.1,
-                 close_timeout_s: float = 300.0):
+                 close_timeout_s: float = 300.0,
+                 resume_frames: list[CoarseFrame] | None = None):
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1 (got {maxsize}): the queue is bounded")
         self.output_path = Path(output_path)
@@ -424,6 +463,7 @@ class StreamingInterpolation:
             "numbers": numbers,
             "masses": atomic_masses[numbers] if masses is None else np.asarray(masses, float),
             "interval_delay_s": interval_delay_s, "device": device,
+            "resume_frames": resume_frames,
             # torch's thread count is process-wide: a thread worker leaves the driver's alone
             "threads": threads if transport == "process" else None}
         self._frames: Transport | None = None

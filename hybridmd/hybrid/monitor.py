@@ -1,0 +1,144 @@
+"""Monitors: re-simulate ML segments with the real calculator, in parallel with the driver.
+
+A monitor task is the start state of an ML segment (positions, departure momenta); the monitor
+runs the same n NVE steps the simulation would have run and returns the end state, which the
+driver compares with the forecast. Monitors run in a ``concurrent.futures`` executor: spawned
+processes that each build the calculator once, or, with 0 workers, in the driver itself. The
+driver applies results at fixed points of the loop (``lag_segments`` after submission), so the
+trajectory does not depend on how fast the monitors are.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.md.verlet import VelocityVerlet
+
+from hybridmd.hybrid.segments import CallCounter, simulate_segment
+from hybridmd.units import FS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MonitorTask:
+    segment: int  #: coarse index of the segment's start frame
+    positions: np.ndarray
+    momenta: np.ndarray  #: departure momenta
+
+
+@dataclass
+class MonitorResult:
+    segment: int
+    positions: np.ndarray  #: reference end positions
+    momenta: np.ndarray  #: reference arrival momenta
+    energy: float
+    force_calls: int
+
+
+class _Resimulator:
+    """A calculator and a velocity-Verlet integrator for one molecule."""
+
+    def __init__(self, atoms: Atoms, stride: int, dt_fs: float):
+        self.atoms, self.stride = atoms, stride
+        self.counter = CallCounter(atoms.calc)
+        self.dyn = VelocityVerlet(atoms, timestep=dt_fs * FS)
+
+    def __call__(self, task: MonitorTask) -> MonitorResult:
+        before = self.counter.calls
+        seg = simulate_segment(self.atoms, self.dyn, task.positions, task.momenta, self.stride)
+        return MonitorResult(task.segment, seg.positions[-1], seg.momenta[-1], seg.energy,
+                             self.counter.calls - before)
+
+
+_WORKER: _Resimulator | None = None
+
+
+def _init_worker(spec: dict[str, Any]) -> None:
+    """Build the calculator in a monitor process (once)."""
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from hybridmd.calculators import build_calculator
+    from hybridmd.config import RunConfig
+    from hybridmd.structures import build_structure
+
+    cfg = RunConfig.model_validate(spec["config"], context=spec["context"])
+    atoms = build_structure(cfg.system)
+    atoms.calc = build_calculator(cfg.calculator, atoms)
+    _WORKER = _Resimulator(atoms, cfg.hybrid.stride, cfg.dynamics.timestep_fs)
+
+
+def _run_task(task: MonitorTask) -> MonitorResult:
+    assert _WORKER is not None, "monitor process not initialised"
+    return _WORKER(task)
+
+
+class _InlineExecutor(Executor):
+    """Runs each task when submitted, in the driver's process (0 monitor workers)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 (delivered through the future)
+            future.set_exception(exc)
+        return future
+
+
+class MonitorPool:
+    """Submits monitor tasks and hands back their results in submission order."""
+
+    def __init__(self, workers: int, config: dict[str, Any], context: dict[str, Any]):
+        self.workers = workers
+        if workers == 0:
+            # a calculator of its own, so the driver's force-call count stays its own
+            _init_worker({"config": config, "context": context})
+            self._executor: Executor = _InlineExecutor()
+        else:
+            self._executor = ProcessPoolExecutor(
+                workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                initargs=({"config": config, "context": context},))
+        self._pending: list[tuple[int, Future]] = []  #: (submitted at segment, future)
+
+    def submit(self, task: MonitorTask, now: int) -> None:
+        self._pending.append((now, self._executor.submit(_run_task, task)))
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending)
+
+    def due(self, now: int, lag: int) -> list[MonitorResult]:
+        """Results of tasks submitted at least ``lag`` segments before ``now`` (waits for them)."""
+        out = []
+        while self._pending and self._pending[0][0] + lag <= now:
+            out.append(self._result(self._pending.pop(0)[1]))
+        return out
+
+    def drain(self) -> list[MonitorResult]:
+        """All outstanding results, in order (waits for them)."""
+        out = [self._result(f) for _, f in self._pending]
+        self._pending.clear()
+        return out
+
+    def discard(self) -> None:
+        """Forget outstanding tasks (after a rollback their start states are gone)."""
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+    def _result(self, future: Future) -> MonitorResult:
+        try:
+            return future.result()
+        except Exception as exc:
+            raise RuntimeError(f"a monitor failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.discard()
+        self._executor.shutdown(wait=True, cancel_futures=True)

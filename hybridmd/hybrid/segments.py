@@ -1,0 +1,140 @@
+"""Coarse segments of the hybrid loop: NVE inside, a thermostat O-step at the boundaries.
+
+A segment advances x(t) to x(t + Δt) with n velocity-Verlet steps of Δτ and the real calculator
+(or one forecast). The thermostat acts only between segments, as one O-step of length Δt on
+the momenta (Bussi's stochastic velocity rescaling, or the exact Ornstein-Uhlenbeck step of
+Langevin dynamics); inside a segment the dynamics is deterministic, so a monitor can re-run it
+from the same start state and compare. A frame therefore has two momenta: those the segment
+arrived with and those the next one departs with (after the O-step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.md.bussi import Bussi
+from ase.md.verlet import VelocityVerlet
+
+from hybridmd.config import DynamicsConfig
+from hybridmd.units import FS, KB
+
+
+class CallCounter:
+    """Counts the calculations a calculator really runs (cached results are not counted)."""
+
+    def __init__(self, calc: Calculator):
+        self.calls = 0
+        original = calc.calculate
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        calc.calculate = counted
+
+
+@dataclass
+class BoundaryFrame:
+    """The phase-space point at a segment boundary (ASE units), and how it was made."""
+
+    index: int  #: coarse step k
+    time_fs: float
+    positions: np.ndarray
+    arrival: np.ndarray  #: momenta the segment ending here arrived with
+    departure: np.ndarray  #: momenta the next segment starts from (after the O-step)
+    forces: np.ndarray
+    energy: float
+    origin: str  #: "sim" | "ml"
+    status: str = "verified"  #: "verified" (simulated or monitored) | "unverified"
+    interior_positions: np.ndarray | None = None  #: (n-1, N, 3), simulated segments only
+    interior_momenta: np.ndarray | None = None
+    rng_state: dict[str, Any] = field(default_factory=dict)  #: generators after the O-step
+    thermostat_energy: float = 0.0  #: energy the thermostat took out so far, eV
+
+
+class BoundaryThermostat:
+    """One O-step of length Δt on the momenta: Bussi, Langevin (OU) or none (NVE)."""
+
+    def __init__(self, atoms: Atoms, cfg: DynamicsConfig, segment_fs: float, ndof: int,
+                 rng: np.random.Generator):
+        self.kind = cfg.integrator
+        self.rng = rng
+        self.kt = KB * cfg.temperature_K
+        self.energy = 0.0  #: kinetic energy taken out so far, eV
+        self._atoms = atoms
+        if self.kind == "bussi":
+            self._bussi = Bussi(atoms, segment_fs * FS, temperature_K=cfg.temperature_K,
+                                taut=cfg.tau_fs * FS, rng=rng)
+            self._bussi.ndof = ndof
+            self._bussi.target_kinetic_energy = 0.5 * self.kt * ndof
+        elif self.kind == "langevin":
+            self._c = math.exp(-cfg.friction_per_fs * segment_fs)
+        elif self.kind != "nve":
+            raise ValueError(f"the hybrid loop thermostats at segment boundaries: use bussi, "
+                             f"langevin or nve, not {self.kind}")
+
+    def apply(self, momenta: np.ndarray) -> np.ndarray:
+        """The departure momenta after an O-step from ``momenta``."""
+        atoms = self._atoms
+        before = 0.5 * float((momenta**2 / atoms.get_masses()[:, None]).sum())
+        if self.kind == "bussi":
+            alpha = self._bussi.calculate_alpha(before)
+            out = alpha * momenta
+        elif self.kind == "langevin":
+            m = atoms.get_masses()[:, None]
+            noise = self.rng.standard_normal(momenta.shape)
+            out = self._c * momenta + math.sqrt((1 - self._c**2) * self.kt) * np.sqrt(m) * noise
+        else:
+            return momenta.copy()
+        after = 0.5 * float((out**2 / atoms.get_masses()[:, None]).sum())
+        self.energy += before - after
+        return out
+
+
+@dataclass
+class SegmentResult:
+    """A simulated segment: the n+1 frames from start to end, and the end's forces/energy."""
+
+    positions: np.ndarray  #: (n+1, N, 3)
+    momenta: np.ndarray  #: (n+1, N, 3)
+    forces: np.ndarray  #: (N, 3) at the end
+    energy: float  #: potential energy at the end, eV
+
+
+def simulate_segment(atoms: Atoms, dyn: VelocityVerlet, positions: np.ndarray,
+                     momenta: np.ndarray, stride: int) -> SegmentResult:
+    """n NVE velocity-Verlet steps from (positions, momenta) with the atoms' calculator."""
+    atoms.set_positions(positions)  # unchanged positions keep the calculator's cached forces
+    atoms.set_momenta(momenta)
+    r, p = [atoms.get_positions()], [atoms.get_momenta()]
+    for _ in range(stride):
+        dyn.step()
+        r.append(atoms.get_positions())
+        p.append(atoms.get_momenta())
+    return SegmentResult(np.array(r), np.array(p), atoms.get_forces(),
+                         float(atoms.get_potential_energy()))
+
+
+def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> float:
+    return 0.5 * float((momenta**2 / masses[:, None]).sum())
+
+
+def species_temperatures(momenta: np.ndarray, masses: np.ndarray,
+                         symbols: list[str]) -> dict[str, float]:
+    """Kinetic temperature of each element (3 degrees of freedom per atom), K."""
+    ek = 0.5 * (momenta**2).sum(1) / masses
+    out: dict[str, float] = {}
+    for s in dict.fromkeys(symbols):
+        mask = np.array([x == s for x in symbols])
+        out[s] = float(2 * ek[mask].sum() / (3 * mask.sum() * KB))
+    return out
+
+
+def min_distance(positions: np.ndarray) -> float:
+    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    return float(d[np.triu_indices(len(positions), 1)].min())

@@ -1,0 +1,208 @@
+"""The hybrid loop on real ethanol with the shipped sGDML model, forecaster and interpolator."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import read
+
+from hybridmd.config import ConfigError, RunConfig, parse_config
+from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.segments import simulate_segment
+from hybridmd.safety import SimulationError
+from hybridmd.streaming import WorkerDiedError
+
+FORECASTER = "ethanol-forecaster-10fs"
+
+
+def run_input(out: Path, **hybrid) -> dict:
+    return {
+        "system": {"molecule": "ethanol"},
+        "calculator": {"type": "sgdml", "model": "ethanol"},
+        "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 300,
+                     "temperature_K": 300, "tau_fs": 100, "seed": 3},
+        "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": FORECASTER,
+                   "transport": "thread",
+                   "switch": {"verified_segments": 2, "max_ml_segments": 8},
+                   "monitor": {"workers": 0, "fraction": 0.5, "lag_segments": 2},
+                   **hybrid},
+        "output": {"directory": str(out), "checkpoint_interval_s": 0},
+    }
+
+
+def make_run(out: Path, **hybrid) -> HybridRun:
+    return HybridRun(parse_config(run_input(out, **hybrid), RunConfig, "test.yaml"))
+
+
+def timeline(out: Path) -> list[dict[str, str]]:
+    lines = (out / "timeline.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
+class OffsetForecaster:
+    """The real forecaster, good in the shadow of simulated segments, shifted in ML mode."""
+
+    def __init__(self, real, run: HybridRun, shift_A: float):
+        self.real, self.run, self.shift = real, run, shift_A
+        self.horizon_fs = real.horizon_fs
+
+    def predict(self, r, v, a):
+        r1, v1 = self.real.predict(r, v, a)
+        if self.run.mode == "ml":
+            r1 = r1.copy()
+            r1[..., 0, :] += self.shift
+        return r1, v1
+
+    def disagreement(self, *args) -> float:
+        return 0.0
+
+
+@pytest.fixture(scope="module")
+def hybrid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hybrid") / "run"
+    result = make_run(out).run(progress=False)
+    return out, result
+
+
+def test_run_writes_fine_coarse_timeline_and_summary(hybrid_run):
+    out, result = hybrid_run
+    s = result.summary
+    assert s["segments"] == 30 and s["fine_frames"] == 601
+    fine, coarse = read(out / "fine.traj", ":"), read(out / "coarse.traj", ":")
+    assert len(fine) == 601 and len(coarse) == 31
+    assert [a.info["coarse_index"] for a in coarse] == list(range(31))
+    times = [a.info["time_fs"] for a in fine]
+    assert np.allclose(np.diff(times), 0.5)
+    origins = [a.info["origin"] for a in coarse[1:]]
+    assert origins.count("ml") == s["ml_segments"] > 0
+    assert origins.count("sim") == s["simulated_segments"] > 0
+    for a in coarse:
+        assert a.info["status"] == ("verified" if a.info["origin"] == "sim"
+                                    else a.info["status"])
+    rows = timeline(out)
+    assert {r["event"] for r in rows} >= {"simulate", "switch", "forecast", "monitor"}
+    calls = s["force_calls"]
+    assert calls["full_simulation"] == 601
+    assert calls["driver"] < calls["full_simulation"]
+    assert int(rows[-1]["force_calls"]) <= calls["driver"]
+
+
+def test_simulated_segments_are_the_reference_simulation(hybrid_run):
+    """Fine frames of simulated segments equal a fresh simulation from the segment start."""
+    out, _ = hybrid_run
+    fine, coarse = read(out / "fine.traj", ":"), read(out / "coarse.traj", ":")
+    run = make_run(out.parent / "unused")
+    checked = 0
+    for k in range(1, len(coarse)):
+        if coarse[k].info["origin"] != "sim":
+            continue
+        start = coarse[k - 1]
+        seg = simulate_segment(run.atoms, run.vv, start.positions, start.get_momenta(), 20)
+        got = np.array([a.positions for a in fine[(k - 1) * 20:k * 20 + 1]])
+        # the written end frame carries the departure momenta; positions are the simulation's
+        assert np.abs(got - seg.positions).max() < 1e-12
+        checked += 1
+    assert checked >= 3
+
+
+def test_same_seed_same_result(hybrid_run, tmp_path):
+    out, result = hybrid_run
+    again = make_run(tmp_path / "again").run(progress=False)
+    a, b = read(out / "fine.traj", ":"), read(tmp_path / "again" / "fine.traj", ":")
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+    assert again.summary["force_calls"] == result.summary["force_calls"]
+
+
+def test_bad_forecaster_is_caught_by_the_monitor_and_rolled_back(tmp_path):
+    out = tmp_path / "bad"
+    run = make_run(out, switch={"verified_segments": 2, "max_ml_segments": 8,
+                                "disagreement_A": 10, "energy_jump_eV": 10},
+                   monitor={"workers": 0, "fraction": 1.0, "lag_segments": 2})
+    real = run.forecaster
+    run.forecaster = OffsetForecaster(real, run, shift_A=0.1)
+    result = run.run(progress=False)
+    assert result.summary["rollbacks"] >= 1
+    assert result.summary["ml_segments"] == 0  # nothing the monitor rejected was committed
+    rows = timeline(out)
+    assert any(r["event"] == "rollback" for r in rows)
+    assert any(r["event"] == "monitor" and r["reason"] == "beyond tolerance" for r in rows)
+    coarse = read(out / "coarse.traj", ":")
+    assert all(a.info["origin"] == "sim" for a in coarse)
+    assert len(coarse) == 31
+
+
+def test_killed_worker_stops_the_run_with_frames_on_disk(tmp_path):
+    out = tmp_path / "killed"
+    run = make_run(out, transport="process")
+    step = run._step
+
+    def step_then_kill() -> None:
+        step()
+        if run.current.index == 10:
+            os.kill(run.stream.worker_pid, signal.SIGKILL)
+
+    run._step = step_then_kill
+    with pytest.raises(WorkerDiedError, match="killed by signal 9"):
+        run.run(progress=False)
+    assert len(read(out / "coarse.traj", ":")) >= 10
+    assert (out / "checkpoint.json").exists()
+
+
+def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
+    out, _ = hybrid_run
+    part = tmp_path / "part"
+    run = make_run(part)
+    step = run._step
+
+    def step_then_interrupt() -> None:
+        step()
+        if run.current.index == 17:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run._step = step_then_interrupt
+    assert run.run(progress=False).interrupted
+    resumed = make_run(part).run(resume=True, progress=False)
+    assert not resumed.interrupted
+    a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
+    assert len(a) == len(b)
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+
+
+def test_monitor_processes_give_the_same_result_as_inline(hybrid_run, tmp_path):
+    out, result = hybrid_run
+    par = make_run(tmp_path / "par", monitor={"workers": 1, "fraction": 0.5,
+                                              "lag_segments": 2}).run(progress=False)
+    assert par.summary["force_calls"] == result.summary["force_calls"]
+    a, b = read(out / "coarse.traj", ":"), read(tmp_path / "par" / "coarse.traj", ":")
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+
+
+def test_existing_output_needs_resume_or_overwrite(hybrid_run):
+    out, _ = hybrid_run
+    with pytest.raises(SimulationError, match="--resume.*--overwrite"):
+        make_run(out).run(progress=False)
+
+
+def test_input_errors_name_the_key(tmp_path):
+    data = run_input(tmp_path)
+    data["hybrid"]["forecaster"] = "no-such-forecaster"
+    data["hybrid"]["switch"]["tolerance"] = 0.1
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, RunConfig, "x.yaml")
+    text = str(err.value)
+    assert "hybrid.forecaster" in text and "no-such-forecaster" in text
+    assert "did you mean 'tolerance_A'" in text
+    data = run_input(tmp_path)
+    data["dynamics"]["duration_fs"] = 305
+    with pytest.raises(ConfigError, match="whole number of segments"):
+        parse_config(data, RunConfig, "x.yaml")
+
+
+def test_forecaster_for_another_stride_is_refused(tmp_path):
+    with pytest.raises(SimulationError, match="forecasts 20 steps"):
+        make_run(tmp_path, stride=10)
