@@ -231,8 +231,10 @@ class Simulation:
                     bar.update()
                     if stop.signal is not None:
                         interrupted = True
-                        log.warning("stopped by signal %d at step %d; resume with --resume",
-                                    stop.signal, self.step_index)
+                        log.warning("stopped by signal %d at step %d; %s", stop.signal,
+                                    self.step_index, "i-PI's restart file is in the output "
+                                    "folder" if isinstance(self.engine, IPIEngine)
+                                    else "resume with --resume")
                         break
                     if wrote and (time.monotonic() - last_ckpt
                                   >= cfg.output.checkpoint_interval_s):

@@ -107,7 +107,7 @@ def build_ipi_xml(atoms: Atoms, dyn: DynamicsConfig, cfg: IPIEngineConfig, addre
                    "</temperature></ensemble>")
     inet_port = f"<port> {port} </port>" if cfg.socket == "inet" else ""
     return f"""
-<simulation verbosity='quiet' safe_stride='1'>
+<simulation verbosity='quiet' safe_stride='1000000' threading='false'>
   <total_steps> 1 </total_steps>
   <prng><seed> {dyn.seed} </seed></prng>
   <ffsocket name='hybridmd' mode='{cfg.socket}' pbc='false'>
