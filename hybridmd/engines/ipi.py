@@ -143,13 +143,10 @@ class _ClientThread(threading.Thread):
         self.atoms.calc = calculator
         self.kwargs = {"unixsocket": unixsocket, "host": host, "port": port}
         self.error: BaseException | None = None
-        self.connected = threading.Event()
 
     def run(self) -> None:
         try:
-            client = SocketClient(**self.kwargs)
-            self.connected.set()
-            client.run(self.atoms)
+            SocketClient(**self.kwargs).run(self.atoms)
         except BaseException as exc:  # reported by the engine's watchdog
             self.error = exc
 
