@@ -52,6 +52,32 @@ def _input_context(path: Path) -> dict:
     return {"base_dir": str(path.resolve().parent), "input_name": path.stem}
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. localhost:31415; got {text!r}")
+    return host, int(port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hybridmd.calculators import CalculatorMismatchError, build_calculator
+    from hybridmd.config import ConfigError, ServeConfig, load_config
+    from hybridmd.engines.ipi import serve
+    from hybridmd.structures import build_structure
+
+    cfg = load_config(args.input, ServeConfig)
+    atoms = build_structure(cfg.system)
+    try:
+        calculator = build_calculator(cfg.calculator, atoms)
+    except CalculatorMismatchError as exc:
+        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    host, port = args.inet or (None, None)
+    calls = serve(atoms, calculator, address=args.address, host=host, port=port,
+                  timeout_s=args.timeout)
+    print(f"i-PI closed the connection after {calls} force evaluations")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from hybridmd.config import TrainConfig, load_config
     from hybridmd.training import train
@@ -137,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace an earlier run in the output folder")
     run.set_defaults(func=_run)
 
+
+    sv = sub.add_parser("serve", help="serve the input's calculator to a running i-PI "
+                        "simulation (an i-PI force client, until i-PI sends EXIT)")
+    sv.add_argument("input", type=Path,
+                    help="YAML input; its system: and calculator: sections are used (the atom "
+                         "order must be that of the i-PI simulation)")
+    where = sv.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", "--unix", metavar="NAME",
+                       help="unix socket: i-PI's <ffsocket mode='unix'><address> "
+                            "(the socket file is /tmp/ipi_NAME)")
+    where.add_argument("--inet", type=_host_port, metavar="HOST:PORT",
+                       help="inet socket of an <ffsocket mode='inet'>")
+    sv.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                    help="seconds to wait for the i-PI server (default: 60)")
+    sv.set_defaults(func=_serve)
+
     tr = sub.add_parser("train", help="train an interpolator network from fine trajectories")
     tr.add_argument("input", type=Path, help="YAML training input")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -187,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     from hybridmd.config import ConfigError
+    from hybridmd.engines.ipi import IPIClientError
     from hybridmd.safety import SimulationError
 
     try:
@@ -194,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (SimulationError, ValueError, FileNotFoundError) as exc:
+    except (SimulationError, IPIClientError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

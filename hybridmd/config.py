@@ -202,6 +202,45 @@ class DynamicsConfig(Strict):
         return max(1, round(self.duration_fs / self.timestep_fs))
 
 
+# ----------------------------------------------------------------------------- engines
+
+
+class ASEEngineConfig(Strict):
+    """MD integrated by ASE in this process (``dynamics.integrator`` picks the thermostat)."""
+
+    type: Literal["ase"]
+
+
+class IPIEngineConfig(Strict):
+    """MD integrated by i-PI, with the calculator served to it over i-PI's socket protocol."""
+
+    type: Literal["ipi"]
+    thermostat: Literal["nve", "svr", "langevin", "pile_l"] = Field(
+        "svr", description="i-PI's thermostat (svr uses dynamics.tau_fs, langevin and pile_l "
+        "dynamics.friction_per_fs); nve: none")
+    socket: Literal["unix", "inet"] = "unix"
+    address: str | None = Field(
+        None, description="unix: socket name (default: unique per run); inet: host "
+        "(default: localhost)")
+    port: int | None = Field(None, ge=1, le=65535,
+                             description="inet only (default: a free port)")
+    connect_timeout_s: float = Field(
+        60.0, gt=0, description="longest wait for a force client before the run fails")
+
+    @model_validator(mode="after")
+    def _port_for_inet(self) -> IPIEngineConfig:
+        if self.port is not None and self.socket != "inet":
+            raise ValueError("`port:` needs `socket: inet`")
+        if self.socket == "unix" and self.address and "/" in self.address:
+            raise ValueError(
+                f"`address: {self.address}` is a unix socket name, not a path (it is put at "
+                "/tmp/ipi_<address>); leave out the slashes")
+        return self
+
+
+EngineConfig = Annotated[ASEEngineConfig | IPIEngineConfig, Field(discriminator="type")]
+
+
 class OutputConfig(Strict):
     directory: Path | None = Field(
         None, validate_default=True,
@@ -233,6 +272,7 @@ class SimulationConfig(Strict):
     system: SystemConfig
     calculator: CalculatorConfig
     dynamics: DynamicsConfig
+    engine: EngineConfig = Field(default_factory=lambda: ASEEngineConfig(type="ase"))
     # an empty section validated with the input's context gives the default output folder
     output: OutputConfig = Field(default_factory=dict, validate_default=True)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
@@ -244,6 +284,11 @@ class SimulationConfig(Strict):
                 f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
                 f"dynamics.temperature_K ({self.dynamics.temperature_K})"
             )
+        ase_only = {"integrator", "chain_length"} & self.dynamics.model_fields_set
+        if self.engine.type == "ipi" and ase_only:
+            raise ValueError(
+                f"dynamics.{sorted(ase_only)[0]} is for the ASE engine; with engine: ipi the "
+                "thermostat is engine.thermostat (nve | svr | langevin | pile_l)")
         return self
 
 
@@ -370,6 +415,19 @@ class RunConfig(Strict):
                 f"hybrid.stride = {self.hybrid.stride} steps; make the length a multiple of "
                 f"{self.hybrid.stride * dyn.timestep_fs:g} fs")
         return self
+
+
+class ServeConfig(Strict):
+    """What `hybridmd serve` reads of an input: the molecule and the calculator.
+
+    Other sections (dynamics, output, ...) may be there, as in a `simulate` input, and are
+    ignored: i-PI runs the dynamics.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    system: SystemConfig
+    calculator: CalculatorConfig
 
 
 # ----------------------------------------------------------------------------- training
@@ -504,6 +562,8 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]
     for i, part in enumerate(loc):
         shown.append(str(part))
         if i == len(loc) - 1:
+            if i and any(_tag(s) == part for s in sections):
+                shown.pop()  # a section's own check: reported at the section
             break
         if any(part in s.model_fields for s in sections):
             sections = [m for s in sections if part in s.model_fields
@@ -525,7 +585,8 @@ def _describe(model: type[BaseModel], err: dict[str, Any]) -> tuple[str, str]:
     if kind == "union_tag_invalid":
         return where, f"unknown type {err['ctx']['tag']!r}; known: {err['ctx']['expected_tags']}"
     if kind == "union_tag_not_found":
-        return where, "missing `type:`; say which kind, e.g. type: sgdml | dft | xtb | ase"
+        kinds = "ase | ipi" if where.startswith("engine") else "sgdml | dft | xtb | ase"
+        return where, f"missing `type:`; say which kind, e.g. type: {kinds}"
     if kind == "literal_error":
         return where, f"got {err['input']!r}; allowed: {err['ctx']['expected']}"
     msg = err["msg"].removeprefix("Value error, ")

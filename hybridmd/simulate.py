@@ -18,12 +18,13 @@ from ase.io import write
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
-from hybridmd.config import SimulationConfig
+from hybridmd.config import IPIEngineConfig, SimulationConfig
 from hybridmd.engines.ase_md import (
     ASEEngine,
     internal_degrees_of_freedom,
     maxwell_boltzmann_momenta,
 )
+from hybridmd.engines.ipi import RESTART_NAME, IPIEngine
 from hybridmd.output import (
     CHECKPOINT_NAME,
     LOG_NAME,
@@ -115,7 +116,10 @@ class Simulation:
         seeds = np.random.SeedSequence(cfg.dynamics.seed).spawn(2)
         self._init_rng, thermostat_rng = (np.random.default_rng(s) for s in seeds)
         self._initial_momenta()
-        self.engine = ASEEngine(self.atoms, cfg.dynamics, thermostat_rng)
+        # the i-PI engine starts a server and threads: only in `run`, once the folder is ready
+        self.engine: ASEEngine | IPIEngine | None = (
+            None if isinstance(cfg.engine, IPIEngineConfig)
+            else ASEEngine(self.atoms, cfg.dynamics, thermostat_rng))
         self.step_index = 0
         self.frames_written = 0
 
@@ -135,6 +139,11 @@ class Simulation:
         out = self.cfg.output.directory
         existing = [p for p in self.paths.values() if p.exists()]
         if resume:
+            if isinstance(self.cfg.engine, IPIEngineConfig):
+                raise SimulationError(
+                    f"--resume is not supported with engine: ipi; i-PI's restart file is in "
+                    f"{out / RESTART_NAME} (continue it with `i-pi {RESTART_NAME}` and "
+                    "`hybridmd serve`), or start again with --overwrite")
             if not self.paths["checkpoint"].exists():
                 raise SimulationError(
                     f"nothing to resume in {out}: no {CHECKPOINT_NAME}; run without --resume")
@@ -150,6 +159,7 @@ class Simulation:
     def _restore(self) -> None:
         ckpt = json.loads(self.paths["checkpoint"].read_text())
         meta = json.loads(self.paths["metadata"].read_text())
+        meta["input"].setdefault("engine", {"type": "ase"})  # runs from before engines
         changed = [k for k in _changed_keys(meta["input"], self._input_echo())
                    if k not in _RESUMABLE_CHANGES]
         if changed:
@@ -203,6 +213,8 @@ class Simulation:
         start_step, t_start, last_ckpt = self.step_index, time.perf_counter(), time.monotonic()
         interrupted = False
         try:
+            if self.engine is None:
+                self.engine = IPIEngine(self.atoms, cfg.dynamics, cfg.engine, cfg.output.directory)
             if not resume:
                 self._observe(writer, md_log, write_frame=True, write_log=True)
                 self._checkpoint()
@@ -219,8 +231,10 @@ class Simulation:
                     bar.update()
                     if stop.signal is not None:
                         interrupted = True
-                        log.warning("stopped by signal %d at step %d; resume with --resume",
-                                    stop.signal, self.step_index)
+                        log.warning("stopped by signal %d at step %d; %s", stop.signal,
+                                    self.step_index, "i-PI's restart file is in the output "
+                                    "folder" if isinstance(self.engine, IPIEngine)
+                                    else "resume with --resume")
                         break
                     if wrote and (time.monotonic() - last_ckpt
                                   >= cfg.output.checkpoint_interval_s):
@@ -230,6 +244,8 @@ class Simulation:
         finally:
             writer.close()
             md_log.close()
+            if isinstance(self.engine, IPIEngine):
+                self.engine.close()
         wall = time.perf_counter() - t_start
         self._record_timing(start_step, wall)
         return SimulationResult(cfg.output.directory, self.paths["trajectory"], self.step_index,

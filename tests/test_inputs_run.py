@@ -62,6 +62,13 @@ def test_quickstart_hybrid_run(tmp_path: Path, capsys) -> None:
     assert summary["segments"] == 40 and summary["ml_segments"] > 0
 
 
+def test_ethanol_ipi(tmp_path: Path) -> None:
+    """The i-PI engine from the command line: same outputs, and i-PI's restart file."""
+    assert main(["-q", "simulate", str(_shortened("ethanol-ipi.yaml", tmp_path, 20))]) == 0
+    _check_run(tmp_path, 20)
+    assert (tmp_path / "out" / "RESTART").is_file()
+
+
 def test_bad_input_exits_2_with_the_key(tmp_path: Path, capsys) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("system: {molecule: ethanol}\ncalculator: {type: sgdml, model: ethanol}\n"

@@ -1,1 +1,1 @@
-"""Simulation engines that advance a molecule in time: ASE (embedded) and, later, i-PI."""
+"""Simulation engines that advance a molecule in time: ASE (embedded) and i-PI (socket)."""
