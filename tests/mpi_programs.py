@@ -44,6 +44,26 @@ def stream(fine: str, frames: list[CoarseFrame], output: str, transport: str) ->
     return interpolation.close()
 
 
+def observe(output: str) -> int:
+    """80 steps of NVE ethanol (sGDML) in ASE, the observer streaming to the worker rank."""
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    from hybridmd.ase import InterpolatingObserver
+    from hybridmd.calculators import build_calculator
+    from hybridmd.config import SGDMLConfig
+    from hybridmd.data import geometry_path
+
+    atoms = read(geometry_path("ethanol"))
+    atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), atoms)
+    atoms.set_momenta(np.random.default_rng(0).normal(0, 0.5, (len(atoms), 3)))
+    dyn = VelocityVerlet(atoms, timestep=DT_FS * units.fs)
+    with InterpolatingObserver(atoms, dyn, INTERPOLATOR, output, transport="mpi") as observer:
+        dyn.attach(observer, interval=STRIDE)
+        dyn.run(4 * STRIDE)
+    return observer.frames_written
+
+
 def check_transport(comm: Any) -> None:
     """Ranks 0 -> 2: at most ``maxsize`` items on their way, Full/Empty after the timeout."""
     go = 8
@@ -83,13 +103,15 @@ def main() -> None:
     name = sys.argv[1]
     with abort_on_error() as comm:
         rank = comm.rank
-        if name == "stream":  # stream <fine.traj> <output>: driver 0, worker 1
+        if name == "stream":  # stream <fine.traj> <output> <observer output>: driver 0, worker 1
             check_transport(comm)
             if rank == 0:
                 written = stream(sys.argv[2], coarse_frames(sys.argv[2]), sys.argv[3], "mpi")
                 print(f"driver wrote {written} fine frames", flush=True)
+                print(f"observer wrote {observe(sys.argv[4])} fine frames", flush=True)
             elif rank == 1:
-                print(f"worker wrote {serve_interpolator(comm, 0)} fine frames", flush=True)
+                for _ in range(2):
+                    print(f"worker wrote {serve_interpolator(comm, 0)} fine frames", flush=True)
         elif name == "raise":  # rank 2 fails while the others wait for it
             if rank == 2:
                 time.sleep(0.5)

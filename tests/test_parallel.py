@@ -62,12 +62,18 @@ def md(tmp_path_factory) -> Path:
 
 @needs_mpi
 def test_worker_rank_streams_the_same_fine_trajectory_as_a_thread(md, tmp_path):
-    """Rank 0 streams the coarse frames to the Bi-LSTM on rank 1; ranks 0 and 2 first check
-    the bounded transport (Full while 2 sends are untaken, Empty, END_OF_STREAM)."""
-    code, out, _ = mpiexec(PROGRAMS, "stream", md, tmp_path / "mpi.traj", cwd=tmp_path)
+    """Rank 0 streams the coarse frames to the Bi-LSTM on rank 1, then runs ASE MD with the
+    observer on that worker; ranks 0 and 2 first check the bounded transport (Full while 2
+    sends are untaken, Empty, END_OF_STREAM)."""
+    code, out, _ = mpiexec(PROGRAMS, "stream", md, tmp_path / "mpi.traj",
+                           tmp_path / "observer.traj", cwd=tmp_path)
     assert code == 0, out
     assert "transport ok" in out
     assert "driver wrote 121 fine frames" in out and "worker wrote 121 fine frames" in out
+    # then an ASE VelocityVerlet run on rank 0 with InterpolatingObserver(transport="mpi")
+    assert "observer wrote 81 fine frames" in out and "worker wrote 81 fine frames" in out
+    observed = read(tmp_path / "observer.traj", ":")
+    assert [a.info["fine_index"] for a in observed] == list(range(81))
     frames = coarse_frames(str(md))
     assert stream(str(md), frames, str(tmp_path / "thread.traj"), "thread") == 121
     by_mpi, by_thread = read(tmp_path / "mpi.traj", ":"), read(tmp_path / "thread.traj", ":")
