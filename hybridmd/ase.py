@@ -68,6 +68,8 @@ class InterpolatingObserver:
         self.spec = str(interpolator)
         self.output = Path(output)
         self.dt_fs = dyn.dt / units.fs
+        if transport not in ("thread", "process", "mpi"):
+            raise ValueError(f"unknown transport {transport!r}: 'thread', 'process' or 'mpi'")
         self._options = {"transport": transport, **options}
         self._model: dict[str, Any] | None = None  #: stride, Δτ and species of a network
         if self.spec not in CLASSICAL:

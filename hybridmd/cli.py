@@ -38,10 +38,15 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
     """``replicas: N``: this rank's replicas (all of them without MPI), one line each."""
+    from hybridmd.calculators import CalculatorMismatchError
+    from hybridmd.config import ConfigError
     from hybridmd.parallel import run_replicas
 
-    results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
-                           progress=not args.quiet)
+    try:
+        results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
+                               progress=not args.quiet)
+    except CalculatorMismatchError as exc:
+        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
     for k, result in results:
         status = "interrupted" if result.interrupted else "finished"
         print(f"replica {k}: {status}: {result.steps} steps, {result.frames} frames in "

@@ -125,6 +125,18 @@ def main() -> None:
             elif rank == 1:
                 serve_interpolator(comm, 0)
             comm.recv(source=0, tag=99)  # rank 2, and the worker after its report: wait for rank 0
+        elif name == "driver-stops":  # driver-stops <fine.traj> <output>: rank 0 gives up
+            if rank == 0:
+                atoms = read(sys.argv[2], index=0)
+                interpolation = StreamingInterpolation(
+                    INTERPOLATOR, sys.argv[3], atoms.numbers, STRIDE, DT_FS, transport="mpi",
+                    maxsize=2, interval_delay_s=0.2).start()
+                for frame in coarse_frames(sys.argv[2]):
+                    interpolation.submit(frame)
+                interpolation.abort()
+                print("driver stopped the stream", flush=True)
+            elif rank == 1:
+                print(f"worker returned {serve_interpolator(comm, 0)}", flush=True)
         else:
             raise ValueError(f"unknown program {name!r}")
 

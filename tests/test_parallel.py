@@ -110,6 +110,17 @@ def test_a_failing_rank_ends_the_job_with_its_message(program, messages, md, tmp
 
 
 @needs_mpi
+def test_a_driver_that_gives_up_stops_the_worker_rank(md, tmp_path):
+    """``abort`` on rank 0 with frames still on their way: the worker stops, all ranks exit."""
+    code, out, _ = mpiexec(PROGRAMS, "driver-stops", md, tmp_path / "fine.traj", cwd=tmp_path,
+                           timeout=60)
+    assert code == 0, out
+    assert "driver stopped the stream" in out and "worker returned None" in out
+    assert "the driver stopped the stream" in out  # the worker's warning
+    assert len(read(tmp_path / "fine.traj", ":")) < 121
+
+
+@needs_mpi
 def test_replicas_one_per_rank(tmp_path):
     data = {**ETHANOL_SGDML, "replicas": 3,
             "dynamics": {**ETHANOL_SGDML["dynamics"], "steps": 10},

@@ -444,13 +444,15 @@ def serve_interpolator(comm: Any, driver_rank: int = 0) -> int | None:
         results.put(report)
         while results.pending and not stop_requested():  # taken by the driver, or given up
             time.sleep(0.001)
+    results.close(discard=True)
     if stopped:
         comm.recv(source=driver_rank, tag=STOP_TAG)
+        while comm.iprobe(source=driver_rank, tag=FRAMES_TAG):  # complete the driver's sends
+            frames.get()
         log.warning("interpolator worker on rank %d: the driver stopped the stream",
                     comm.Get_rank())
-        written = None
-    results.close(discard=True)
-    return written if report[0] == "done" else None
+        return None
+    return written
 
 
 def _count_frames(path: Path) -> int | None:
