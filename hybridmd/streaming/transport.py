@@ -2,8 +2,8 @@
 
 One small interface, ``Transport``: ``put(item, timeout)`` (raises ``queue.Full`` when the
 queue stays full for ``timeout`` seconds), ``get(timeout)`` (raises ``queue.Empty``) and
-``close()``. Two implementations: ``ThreadTransport`` (a ``queue.Queue``, worker in a thread)
-and ``ProcessTransport`` (a ``multiprocessing`` queue of the spawn context, worker in a
+``close()``. Three implementations: ``ThreadTransport`` (a ``queue.Queue``, worker in a thread),
+``ProcessTransport`` (a ``multiprocessing`` queue of the spawn context, worker in a
 process) and ``MPITransport`` (pickled messages to a peer rank of an MPI communicator: ``put``
 a synchronous ``issend`` with at most ``maxsize`` requests in flight, ``get`` a matched
 probe and receive; ``mpi4py`` is imported only when one is made).
