@@ -6,8 +6,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybridmd import __version__
+from hybridmd.parallel import abort_on_error, mpi_size
+
+if TYPE_CHECKING:
+    from hybridmd.config import SimulationConfig
 
 log = logging.getLogger("hybridmd")
 
@@ -18,6 +23,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from hybridmd.simulate import Simulation
 
     cfg = load_config(args.input, SimulationConfig)
+    if cfg.replicas > 1 or mpi_size() > 1:
+        return _simulate_replicas(cfg, args)
     try:
         simulation = Simulation(cfg)
     except CalculatorMismatchError as exc:
@@ -76,6 +83,24 @@ def _serve(args: argparse.Namespace) -> int:
                   timeout_s=args.timeout)
     print(f"i-PI closed the connection after {calls} force evaluations")
     return 0
+
+
+def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
+    """``replicas: N``: this rank's replicas (all of them without MPI), one line each."""
+    from hybridmd.calculators import CalculatorMismatchError
+    from hybridmd.config import ConfigError
+    from hybridmd.parallel import run_replicas
+
+    try:
+        results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
+                               progress=not args.quiet)
+    except CalculatorMismatchError as exc:
+        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    for k, result in results:
+        status = "interrupted" if result.interrupted else "finished"
+        print(f"replica {k}: {status}: {result.steps} steps, {result.frames} frames in "
+              f"{result.trajectory} ({result.wall_time_s:.1f} s)")
+    return 130 if any(result.interrupted for _, result in results) else 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -233,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     from hybridmd.safety import SimulationError
 
     try:
-        return args.func(args)
+        with abort_on_error():  # under MPI: one rank's error ends all ranks, with its message
+            return args.func(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

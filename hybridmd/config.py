@@ -276,6 +276,9 @@ class SimulationConfig(Strict):
     # an empty section validated with the input's context gives the default output folder
     output: OutputConfig = Field(default_factory=dict, validate_default=True)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    replicas: int = Field(
+        1, ge=1, description="independent runs, replica k with seed dynamics.seed + k in "
+        "<output.directory>/replica-<k>; under mpiexec spread over the ranks (see parallel)")
 
     @model_validator(mode="after")
     def _temperature_limit(self) -> SimulationConfig:

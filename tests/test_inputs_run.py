@@ -69,6 +69,19 @@ def test_ethanol_ipi(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "RESTART").is_file()
 
 
+def test_ethanol_replicas(tmp_path: Path, capsys) -> None:
+    """Without MPI the four replicas run one after another, each in its own folder."""
+    assert main(["-q", "simulate", str(_shortened("ethanol-replicas.yaml", tmp_path, 3))]) == 0
+    out = capsys.readouterr().out
+    starts = []
+    for k in range(4):
+        assert f"replica {k}: finished: 3 steps" in out
+        frames = read(tmp_path / "out" / f"replica-{k}" / "trajectory.traj", ":")
+        assert len(frames) == 4
+        starts.append(frames[0].get_momenta())
+    assert len({s.tobytes() for s in starts}) == 4  # seeds 1, 2, 3, 4
+
+
 def test_bad_input_exits_2_with_the_key(tmp_path: Path, capsys) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("system: {molecule: ethanol}\ncalculator: {type: sgdml, model: ethanol}\n"

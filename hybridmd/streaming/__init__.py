@@ -1,14 +1,15 @@
 """Streaming time super-resolution: the interpolator worker fed by a running simulation.
 
 The driver hands each coarse frame (``CoarseFrame``) to ``StreamingInterpolation.submit``; a
-worker (thread or spawned process, behind a bounded ``transport``) reconstructs the fine frames
-between them with ``IncrementalReconstructor`` as soon as each interval has its context, and
-writes them in time order to an ASE trajectory.
+worker (thread, spawned process or another MPI rank, behind a bounded ``transport``)
+reconstructs the fine frames between them with ``IncrementalReconstructor`` as soon as each
+interval has its context, and writes them in time order to an ASE trajectory.
 """
 
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.streaming.transport import (
     END_OF_STREAM,
+    MPITransport,
     ProcessTransport,
     ThreadTransport,
     Transport,
@@ -21,6 +22,7 @@ from hybridmd.streaming.worker import (
     WorkerDiedError,
     make_interpolator,
     run_worker,
+    serve_interpolator,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "CoarseFrame",
     "FineFrame",
     "IncrementalReconstructor",
+    "MPITransport",
     "ProcessTransport",
     "StreamingInterpolation",
     "ThreadTransport",
@@ -36,4 +39,5 @@ __all__ = [
     "make_interpolator",
     "make_transport",
     "run_worker",
+    "serve_interpolator",
 ]

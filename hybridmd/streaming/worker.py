@@ -7,8 +7,10 @@
 - ``run_worker`` is the worker loop: coarse frames from a transport in, fine frames to an ASE
   trajectory out, flushed frame by frame.
 - ``StreamingInterpolation`` is the driver's side: it starts the worker in a thread or a
-  spawned process, hands it frames through a bounded queue (``submit`` blocks only while the
-  queue is full) and turns a dead worker into ``WorkerDiedError`` within a bounded time.
+  spawned process, or hands the stream to a worker on another MPI rank (which runs
+  ``serve_interpolator``), passes it frames through a bounded queue (``submit`` blocks only
+  while the queue is full) and turns a dead worker into ``WorkerDiedError`` within a bounded
+  time.
 
 Velocities at the interval ends: interval k runs from the *departure* momenta of frame k (after
 the boundary thermostat) to the *arrival* momenta of frame k+1 (before it), so the interpolant
@@ -40,7 +42,15 @@ from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.windows import Windows
 from hybridmd.output import FrameWriter
 from hybridmd.streaming.frames import CoarseFrame
-from hybridmd.streaming.transport import END_OF_STREAM, Transport, make_transport
+from hybridmd.streaming.transport import (
+    END_OF_STREAM,
+    FRAMES_TAG,
+    RESULTS_TAG,
+    STOP_TAG,
+    MPITransport,
+    Transport,
+    make_transport,
+)
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
 
@@ -414,6 +424,74 @@ class _ProcessWorker:
             self._process.join(5.0)
 
 
+class _MPIWorker:
+    """The worker on another rank of an MPI communicator, running ``serve_interpolator``.
+
+    The stream's first message tells it what to run. A rank that dies takes the whole MPI job
+    with it, so the worker counts as alive until it reports; ``stop`` asks it to give up.
+    """
+
+    def __init__(self, transport: MPITransport, results: MPITransport, options: dict[str, Any]):
+        self._comm, self.rank, self.pid = transport.comm, transport.peer, None
+        transport.put(options)
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def describe_exit(self) -> str:
+        return f"the worker on rank {self.rank} ended without a report"
+
+    def join(self, timeout: float) -> None:
+        """Nothing to wait for: the report was the worker's last message."""
+
+    def stop(self) -> None:
+        self._comm.send(None, dest=self.rank, tag=STOP_TAG)
+
+
+def serve_interpolator(comm: Any, driver_rank: int = 0) -> int | None:
+    """Be the interpolator worker of the ``StreamingInterpolation(transport="mpi")`` on
+    ``driver_rank``: run ``run_worker`` on the frames it sends until the end of its stream.
+
+    Reports ("done", frames) or ("error", text) back to the driver, which raises
+    ``WorkerDiedError`` on an error, and returns the number of fine frames written, or None
+    when the worker failed (the error is also logged here) or the driver stopped the stream.
+    Serves one stream per call.
+    """
+    frames = MPITransport(comm, driver_rank, tag=FRAMES_TAG)
+    results = MPITransport(comm, driver_rank, tag=RESULTS_TAG)
+    options = frames.get()
+    stopped = False
+
+    def stop_requested() -> bool:
+        nonlocal stopped
+        stopped = stopped or comm.iprobe(source=driver_rank, tag=STOP_TAG)
+        return stopped
+
+    written: int | None = None
+    try:
+        written = run_worker(frames, should_stop=stop_requested, **options)
+    except Exception as exc:  # noqa: BLE001 (reported to the driver, which raises it)
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log.error("interpolator worker on rank %d failed: %s", comm.Get_rank(), text)
+        report = ("error", text, traceback.format_exc())
+    else:
+        report = ("done", written, "")
+    if not stopped:
+        results.put(report)
+        while results.pending and not stop_requested():  # taken by the driver, or given up
+            time.sleep(0.001)
+    results.close(discard=True)
+    if stopped:
+        comm.recv(source=driver_rank, tag=STOP_TAG)
+        while comm.iprobe(source=driver_rank, tag=FRAMES_TAG):  # complete the driver's sends
+            frames.get()
+        log.warning("interpolator worker on rank %d: the driver stopped the stream",
+                    comm.Get_rank())
+        return None
+    return written
+
+
 def _count_frames(path: Path) -> int | None:
     """Frames readable from an ASE trajectory (None when unknown)."""
     if path.suffix != ".traj" or not path.exists():
@@ -437,25 +515,28 @@ class StreamingInterpolation:
     about ``poll_s`` seconds of waiting.
 
     ``transport``: ``thread`` (shares the driver's interpreter: fine for classical splines and
-    small networks) or ``process`` (a spawned process, frames pickled; a script that uses it
-    needs the usual ``if __name__ == "__main__":`` guard). At most ``maxsize`` frames wait in
-    the queue, so the driver runs ahead of the fine output by at most ``maxsize`` + C frames
-    (one in the worker's hands, C-1 held back as right-hand context). ``interval_delay_s``
-    slows the worker down on purpose (tests of backpressure). ``resume_frames``: continue the
-    fine output of an earlier stream (see ``IncrementalReconstructor.resume``).
+    small networks), ``process`` (a spawned process, frames pickled; a script that uses it
+    needs the usual ``if __name__ == "__main__":`` guard) or ``mpi`` (rank ``worker_rank`` of
+    ``comm``, default ``MPI.COMM_WORLD``, calls ``serve_interpolator(comm, this rank)``).
+    At most ``maxsize`` frames wait in the queue, so the driver runs ahead of the fine output
+    by at most ``maxsize`` + C frames (one in the worker's hands, C-1 held back as right-hand
+    context). ``interval_delay_s`` slows the worker down on purpose (tests of backpressure).
+    ``resume_frames``: continue the fine output of an earlier stream (see
+    ``IncrementalReconstructor.resume``).
     """
 
     def __init__(self, spec: str, output_path: str | Path, numbers: np.ndarray, stride: int,
                  dt_fs: float, masses: np.ndarray | None = None, transport: str = "thread",
                  maxsize: int = 4, interval_delay_s: float = 0.0, device: str = "cpu",
                  threads: int | None = None, poll_s: float = 0.1,
-                 close_timeout_s: float = 300.0,
+                 close_timeout_s: float = 300.0, comm: Any = None, worker_rank: int = 1,
                  resume_frames: list[CoarseFrame] | None = None):
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1 (got {maxsize}): the queue is bounded")
         self.output_path = Path(output_path)
         self.transport_kind = transport
         self.maxsize = maxsize
+        self._comm, self.worker_rank = comm, worker_rank
         self.poll_s, self.close_timeout_s = poll_s, close_timeout_s
         numbers = np.asarray(numbers, dtype=int)
         self._options: dict[str, Any] = {
@@ -465,10 +546,10 @@ class StreamingInterpolation:
             "interval_delay_s": interval_delay_s, "device": device,
             "resume_frames": resume_frames,
             # torch's thread count is process-wide: a thread worker leaves the driver's alone
-            "threads": threads if transport == "process" else None}
+            "threads": threads if transport != "thread" else None}
         self._frames: Transport | None = None
         self._results: Transport | None = None
-        self._worker: _ThreadWorker | _ProcessWorker | None = None
+        self._worker: _ThreadWorker | _ProcessWorker | _MPIWorker | None = None
         self._state = "new"  #: new | running | closed | failed | aborted
         self._error: WorkerDiedError | None = None
         self._written = 0
@@ -479,13 +560,16 @@ class StreamingInterpolation:
         """Start the worker (done by ``with``)."""
         if self._state != "new":
             raise RuntimeError(f"the stream is {self._state}: a stream starts once")
-        self._frames = make_transport(self.transport_kind, self.maxsize)
-        self._results = make_transport(self.transport_kind)
-        cls = _ThreadWorker if self.transport_kind == "thread" else _ProcessWorker
+        kind = self.transport_kind
+        peer = {"comm": self._comm, "peer": self.worker_rank} if kind == "mpi" else {}
+        self._frames = make_transport(kind, self.maxsize, **peer)
+        self._results = make_transport(kind, **peer, tag=RESULTS_TAG)
+        cls = {"thread": _ThreadWorker, "process": _ProcessWorker, "mpi": _MPIWorker}[kind]
         self._worker = cls(self._frames, self._results, self._options)
         self._state = "running"
-        log.info("interpolator worker started (%s%s), queue of %d frames",
-                 self.transport_kind, f", pid {self._worker.pid}" if self._worker.pid else "",
+        where = (f", pid {self._worker.pid}" if self._worker.pid else
+                 f", rank {self.worker_rank}" if kind == "mpi" else "")
+        log.info("interpolator worker started (%s%s), queue of %d frames", kind, where,
                  self.maxsize)
         return self
 

@@ -276,8 +276,10 @@ def test_worker_exception_is_reported(transport, coarse, tmp_path):
 
 
 def test_bad_inputs_are_refused(coarse, models, tmp_path):
-    with pytest.raises(NotImplementedError, match="issue 5"):
+    with pytest.raises(ValueError, match="needs the peer rank"):
         make_transport("mpi")
+    with pytest.raises(ValueError, match="unknown transport 'pipe'"):
+        make_transport("pipe")
     model = load_interpolator(models["trained"])
     with pytest.raises(ValueError, match="5 fine steps per coarse step, the stream 10"):
         IncrementalReconstructor(model, coarse.numbers, coarse.masses, 10, 0.5)

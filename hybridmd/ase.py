@@ -1,0 +1,192 @@
+"""hybridmd inside an ASE workflow.
+
+``InterpolatingObserver`` turns any ASE ``MolecularDynamics`` into a coarse-step run with a fine
+trajectory: attached with ``dyn.attach(observer, interval=n)``, it hands the phase-space point of
+every n-th step to the streaming interpolator worker, which writes the fine frames in between
+while the dynamics goes on::
+
+    with InterpolatingObserver(atoms, dyn, "ethanol-bilstm-10fs", "fine.traj") as observer:
+        dyn.attach(observer, interval=20)
+        dyn.run(2000)
+    print(observer.frames_written)
+
+This module is also where the adaptive hybrid loop as an ASE dynamics (``HybridDynamics``)
+is to live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms, units
+from ase.md.md import MolecularDynamics
+
+from hybridmd.streaming import CoarseFrame, StreamingInterpolation
+from hybridmd.streaming.worker import CLASSICAL
+
+__all__ = ["InterpolatingObserver"]
+
+log = logging.getLogger(__name__)
+
+
+class InterpolatingObserver:
+    """An ASE observer that streams every call's state to an interpolator writing ``output``.
+
+    Each call takes the current positions, momenta, forces and potential energy of ``atoms``
+    (the calculator's results at these positions: no extra force call) at time
+    ``dyn.nsteps · dyn.dt``, as one coarse frame. The number of MD steps between calls, n, is
+    the stride of the fine trajectory: read from ``dyn.attach``'s interval at the first call
+    (else from the steps between the first two calls), and checked against the interpolator:
+    a trained network needs ``dyn.dt`` = its Δτ and n = its stride (``ethanol-bilstm-10fs``:
+    0.5 fs and 20); ``linear``/``cubic``/``quintic`` take any n ≥ 2. ``interpolator`` is one of
+    those, a shipped network's name or a checkpoint path.
+
+    The fine frames are written by a worker (``transport``: ``thread``, ``process``, or ``mpi``
+    with ``comm``/``worker_rank``; a script using ``process`` needs the
+    ``if __name__ == "__main__":`` guard) through a bounded queue, so the dynamics never runs
+    more than a few coarse frames ahead; ``options`` go to ``StreamingInterpolation``
+    (``maxsize``, ``threads``, ``device``, ...). ``close`` (or leaving the ``with`` block) ends
+    the stream and returns the number of fine frames; an exception in the block stops the
+    worker, keeping the frames written so far.
+
+    Thermostats: the interval from frame k to k+1 is interpolated from the momenta seen at
+    frame k to those seen at frame k+1. With NVE (``VelocityVerlet``) or a thermostat acting
+    only at those frames this is the deterministic segment the interpolator models; a
+    thermostat acting at every step (ASE ``Langevin``, ``Bussi``) makes each frame's arrival
+    and departure momenta the same (the observer sees one), and the fine frames are then exact
+    only up to the thermostat's effect over the interval (small for weak coupling).
+    """
+
+    def __init__(self, atoms: Atoms, dyn: MolecularDynamics,
+                 interpolator: str | Path = "ethanol-bilstm-10fs",
+                 output: str | Path = "fine.traj", transport: str = "thread", **options: Any):
+        self.atoms, self.dyn = atoms, dyn
+        self.spec = str(interpolator)
+        self.output = Path(output)
+        self.dt_fs = dyn.dt / units.fs
+        if transport not in ("thread", "process", "mpi"):
+            raise ValueError(f"unknown transport {transport!r}: 'thread', 'process' or 'mpi'")
+        self._options = {"transport": transport, **options}
+        self._model: dict[str, Any] | None = None  #: stride, Δτ and species of a network
+        if self.spec not in CLASSICAL:
+            self._model = self._read_model()
+        self.stride: int | None = None  #: MD steps between calls, once known
+        self._first: CoarseFrame | None = None  #: the first call's state (index: MD step)
+        self._next = 0  #: the coarse index the next call must have
+        self._stream: StreamingInterpolation | None = None
+        self._closed = False
+        self.frames_written = 0  #: fine frames in ``output``, after ``close``
+
+    def _read_model(self) -> dict[str, Any]:
+        """A network's time grid and species, checked against the dynamics before any MD."""
+        from hybridmd.checkpoint import read_checkpoint
+
+        data = read_checkpoint(self.spec)
+        name = Path(data["path"]).name
+        numbers = [int(z) for z in self.atoms.numbers]
+        if list(data["numbers"]) != numbers:
+            have = Atoms(numbers=numbers).get_chemical_formula()
+            want = Atoms(numbers=data["numbers"]).get_chemical_formula()
+            raise ValueError(f"{name} interpolates {want} with its atoms in the order "
+                             f"{data['numbers']}; the dynamics moves {have}, {numbers}")
+        if not np.isclose(data["dt_fs"], self.dt_fs, rtol=1e-6):
+            raise ValueError(f"{name} was trained on MD steps of Δτ = {data['dt_fs']:g} fs; the "
+                             f"dynamics steps dt = {self.dt_fs:g} fs: run it at "
+                             f"timestep={data['dt_fs']:g} * units.fs")
+        return {"name": name, "stride": int(data["stride"]), "dt_fs": float(data["dt_fs"])}
+
+    # -- the observer -------------------------------------------------------------------------
+    def __call__(self) -> None:
+        """Hand the current state to the interpolator (called by the dynamics)."""
+        if self._closed:
+            raise RuntimeError(f"the observer writing {self.output} is closed: detach it or "
+                               "make a new one")
+        frame = self._snapshot()
+        if self.stride is None:
+            if self._first is None:
+                self._first = frame
+                interval = self._attached_interval()
+                if interval is not None:
+                    self._begin(interval)
+                return
+            self._begin(frame.index - self._first.index)
+        self._submit(frame)
+
+    def _snapshot(self) -> CoarseFrame:
+        atoms, step = self.atoms, self.dyn.nsteps
+        if atoms.calc is None:
+            raise ValueError("the atoms have no calculator: the interpolator needs the forces")
+        forces = atoms.get_forces()  # the calculator's results at these positions
+        return CoarseFrame(index=step, time_fs=step * self.dt_fs, positions=atoms.positions,
+                           momenta=atoms.get_momenta(), forces=forces,
+                           energy=atoms.calc.results.get("energy"))
+
+    def _attached_interval(self) -> int | None:
+        """The interval this observer was attached with (None: not attached, called by hand)."""
+        for function, interval, _, _ in getattr(self.dyn, "observers", ()):
+            if function is self and interval > 0:
+                return interval
+        return None
+
+    def _begin(self, n: int) -> None:
+        """Check the stride ``n`` against the interpolator, start the worker, send frame 0."""
+        every = f"every {n} MD step{'s' if n != 1 else ''} of {self.dt_fs:g} fs"
+        if n < 2:
+            raise ValueError(f"the observer is called {every}: nothing to interpolate in "
+                             "between; attach it with interval=2 or more")
+        model = self._model
+        if model is not None and n != model["stride"]:
+            raise ValueError(
+                f"{model['name']} interpolates Δt = {model['stride'] * model['dt_fs']:g} fs = "
+                f"{model['stride']} steps of {model['dt_fs']:g} fs; the observer is called "
+                f"{every} (Δt = {n * self.dt_fs:g} fs): attach it with "
+                f"dyn.attach(observer, interval={model['stride']})")
+        self.stride = n
+        self._stream = StreamingInterpolation(
+            self.spec, self.output, self.atoms.numbers, n, self.dt_fs,
+            masses=self.atoms.get_masses(), **self._options).start()
+        log.info("interpolating every %d MD steps (Δt = %g fs) with %s -> %s", n,
+                 n * self.dt_fs, self.spec, self.output)
+        self._submit(self._first)
+
+    def _submit(self, frame: CoarseFrame) -> None:
+        step, first = frame.index, self._first.index
+        expected = first + self._next * self.stride
+        if step != expected:
+            raise ValueError(f"the observer was called at MD step {step}, expected step "
+                             f"{expected}: it must be called every {self.stride} steps, without "
+                             f"gaps (dyn.attach(observer, interval={self.stride}))")
+        self._stream.submit(dataclasses.replace(frame, index=self._next))
+        self._next += 1
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @property
+    def coarse_frames(self) -> int:
+        """Coarse frames handed to the interpolator so far."""
+        return self._next
+
+    def close(self) -> int:
+        """End the stream, wait for the worker; the number of fine frames written."""
+        if not self._closed:
+            self._closed = True
+            if self._stream is not None:
+                self.frames_written = self._stream.close()
+            elif self._first is not None:
+                log.warning("the observer was called once: no interval, nothing written to %s",
+                            self.output)
+        return self.frames_written
+
+    def __enter__(self) -> InterpolatingObserver:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._closed = True
+            if self._stream is not None:
+                self._stream.abort()

@@ -1,0 +1,115 @@
+"""`hybridmd.ase.InterpolatingObserver` on plain ASE dynamics of ethanol with the shipped sGDML
+model, and the worked example workflows/ase_observer.py."""
+
+from __future__ import annotations
+
+import runpy
+
+import numpy as np
+import pytest
+from ase import Atoms, units
+from ase.io import read
+from ase.md.bussi import Bussi
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+from ase.md.verlet import VelocityVerlet
+
+from hybridmd.ase import InterpolatingObserver
+from hybridmd.calculators import build_calculator
+from hybridmd.config import SGDMLConfig
+from hybridmd.data import geometry_path
+
+from conftest import REPO
+
+
+def ethanol(seed: int = 3) -> Atoms:
+    atoms = read(geometry_path("ethanol"))
+    atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), atoms)
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(seed))
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    return atoms
+
+
+def test_worked_example(tmp_path, capsys):
+    """200 NVE steps, the 10 fs Bi-LSTM every 20 steps: close to every step the MD computed."""
+    main = runpy.run_path(str(REPO / "workflows" / "ase_observer.py"))["main"]
+    fine, ref = tmp_path / "fine.traj", tmp_path / "md.traj"
+    assert main(["--steps", "200", "--output", str(fine), "--reference", str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert f"200 MD steps of 0.5 fs (NVE): 11 coarse frames -> 201 fine frames in {fine}" in out
+    frames, md = read(fine, ":"), read(ref, ":")
+    assert len(frames) == len(md) == 201
+    assert [a.info["fine_index"] for a in frames] == list(range(201))
+    np.testing.assert_allclose([a.info["time_fs"] for a in frames], 0.5 * np.arange(201))
+    for step in range(0, 201, 20):  # the coarse frames are the MD's, forces and energy too
+        np.testing.assert_array_equal(frames[step].positions, md[step].positions)
+        np.testing.assert_array_equal(frames[step].get_momenta(), md[step].get_momenta())
+        np.testing.assert_array_equal(frames[step].get_forces(), md[step].get_forces())
+        assert frames[step].get_potential_energy() == md[step].get_potential_energy()
+    assert {a.info["method"] for a in frames} == {
+        "coarse", "quintic Hermite", "bilstm-residual (ethanol-bilstm-10fs.pt)"}
+    error = np.abs(np.array([a.positions for a in frames]) - [a.positions for a in md])
+    assert error.mean() < 2e-3 and error.max() < 0.05  # Å
+
+
+def test_thermostat_every_step_and_a_process_worker(tmp_path):
+    """Bussi rescales at every step; the interpolant still meets every coarse frame exactly."""
+    atoms = ethanol()
+    dyn = Bussi(atoms, 0.5 * units.fs, temperature_K=300, taut=50 * units.fs,
+                rng=np.random.default_rng(0))
+    seen = []
+    dyn.attach(lambda: seen.append((atoms.positions.copy(), atoms.get_momenta())), interval=10)
+    path = tmp_path / "fine.traj"
+    with InterpolatingObserver(atoms, dyn, "quintic", path, transport="process",
+                               maxsize=2, threads=1) as observer:
+        dyn.attach(observer, interval=10)
+        dyn.run(60)
+    assert observer.stride == 10 and observer.coarse_frames == 7
+    assert observer.frames_written == 61 == len(read(path, ":"))
+    frames = read(path, ":")
+    for k, (positions, momenta) in enumerate(seen):
+        np.testing.assert_array_equal(frames[10 * k].positions, positions)
+        np.testing.assert_array_equal(frames[10 * k].get_momenta(), momenta)
+    assert observer.close() == 61  # closing again is harmless
+
+
+def test_interval_time_step_and_molecule_are_checked(tmp_path):
+    atoms = ethanol()
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    observer = InterpolatingObserver(atoms, dyn, "ethanol-bilstm-10fs", tmp_path / "x.traj")
+    dyn.attach(observer, interval=10)
+    with pytest.raises(ValueError, match=r"ethanol-bilstm-10fs.pt interpolates Δt = 10 fs = 20 "
+                       r"steps of 0.5 fs; the observer is called every 10 MD steps of 0.5 fs "
+                       r"\(Δt = 5 fs\): attach it with dyn.attach\(observer, interval=20\)"):
+        dyn.run(10)  # at the first call, before any MD step
+    assert dyn.nsteps == 0
+    with pytest.raises(ValueError, match=r"Δτ = 0.5 fs; the dynamics steps dt = 1 fs"):
+        InterpolatingObserver(atoms, VelocityVerlet(atoms, timestep=1.0 * units.fs))
+    water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    with pytest.raises(ValueError, match="interpolates C2H6O .* the dynamics moves H2O"):
+        InterpolatingObserver(water, VelocityVerlet(water, timestep=0.5 * units.fs))
+    every_step = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    every_step.attach(InterpolatingObserver(atoms, every_step, "quintic", tmp_path / "y.traj"))
+    with pytest.raises(ValueError, match="every 1 MD step of 0.5 fs: nothing to interpolate"):
+        every_step.run(1)
+
+
+def test_called_by_hand_the_stride_comes_from_the_steps_between_calls(tmp_path):
+    atoms = ethanol()
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    path = tmp_path / "fine.traj"
+    with pytest.raises(ValueError, match="called at MD step 23, expected step 25: it must be "
+                       "called every 5 steps"), InterpolatingObserver(
+                           atoms, dyn, "quintic", path) as observer:
+        observer()
+        for _ in range(4):
+            dyn.run(5)
+            observer()
+        assert observer.stride == 5
+        dyn.run(3)
+        observer()
+    frames = read(path, ":")  # the worker stopped; what it wrote stays
+    assert 1 <= len(frames) <= 4 * 5 + 1
+    assert [a.info["fine_index"] for a in frames] == list(range(len(frames)))
+    with pytest.raises(RuntimeError, match="is closed"):
+        observer()
