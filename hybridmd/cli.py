@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridmd import __version__
-from hybridmd.parallel import abort_on_error, mpi_size
+from hybridmd.parallel import abort_on_error, mpi_size, mpi_world
 
 if TYPE_CHECKING:
     from hybridmd.config import SimulationConfig
@@ -39,15 +39,23 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hybridmd.calculators import CalculatorMismatchError
     from hybridmd.config import ConfigError, RunConfig, load_config
-    from hybridmd.hybrid.driver import HybridRun
+    from hybridmd.hybrid.driver import HybridRun, run_hybrid_mpi
     from hybridmd.hybrid.summary import format_summary
 
     cfg = load_config(args.input, RunConfig)
+    comm = mpi_world()
     try:
-        run = HybridRun(cfg, context=_input_context(args.input))
+        if comm is not None and comm.Get_size() > 1:
+            result = run_hybrid_mpi(cfg, comm, args.resume, args.overwrite, not args.quiet,
+                                    _input_context(args.input))
+            if result is None:  # the interpolator and monitor ranks
+                return 0
+        else:
+            run = HybridRun(cfg, context=_input_context(args.input))
+            result = run.run(resume=args.resume, overwrite=args.overwrite,
+                             progress=not args.quiet)
     except CalculatorMismatchError as exc:
         raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
-    result = run.run(resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(result.summary))
     if result.interrupted:
         print("interrupted: continue with --resume")

@@ -425,9 +425,13 @@ class HybridRun:
                                  reason=f"{self.streak} shadow forecasts within tolerance",
                                  **self._calls())
 
-    def run(self, resume: bool = False, overwrite: bool = False,
-            progress: bool = True) -> HybridResult:
-        """Run (or continue) the hybrid loop to the configured length."""
+    def run(self, resume: bool = False, overwrite: bool = False, progress: bool = True,
+            comm: Any = None, monitor_executor: Any = None) -> HybridResult:
+        """Run (or continue) the hybrid loop to the configured length.
+
+        Under MPI (``run_hybrid_mpi``): ``comm`` puts the interpolator worker on rank 1 of it,
+        ``monitor_executor`` (an ``mpi4py.futures`` executor) runs the monitors on other ranks.
+        """
         t0 = time.perf_counter()
         paths = self._prepare_output(resume, overwrite)
         self._tail_length = self.cfg.hybrid.queue_size + 2 * self._context() + 2
@@ -436,12 +440,13 @@ class HybridRun:
                                    resume_state["timeline_lines"] if resume_state else None)
         self._coarse_writer = FrameWriter(paths["coarse"])
         self.monitors = MonitorPool(self.cfg.hybrid.monitor.workers,
-                                    self.cfg.model_dump(mode="json"), self.context)
+                                    self.cfg.model_dump(mode="json"), self.context,
+                                    monitor_executor)
         stream_tail = self._restore(resume_state) if resume_state else None
         self.stream = StreamingInterpolation(
             self.cfg.hybrid.interpolator, paths["fine"], self.atoms.numbers, self.n,
-            self.dt_fs, self.masses, transport=self.cfg.hybrid.transport,
-            maxsize=self.cfg.hybrid.queue_size, threads=1,
+            self.dt_fs, self.masses, transport="mpi" if comm else self.cfg.hybrid.transport,
+            maxsize=self.cfg.hybrid.queue_size, threads=1, comm=comm, worker_rank=1,
             resume_frames=stream_tail[0] if stream_tail else None)
         interrupted = False
         last_ckpt = time.monotonic()
@@ -712,3 +717,39 @@ def run_hybrid(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
     """Set up and run the hybrid loop from a validated input."""
     return HybridRun(cfg, context=context).run(resume=resume, overwrite=overwrite,
                                                progress=progress)
+
+
+def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: bool = False,
+                   progress: bool = True,
+                   context: dict[str, Any] | None = None) -> HybridResult | None:
+    """The hybrid loop over the ranks of ``comm`` (``mpiexec -n N hybridmd run``).
+
+    Rank 0 drives, rank 1 is the interpolator worker, ranks 2 .. N-1 are the monitors
+    (``mpi4py.futures.MPICommExecutor``; with N = 2 the driver monitors itself, and with N = 1
+    the run is the usual one). Returns the result on rank 0, None on the other ranks.
+    """
+    from mpi4py import MPI
+    from mpi4py.futures import MPICommExecutor
+
+    from hybridmd.streaming.worker import serve_interpolator
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if size == 1:
+        return run_hybrid(cfg, resume, overwrite, progress, context)
+    monitors = comm.Split(MPI.UNDEFINED if rank == 1 else 0, rank)
+    if rank == 1:
+        serve_interpolator(comm, 0)
+        return None
+    try:
+        if size == 2:
+            cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
+                "monitor": cfg.hybrid.monitor.model_copy(update={"workers": 0})})})
+            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm)
+        with MPICommExecutor(monitors, root=0) as executor:
+            if executor is None:  # a monitor rank: served tasks until the driver finished
+                return None
+            log.info("MPI: driver on rank 0, interpolator on rank 1, %d monitor ranks", size - 2)
+            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm,
+                                                       monitor_executor=executor)
+    finally:
+        monitors.Free()

@@ -3,7 +3,8 @@
 A monitor task is the start state of an ML segment (positions, departure momenta); the monitor
 runs the same n NVE steps the simulation would have run and returns the end state, which the
 driver compares with the forecast. Monitors run in a ``concurrent.futures`` executor: spawned
-processes that each build the calculator once, or, with 0 workers, in the driver itself. The
+processes that each build the calculator once, MPI ranks (``mpi4py.futures``) under mpiexec,
+or, with 0 workers, in the driver itself. The
 driver applies results at fixed points of the loop (``lag_segments`` after submission), so the
 trajectory does not depend on how fast the monitors are.
 """
@@ -80,6 +81,13 @@ def _run_task(task: MonitorTask) -> MonitorResult:
     return _WORKER(task)
 
 
+def _run_task_initialising(spec: dict[str, Any], task: MonitorTask) -> MonitorResult:
+    """A task on an MPI monitor rank: the calculator is built at the first one."""
+    if _WORKER is None:
+        _init_worker(spec)
+    return _run_task(task)
+
+
 class _InlineExecutor(Executor):
     """Runs each task when submitted, in the driver's process (0 monitor workers)."""
 
@@ -95,9 +103,14 @@ class _InlineExecutor(Executor):
 class MonitorPool:
     """Submits monitor tasks and hands back their results in submission order."""
 
-    def __init__(self, workers: int, config: dict[str, Any], context: dict[str, Any]):
+    def __init__(self, workers: int, config: dict[str, Any], context: dict[str, Any],
+                 executor: Executor | None = None):
         self.workers = workers
-        if workers == 0:
+        self._spec = {"config": config, "context": context}
+        self._initialising = executor is not None
+        if executor is not None:  # MPI monitor ranks (mpi4py.futures.MPICommExecutor)
+            self._executor = executor
+        elif workers == 0:
             # a calculator of its own, so the driver's force-call count stays its own
             _init_worker({"config": config, "context": context})
             self._executor: Executor = _InlineExecutor()
@@ -108,7 +121,11 @@ class MonitorPool:
         self._pending: list[tuple[int, Future]] = []  #: (submitted at segment, future)
 
     def submit(self, task: MonitorTask, now: int) -> None:
-        self._pending.append((now, self._executor.submit(_run_task, task)))
+        if self._initialising:
+            future = self._executor.submit(_run_task_initialising, self._spec, task)
+        else:
+            future = self._executor.submit(_run_task, task)
+        self._pending.append((now, future))
 
     @property
     def outstanding(self) -> int:
@@ -140,5 +157,7 @@ class MonitorPool:
             raise RuntimeError(f"a monitor failed: {exc}") from exc
 
     def close(self) -> None:
+        """Stop the monitors (an MPI executor is shut down by its owner)."""
         self.discard()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if not self._initialising:
+            self._executor.shutdown(wait=True, cancel_futures=True)
