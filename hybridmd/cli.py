@@ -158,12 +158,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from hybridmd.analysis.report import analyze
-    from hybridmd.readers import read_trajectory
+    from hybridmd.analysis.sources import read_source
 
-    reference = read_trajectory(args.reference, dt_fs=args.dt_fs)
-    prediction = read_trajectory(args.prediction, dt_fs=args.dt_fs)
+    reference, ref_notes = read_source(args.reference, args.dt_fs)
+    prediction, pred_notes = read_source(args.prediction, args.dt_fs)
     scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
-                     interpolated_stride=args.stride, temperature_K=args.temperature_k)
+                     interpolated_stride=args.stride, temperature_K=args.temperature_k,
+                     notes=ref_notes + pred_notes)
     print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
           f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
     for note in scores["notes"]:
@@ -237,9 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="figures, scores and a report of a reconstruction "
                         "against its reference (VDOS, h(r), speeds, FES, internal coordinates)")
-    an.add_argument("--reference", required=True, type=Path, help="fine reference trajectory")
+    an.add_argument("--reference", required=True, type=Path,
+                    help="fine reference trajectory, or a run's output folder")
     an.add_argument("--prediction", required=True, type=Path,
-                    help="reconstructed trajectory (e.g. from `hybridmd interpolate`)")
+                    help="reconstructed trajectory (e.g. from `hybridmd interpolate`), or the "
+                         "output folder of `hybridmd run`")
     an.add_argument("--out", type=Path, default=Path("analysis"),
                     help="folder for the figures, scores.json and report.md (default: analysis)")
     an.add_argument("--dt-fs", type=float, help="frame spacing where a file has none")

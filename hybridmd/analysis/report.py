@@ -400,7 +400,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
             dihedrals: Sequence[Coordinate] | None = None,
             coordinates: Sequence[Coordinate] | None = None,
             interpolated_stride: int | None = None, temperature_K: float | None = None,
-            fes_bins: int = 36, timeseries_frames: int | None = None) -> dict[str, Any]:
+            fes_bins: int = 36, timeseries_frames: int | None = None,
+            notes: Sequence[str] = ()) -> dict[str, Any]:
     """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
 
     Args:
@@ -420,13 +421,15 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         fes_bins: bins per angle of the free-energy surface.
         timeseries_frames: frames in the internal-coordinate plot; default: the first
             max(200, 10·stride).
+        notes: said first in the report (e.g. what the inputs are).
 
     Returns:
         The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ref, pred, notes = common_frames(reference, prediction)
+    ref, pred, cut = common_frames(reference, prediction)
+    notes = [*notes, *cut]
     stride = interpolated_stride or prediction.metadata.get("stride")
     stride = int(stride) if stride else None
     if stride is not None and stride < 1:

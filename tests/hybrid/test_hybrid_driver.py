@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
@@ -206,3 +208,22 @@ def test_input_errors_name_the_key(tmp_path):
 def test_forecaster_for_another_stride_is_refused(tmp_path):
     with pytest.raises(SimulationError, match="forecasts 20 steps"):
         make_run(tmp_path, stride=10)
+
+
+def test_analyze_a_run_folder_against_a_reference_simulation(hybrid_run, tmp_path, capsys):
+    from hybridmd.cli import main
+
+    out, _ = hybrid_run
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(yaml.safe_dump({
+        "system": {"molecule": "ethanol"}, "calculator": {"type": "sgdml", "model": "ethanol"},
+        "dynamics": {"timestep_fs": 0.5, "duration_fs": 300, "seed": 4},
+        "output": {"directory": str(tmp_path / "ref")}}))
+    assert main(["-q", "simulate", str(ref)]) == 0
+    report = tmp_path / "report"
+    assert main(["-q", "analyze", "--reference", str(tmp_path / "ref"), "--prediction", str(out),
+                 "--out", str(report)]) == 0
+    scores = json.loads((report / "scores.json").read_text())
+    assert 0 < scores["vdos_overlap"] <= 1
+    assert any("is a hybrid run" in note for note in scores["notes"])
+    assert "is a hybrid run" in (report / "report.md").read_text()
