@@ -10,12 +10,20 @@ while the dynamics goes on::
         dyn.run(2000)
     print(observer.frames_written)
 
-This module is also where the adaptive hybrid loop as an ASE dynamics (``HybridDynamics``)
-is to live.
+``HybridDynamics`` is the adaptive hybrid loop of ``hybridmd run`` as an ASE dynamics, with the
+user's own calculator: one of its steps is one segment of ``stride`` MD steps::
+
+    dyn = HybridDynamics(atoms, timestep_fs=0.5, stride=20, directory="runs/mine",
+                         forecaster="ethanol-forecaster-10fs",
+                         interpolator="ethanol-bilstm-10fs", trajectory="coarse-copy.traj")
+    dyn.attach(print_energy, interval=10)    # every 10 segments
+    dyn.run(100)                             # 100 segments = 1 ps; run again to go on
+    print(dyn.summary["force_calls"])
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from pathlib import Path
@@ -23,12 +31,13 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.md import MolecularDynamics
 
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.streaming.worker import CLASSICAL
 
-__all__ = ["InterpolatingObserver"]
+__all__ = ["HybridDynamics", "InterpolatingObserver"]
 
 log = logging.getLogger(__name__)
 
@@ -190,3 +199,96 @@ class InterpolatingObserver:
             self._closed = True
             if self._stream is not None:
                 self._stream.abort()
+
+
+class HybridDynamics(MolecularDynamics):
+    """The hybrid loop (``hybridmd run``) as an ASE dynamics with the atoms' own calculator.
+
+    One step is one segment of ``stride`` MD steps of ``timestep_fs`` (``dt`` is the segment
+    length), made by simulation with ``atoms.calc`` or by the forecaster; ``run(steps)`` runs
+    that many segments and can be called again to go on. Observers (``attach``, ``trajectory``,
+    ``logfile``) see the atoms at every committed segment end, in order; ``atoms`` holds the
+    last one (positions and departure momenta) when ``run`` returns. The outputs of
+    ``hybridmd run`` (fine and coarse trajectories, timeline, summary) go to ``directory``.
+
+    ``switch`` takes the keys of the input's ``hybrid.switch`` section; monitors re-simulate a
+    ``monitor_fraction`` of the ML segments in this process with a deep copy of the calculator
+    (an arbitrary calculator cannot be rebuilt in other processes). The thermostat (``bussi``,
+    ``langevin`` or ``nve``) acts at segment boundaries. Initial momenta: the atoms' own when
+    they move, else Maxwell-Boltzmann at ``temperature_K`` with ``seed``.
+    """
+
+    def __init__(self, atoms: Atoms, timestep_fs: float, stride: int, directory: str | Path,
+                 forecaster: str, interpolator: str = "quintic", temperature_K: float = 300.0,
+                 thermostat: str = "bussi", tau_fs: float = 100.0, friction_per_fs: float = 0.01,
+                 seed: int = 0, switch: dict[str, Any] | None = None,
+                 monitor_fraction: float = 0.1, transport: str = "thread",
+                 trajectory: str | None = None, logfile: str | None = None,
+                 loginterval: int = 1):
+        if atoms.calc is None:
+            raise ValueError("HybridDynamics simulates with the atoms' calculator: set atoms.calc")
+        super().__init__(atoms, timestep=stride * timestep_fs * units.fs, trajectory=trajectory,
+                         logfile=logfile, loginterval=loginterval)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        start = self.directory / "start.extxyz"
+        atoms.write(start, format="extxyz")
+        moving = atoms.get_momenta().any()
+        calc = type(atoms.calc)
+        self._input = {
+            "system": {"file": str(start.resolve())},
+            "calculator": {"type": "ase", "import_path": f"{calc.__module__}:{calc.__name__}"},
+            "dynamics": {"integrator": thermostat, "timestep_fs": timestep_fs,
+                         "temperature_K": temperature_K, "tau_fs": tau_fs,
+                         "friction_per_fs": friction_per_fs, "seed": seed,
+                         "initial_momenta": ({"file": str(start.resolve()), "index": 0}
+                                             if moving else "maxwell-boltzmann")},
+            "hybrid": {"stride": stride, "interpolator": interpolator,
+                       "forecaster": forecaster, "transport": transport,
+                       "switch": switch or {},
+                       "monitor": {"fraction": monitor_fraction, "workers": 0}},
+            "output": {"directory": str(self.directory)},
+        }
+        self.segments_done = 0
+        self.summary: dict[str, Any] = {}
+        # the monitors' own calculator, copied before hybridmd counts the calls of the user's
+        self._monitor_calc = copy.deepcopy(atoms.calc)
+
+    def step(self) -> None:
+        raise NotImplementedError("HybridDynamics advances by run(steps): a segment depends "
+                                  "on monitors and rollbacks beyond a single step")
+
+    def run(self, steps: int = 50) -> bool:
+        """Run ``steps`` more segments (the first call starts the run, later ones extend it)."""
+        from hybridmd.config import RunConfig, parse_config
+        from hybridmd.hybrid.driver import HybridRun
+
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1 segment, got {steps}")
+        total = self.segments_done + steps
+        data = copy.deepcopy(self._input)
+        data["dynamics"]["steps"] = total * self._input["hybrid"]["stride"]
+        cfg = parse_config(data, RunConfig, str(self.directory / "HybridDynamics"))
+        run = HybridRun(cfg, calculator=self.atoms.calc,
+                        monitor_calculator=self._monitor_calc,
+                        on_commit=self._committed)
+        first = self.segments_done == 0
+        result = run.run(resume=not first, overwrite=first, progress=False)
+        self.segments_done = total
+        self.summary = result.summary
+        return True
+
+    def _committed(self, frame: Any) -> None:
+        if frame.index == 0 and self.segments_done > 0:
+            return
+        atoms, calc = self.atoms, self.atoms.calc
+        atoms.set_positions(frame.positions)
+        atoms.set_momenta(frame.departure)
+        self.nsteps = frame.index
+        # observers read the frame's own energy and forces: no calculation, and the
+        # calculator's cache stays the driver's
+        atoms.calc = SinglePointCalculator(atoms, energy=frame.energy, forces=frame.forces)
+        try:
+            self.call_observers()
+        finally:
+            atoms.calc = calc

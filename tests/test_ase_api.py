@@ -113,3 +113,36 @@ def test_called_by_hand_the_stride_comes_from_the_steps_between_calls(tmp_path):
     assert [a.info["fine_index"] for a in frames] == list(range(len(frames)))
     with pytest.raises(RuntimeError, match="is closed"):
         observer()
+
+
+def test_hybrid_dynamics_runs_the_loop_with_the_users_calculator(tmp_path):
+    """HybridDynamics: ASE run/attach/trajectory; a second run() continues the same run."""
+    from hybridmd.ase import HybridDynamics
+
+    atoms = ethanol()
+    seen: list[tuple[int, float]] = []
+    dyn = HybridDynamics(atoms, timestep_fs=0.5, stride=20, directory=tmp_path / "run",
+                         forecaster="ethanol-forecaster-10fs", seed=2,
+                         switch={"verified_segments": 2}, monitor_fraction=0.5,
+                         trajectory=str(tmp_path / "coarse-copy.traj"))
+    dyn.attach(lambda: seen.append((dyn.nsteps, atoms.get_potential_energy())), interval=5)
+    dyn.run(20)
+    assert dyn.summary["segments"] == 20 and dyn.summary["ml_segments"] > 0
+    dyn.run(10)
+    assert dyn.summary["segments"] == 30
+    assert [k for k, _ in seen] == [0, 5, 10, 15, 20, 25, 30]
+    coarse = read(tmp_path / "run" / "coarse.traj", ":")
+    copy = read(tmp_path / "coarse-copy.traj", ":")
+    assert len(coarse) == len(copy) == 31
+    assert np.array_equal(coarse[-1].positions, atoms.positions)
+    assert np.allclose([a.get_potential_energy() for a in copy],
+                       [a.get_potential_energy() for a in coarse])
+    assert len(read(tmp_path / "run" / "fine.traj", ":")) == 601
+
+
+def test_hybrid_dynamics_example(tmp_path, capsys):
+    main = runpy.run_path(str(REPO / "workflows" / "ase_hybrid_dynamics.py"))["main"]
+    assert main(["--segments", "30", "--directory", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "30 segments" in out and "force calls against 601" in out
+    assert len(read(tmp_path / "run" / "fine.traj", ":")) == 601

@@ -9,9 +9,10 @@
 # - `simulate` with `replicas: N`: rank r runs replica r (and r + P, r + 2P, ... when the P
 #   ranks are fewer than N; P must divide N), with seed dynamics.seed + k, writing to
 #   <output.directory>/replica-<k>. The ranks never talk to each other.
-# - `run`: the adaptive hybrid driver. Its interpolator worker can sit on a rank of its own:
-#   rank 0 integrates and sends each coarse frame (transport "mpi"), rank 1
-#   (hybridmd.streaming.serve_interpolator) writes the fine trajectory as frames arrive.
+# - `run`: the adaptive hybrid loop. Rank 0 drives it (simulates segments, forecasts, decides),
+#   rank 1 is the interpolator worker (writes the fine trajectory as committed frames arrive),
+#   ranks 2 .. N-1 are monitors that re-simulate sampled ML segments (mpi4py.futures). With the
+#   4 tasks below: 1 driver, 1 interpolator, 2 monitors.
 # - Any rank that raises logs its error with its rank number and aborts the whole job
 #   (hybridmd.parallel.abort_on_error), so a failure never idles the allocation until --time.
 #SBATCH --job-name=hybridmd

@@ -24,6 +24,7 @@ import logging
 import pickle
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from hybridmd.hybrid.segments import (
 )
 from hybridmd.output import FrameWriter, run_metadata, truncate_frames, write_json_atomic
 from hybridmd.safety import SimulationError, check_state
-from hybridmd.simulate import _stop_on_signals
+from hybridmd.simulate import _RESUMABLE_CHANGES, _changed_keys, _stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, load_momenta
 from hybridmd.units import FS, KB
@@ -127,8 +128,16 @@ class HybridRun:
     """A hybrid run set up from a validated input: structure, calculator, forecaster, policy."""
 
     def __init__(self, cfg: RunConfig, calculator: Calculator | None = None,
-                 context: dict[str, Any] | None = None):
+                 context: dict[str, Any] | None = None,
+                 monitor_calculator: Calculator | None = None,
+                 on_commit: Callable[[BoundaryFrame], None] | None = None):
+        """``calculator``: use this one instead of building the input's (the ASE API);
+        ``monitor_calculator``: a second instance for monitors run in the driver (with
+        ``calculator`` given, monitors cannot be rebuilt from the input in other processes);
+        ``on_commit``: called with every frame as it is committed, in order."""
         self.cfg = cfg
+        self.on_commit = on_commit
+        self.monitor_calculator = monitor_calculator
         self.context = context or {}
         h, dyn = cfg.hybrid, cfg.dynamics
         self.n, self.dt_fs = h.stride, dyn.timestep_fs
@@ -137,7 +146,7 @@ class HybridRun:
         self.out = cfg.output.directory
         self.atoms: Atoms = build_structure(cfg.system)
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
-        self.counter = CallCounter(self.atoms.calc)
+        self.counter = CallCounter.of(self.atoms.calc)
         self.masses = self.atoms.get_masses()
         self.symbols = self.atoms.get_chemical_symbols()
         self.ndof = 3 * len(self.atoms) if dyn.integrator == "langevin" else (
@@ -300,6 +309,8 @@ class HybridRun:
     # ------------------------------------------------------------------ commit / rollback
 
     def _commit(self, frame: BoundaryFrame) -> None:
+        if self.on_commit is not None:
+            self.on_commit(frame)
         self._coarse_writer.write(self._coarse_atoms(frame))
         self.stream.submit(self._coarse_frame(frame))
         self.committed.append(frame)
@@ -441,7 +452,7 @@ class HybridRun:
         self._coarse_writer = FrameWriter(paths["coarse"])
         self.monitors = MonitorPool(self.cfg.hybrid.monitor.workers,
                                     self.cfg.model_dump(mode="json"), self.context,
-                                    monitor_executor)
+                                    monitor_executor, self._monitor_atoms())
         stream_tail = self._restore(resume_state) if resume_state else None
         self.stream = StreamingInterpolation(
             self.cfg.hybrid.interpolator, paths["fine"], self.atoms.numbers, self.n,
@@ -501,6 +512,13 @@ class HybridRun:
         write_json_atomic(paths["summary"], summary)
         return HybridResult(self.out, summary, interrupted)
 
+    def _monitor_atoms(self) -> Atoms | None:
+        if self.monitor_calculator is None:
+            return None
+        atoms = self.atoms.copy()
+        atoms.calc = self.monitor_calculator
+        return atoms
+
     def _context(self) -> int:
         from hybridmd.streaming.worker import make_interpolator
 
@@ -510,8 +528,9 @@ class HybridRun:
         """Frame 0: the structure with its initial momenta (no O-step before the first segment)."""
         atoms = self.atoms
         atoms.set_momenta(self._p0)
+        before = self.counter.calls
         forces = atoms.get_forces()
-        self.counts.force_calls += self.counter.calls
+        self.counts.force_calls += self.counter.calls - before
         self._check_safety(0, atoms.positions, forces, self._p0)
         frame = BoundaryFrame(0, 0.0, atoms.get_positions(), self._p0.copy(), self._p0.copy(),
                               forces, float(atoms.get_potential_energy()), "sim", "verified",
@@ -555,10 +574,13 @@ class HybridRun:
                 raise SimulationError(f"nothing to resume in {self.out}: no {CHECKPOINT_NAME}; "
                                       "run without --resume")
             meta = json.loads(paths["metadata"].read_text())
-            if meta["input"] != self.cfg.model_dump(mode="json"):
-                raise SimulationError(f"the input changed since the run in {self.out} started; "
-                                      "resume with the same input, or start again with "
-                                      "--overwrite")
+            changed = [k for k in _changed_keys(meta["input"], self.cfg.model_dump(mode="json"))
+                       if k not in _RESUMABLE_CHANGES]
+            if changed:
+                names = ", ".join(".".join(k) for k in changed)
+                raise SimulationError(
+                    f"the input changed since the run in {self.out} started ({names}); only "
+                    "dynamics.steps/duration_fs may change on --resume (to extend a run)")
             return paths
         if existing and not overwrite:
             raise SimulationError(

@@ -49,7 +49,7 @@ class _Resimulator:
 
     def __init__(self, atoms: Atoms, stride: int, dt_fs: float):
         self.atoms, self.stride = atoms, stride
-        self.counter = CallCounter(atoms.calc)
+        self.counter = CallCounter.of(atoms.calc)
         self.dyn = VelocityVerlet(atoms, timestep=dt_fs * FS)
 
     def __call__(self, task: MonitorTask) -> MonitorResult:
@@ -104,12 +104,19 @@ class MonitorPool:
     """Submits monitor tasks and hands back their results in submission order."""
 
     def __init__(self, workers: int, config: dict[str, Any], context: dict[str, Any],
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, atoms: Atoms | None = None):
+        """``atoms``: a molecule with its own calculator for monitors in the driver (else
+        the calculator is built from ``config``)."""
+        global _WORKER
         self.workers = workers
         self._spec = {"config": config, "context": context}
         self._initialising = executor is not None
         if executor is not None:  # MPI monitor ranks (mpi4py.futures.MPICommExecutor)
             self._executor = executor
+        elif atoms is not None:
+            cfg = config["hybrid"]["stride"], config["dynamics"]["timestep_fs"]
+            _WORKER = _Resimulator(atoms, *cfg)
+            self._executor = _InlineExecutor()
         elif workers == 0:
             # a calculator of its own, so the driver's force-call count stays its own
             _init_worker({"config": config, "context": context})

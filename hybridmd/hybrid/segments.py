@@ -25,7 +25,10 @@ from hybridmd.units import FS, KB
 
 
 class CallCounter:
-    """Counts the calculations a calculator really runs (cached results are not counted)."""
+    """Counts the calculations a calculator really runs (cached results are not counted).
+
+    ``CallCounter.of(calc)`` wraps a calculator once; later calls return the same counter.
+    """
 
     def __init__(self, calc: Calculator):
         self.calls = 0
@@ -36,6 +39,11 @@ class CallCounter:
             return original(*args, **kwargs)
 
         calc.calculate = counted
+        calc._hybridmd_counter = self
+
+    @classmethod
+    def of(cls, calc: Calculator) -> CallCounter:
+        return getattr(calc, "_hybridmd_counter", None) or cls(calc)
 
 
 @dataclass
