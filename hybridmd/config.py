@@ -349,6 +349,16 @@ class MonitorConfig(Strict):
         "result (results are applied at fixed points, so a seed gives one trajectory)")
 
 
+class FineTuneConfig(Strict):
+    """Online fine-tuning of the forecaster on the segments simulated so far."""
+
+    every_segments: int = Field(
+        100, ge=1, description="fine-tune each time this many new simulated segments are in")
+    epochs: int = Field(20, ge=1, description="passes over all simulated segments so far")
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(64, ge=1)
+
+
 class HybridConfig(Strict):
     """The hybrid loop: segments of n steps, made by simulation or by the forecaster."""
 
@@ -364,6 +374,8 @@ class HybridConfig(Strict):
     queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
     switch: SwitchConfig = Field(default_factory=SwitchConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    fine_tune: FineTuneConfig | None = Field(
+        None, description="online fine-tuning of the forecaster (off when absent)")
 
     @field_validator("interpolator")
     @classmethod

@@ -65,7 +65,7 @@ FINE_NAME = "fine.traj"
 TIMELINE_NAME = "timeline.tsv"
 SUMMARY_NAME = "summary.json"
 CHECKPOINT_NAME = "checkpoint.json"
-TAIL_NAME = "stream-tail.pkl"
+TAIL_NAME = "resume-state.pkl"  #: stream tail, fine-tuning data and weights
 METADATA_NAME = "run.json"
 
 TIMELINE_COLUMNS = ("segment", "time_fs", "mode", "event", "reason", "shadow_error_A",
@@ -185,6 +185,11 @@ class HybridRun:
         self.pending: list[BoundaryFrame] = []  #: ML frames not yet committed
         self.n_committed = 0
         self._quiet: dict[str, Any] | None = None  #: the last quiet state (``_snapshot``)
+        #: online fine-tuning: (r0, v0, a0, r1, v1) of every simulated segment, how many of
+        #: them the last tuning used, how many tunings, the weights after the last one
+        self.tune_pairs: list[tuple[np.ndarray, ...]] = []
+        self.tuned_at, self.tunes = 0, 0
+        self._tuned_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ checks at start
 
@@ -256,6 +261,24 @@ class HybridRun:
         r1, v1 = self.forecaster.predict(start.positions, start.departure / m * FS,
                                          start.forces / m * FS**2)
         return r1, v1 * m / FS
+
+    def _collect_and_tune(self, start: BoundaryFrame, end: BoundaryFrame) -> None:
+        """Keep the simulated segment as training data; fine-tune when enough are new."""
+        ft, m = self.cfg.hybrid.fine_tune, self.masses[:, None]
+        self.tune_pairs.append((start.positions, start.departure / m * FS,
+                                start.forces / m * FS**2, end.positions, end.arrival / m * FS))
+        if len(self.tune_pairs) - self.tuned_at < ft.every_segments:
+            return
+        r0, v0, a0, r1, v1 = (np.array(x) for x in zip(*self.tune_pairs, strict=True))
+        before, after = self.forecaster.fine_tune(
+            r0, v0, a0, r1, v1, ft.epochs, ft.learning_rate, ft.batch_size,
+            seed=self.cfg.dynamics.seed * 1000 + self.tunes)
+        self.tuned_at, self.tunes = len(self.tune_pairs), self.tunes + 1
+        self._tuned_state = {k: v.detach().clone()
+                             for k, v in self.forecaster.net.state_dict().items()}
+        self._timeline.write(segment=end.index, time_fs=end.time_fs, mode=self.mode,
+                             event="fine-tune", reason=f"{len(r0)} simulated segments; loss "
+                             f"{before:.3g} -> {after:.3g}", **self._calls())
 
     def _shadow_error(self, start: BoundaryFrame, end: BoundaryFrame) -> float:
         r1, _ = self._forecast(start)
@@ -422,6 +445,8 @@ class HybridRun:
         if self.forecaster is not None:
             shadow = self._shadow_error(start, frame)
             self.counts.shadow_errors.append(shadow)
+            if self.cfg.hybrid.fine_tune is not None:
+                self._collect_and_tune(start, frame)
             self.streak = self.streak + 1 if shadow <= sw.tolerance_A else 0
             if shadow > sw.tolerance_A:
                 self.needed = sw.verified_segments
@@ -621,6 +646,9 @@ class HybridRun:
             "counts": copy.deepcopy(self.counts.__dict__),
             "timeline_lines": self._timeline.lines,
             "tail": [self._coarse_frame(f) for f in self.committed],
+            "tune": {"pairs": len(self.tune_pairs), "tuned_at": self.tuned_at,
+                     "tunes": self.tunes},
+            "tuned_state": self._tuned_state,
         }
 
     def _checkpoint(self, finished: bool = False) -> None:
@@ -629,7 +657,8 @@ class HybridRun:
         state = dict(self._quiet)
         tmp = paths["tail"].with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump(state.pop("tail"), fh)
+            pickle.dump({"tail": state.pop("tail"), "tuned_state": state.pop("tuned_state"),
+                         "tune_pairs": self.tune_pairs[:state["tune"]["pairs"]]}, fh)
         tmp.replace(paths["tail"])
         write_json_atomic(paths["checkpoint"], {**state, "finished": finished})
 
@@ -652,7 +681,13 @@ class HybridRun:
         self.counts = _Counters(**state["counts"])
         truncate_frames(paths["coarse"], self.n_committed)
         with open(paths["tail"], "rb") as fh:
-            tail: list[CoarseFrame] = pickle.load(fh)
+            saved = pickle.load(fh)
+        tail: list[CoarseFrame] = saved["tail"]
+        self.tune_pairs = saved["tune_pairs"]
+        self.tuned_at, self.tunes = state["tune"]["tuned_at"], state["tune"]["tunes"]
+        self._tuned_state = saved["tuned_state"]
+        if self._tuned_state is not None:
+            self.forecaster.net.load_state_dict(self._tuned_state)
         fine_end = _last_coarse_index(paths["fine"], frame.index)
         primer = [f for f in tail if f.index <= fine_end]
         resend = [f for f in tail if f.index > fine_end]

@@ -16,6 +16,7 @@ forecasting back from the predicted end state with negated velocities must retur
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -61,11 +62,53 @@ class ForecasterNet(nn.Module):
 
 @dataclass
 class Scales:
-    """Reference geometry and the spreads that make inputs and targets unit-sized."""
+    """Reference geometry, interchangeable atoms, and the spreads that make inputs and targets
+    unit-sized."""
 
     reference: torch.Tensor  #: (N, 3) centred reference geometry, Å
     inputs: torch.Tensor  #: (9N,) spread of the canonical (r - ref, v, a)
     targets: torch.Tensor  #: (6N,) spread of the canonical (Δr, v_end)
+    groups: list[list[int]] = field(default_factory=list)  #: interchangeable atoms
+
+
+def interchangeable_groups(numbers: np.ndarray, reference: np.ndarray) -> list[list[int]]:
+    """Terminal atoms of one element bonded to the same atom (a methyl group's hydrogens).
+
+    A rotating methyl group carries its hydrogens into each other's places: the same geometry
+    with the atoms' labels permuted. The forecaster sees them in the order that best matches
+    the reference geometry, so a rotated group looks like the states it was trained on.
+    """
+    from ase import Atoms
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+
+    atoms = Atoms(numbers=numbers, positions=reference)
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=1.2))
+    degree = np.bincount(i, minlength=len(numbers))
+    groups: list[list[int]] = []
+    for centre in range(len(numbers)):
+        terminal = sorted(int(b) for a, b in zip(i, j, strict=True)
+                          if a == centre and degree[b] == 1)
+        for z in sorted({int(numbers[t]) for t in terminal}):
+            same = [t for t in terminal if numbers[t] == z]
+            if len(same) > 1:
+                groups.append(same)
+    return groups
+
+
+def _permutation(rc: torch.Tensor, reference: torch.Tensor,
+                 groups: list[list[int]]) -> torch.Tensor:
+    """(B, N) atom order per sample: each group's atoms matched to the reference's places.
+
+    ``rc``: centred, rotated positions (B, N, 3). perm[b, i] is the atom that takes place i.
+    """
+    b, n = rc.shape[:2]
+    perm = torch.arange(n).repeat(b, 1)
+    for group in groups:
+        options = torch.tensor(list(itertools.permutations(group)))  # (P, g)
+        target = reference[group]  # (g, 3)
+        cost = ((rc[:, options] - target) ** 2).sum((-1, -2))  # (B, P)
+        perm[:, group] = options[cost.argmin(1)]
+    return perm
 
 
 class Forecaster:
@@ -78,7 +121,7 @@ class Forecaster:
         self.numbers = np.asarray(numbers, dtype=int)
         self.dt_fs, self.stride = float(dt_fs), int(stride)
         self.scales = Scales(*(t.double() for t in (scales.reference, scales.inputs,
-                                                    scales.targets)))
+                                                    scales.targets)), scales.groups)
         self.metadata = metadata
         self.name = metadata.get("name", "forecaster")
 
@@ -103,6 +146,39 @@ class Forecaster:
         r1, v1 = r1.numpy(), v1.numpy()
         return (r1[0], v1[0]) if single else (r1, v1)
 
+    def fine_tune(self, r0: np.ndarray, v0: np.ndarray, a0: np.ndarray, r1: np.ndarray,
+                  v1: np.ndarray, epochs: int, learning_rate: float, batch_size: int,
+                  seed: int) -> tuple[float, float]:
+        """Train on (start, end) pairs of simulated segments; (loss before, loss after).
+
+        Adam from the current weights, the canonical frame and scales kept as trained; the
+        batches are drawn from ``seed``, so a run with the same history tunes the same way.
+        """
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        data = [torch.as_tensor(np.asarray(x, dtype=float)) for x in (r0, v0, a0, r1, v1)]
+        x, frame = _canonical_inputs(data[0], data[1], data[2], self.masses, self.scales)
+        y = _targets(data[0], data[3], data[4], frame, self.horizon_fs) / self.scales.targets
+
+        def loss(index: np.ndarray | slice) -> torch.Tensor:
+            return ((self.net(x[index]) - y[index]) ** 2).mean()
+
+        with torch.no_grad():
+            before = float(loss(slice(None)))
+        opt = torch.optim.Adam(self.net.parameters(), lr=learning_rate)
+        self.net.train()
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            for i in range(0, len(x), batch_size):
+                value = loss(order[i:i + batch_size])
+                opt.zero_grad(set_to_none=True)
+                value.backward()
+                opt.step()
+        self.net.eval()
+        with torch.no_grad():
+            after = float(loss(slice(None)))
+        return before, after
+
     def disagreement(self, r0: np.ndarray, v0: np.ndarray, r1: np.ndarray, v1: np.ndarray,
                      a1: np.ndarray) -> float:
         """Largest atomic distance (Å) between the start and the backward forecast from the end.
@@ -119,7 +195,12 @@ class _Frame:
     com: torch.Tensor  #: (B, 1, 3)
     vcom: torch.Tensor  #: (B, 1, 3)
     rotation: torch.Tensor  #: (B, 3, 3)
-    rc: torch.Tensor  #: (B, N, 3) canonical start positions (not scaled)
+    rc: torch.Tensor  #: (B, N, 3) canonical start positions in canonical order (not scaled)
+    perm: torch.Tensor  #: (B, N) canonical order: place i holds atom perm[b, i]
+
+
+def _gather(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    return torch.gather(x, 1, perm.unsqueeze(-1).expand_as(x))
 
 
 def _canonical_inputs(r: torch.Tensor, v: torch.Tensor, a: torch.Tensor, masses: torch.Tensor,
@@ -127,12 +208,21 @@ def _canonical_inputs(r: torch.Tensor, v: torch.Tensor, a: torch.Tensor, masses:
     w = (masses / masses.sum()).to(r.dtype)
     com = (r * w.view(1, -1, 1)).sum(1, keepdim=True)
     vcom = (v * w.view(1, -1, 1)).sum(1, keepdim=True)
-    rot = kabsch_rotation(r - com, scales.reference.to(r.dtype).unsqueeze(0), w)
+    reference = scales.reference.to(r.dtype)
+    perm = torch.arange(r.shape[1]).repeat(r.shape[0], 1)
+    if scales.groups:
+        # orient by the atoms that are not interchangeable, match the groups, then orient all
+        fixed = torch.ones_like(w)
+        fixed[[i for g in scales.groups for i in g]] = 0.0
+        rot0 = kabsch_rotation(r - com, reference.unsqueeze(0), w * fixed)
+        perm = _permutation((r - com) @ rot0, reference, scales.groups)
+        r, v, a = (_gather(x, perm) for x in (r, v, a))
+    rot = kabsch_rotation(r - com, reference.unsqueeze(0), w)
     rc = (r - com) @ rot
     vc = (v - vcom) @ rot
     ac = a @ rot
-    x = torch.cat([(rc - scales.reference).flatten(1), vc.flatten(1), ac.flatten(1)], dim=1)
-    return x / scales.inputs, _Frame(com, vcom, rot, rc)
+    x = torch.cat([(rc - reference).flatten(1), vc.flatten(1), ac.flatten(1)], dim=1)
+    return x / scales.inputs, _Frame(com, vcom, rot, rc, perm)
 
 
 def _to_lab(y: torch.Tensor, frame: _Frame, reference: torch.Tensor,
@@ -142,12 +232,16 @@ def _to_lab(y: torch.Tensor, frame: _Frame, reference: torch.Tensor,
     rot_t = frame.rotation.transpose(1, 2)
     r1 = (frame.rc + dr) @ rot_t + frame.com + frame.vcom * h
     v1 = v1c @ rot_t + frame.vcom
-    return r1, v1
+    # back to the caller's atom order: atom perm[b, i] gets place i's prediction
+    index = frame.perm.unsqueeze(-1).expand_as(r1)
+    return (torch.empty_like(r1).scatter_(1, index, r1),
+            torch.empty_like(v1).scatter_(1, index, v1))
 
 
 def _targets(r0: torch.Tensor, r1: torch.Tensor, v1: torch.Tensor, frame: _Frame,
              h: float) -> torch.Tensor:
     """Canonical (Δr, v_end) of true end states, unscaled: the inverse of ``_to_lab``."""
+    r1, v1 = _gather(r1, frame.perm), _gather(v1, frame.perm)
     rot = frame.rotation
     dr = (r1 - frame.com - frame.vcom * h) @ rot - frame.rc
     v1c = (v1 - frame.vcom) @ rot
@@ -206,11 +300,12 @@ def _fit_scales(pairs: _Pairs, masses: torch.Tensor, n_sample: int = 20000,
     w = masses / masses.sum()
     first = pairs.r[int(pairs.train[0])]
     reference = first - (first * w[:, None]).sum(0)
+    groups = interchangeable_groups(pairs.numbers, reference.numpy())
     probe = Scales(reference, torch.ones(9 * len(masses), dtype=torch.float64),
-                   torch.ones(6 * len(masses), dtype=torch.float64))
+                   torch.ones(6 * len(masses), dtype=torch.float64), groups)
     x, frame = _canonical_inputs(r0, v0, a0, masses, probe)
     y = _targets(r0, r1, v1, frame, pairs.stride * pairs.dt_fs)
-    return Scales(reference, x.std(0).clamp_min(1e-8), y.std(0).clamp_min(1e-8))
+    return Scales(reference, x.std(0).clamp_min(1e-8), y.std(0).clamp_min(1e-8), groups)
 
 
 def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Path,
@@ -296,6 +391,7 @@ def save_forecaster(path: Path, net: ForecasterNet, numbers: np.ndarray, masses:
             "numbers": np.asarray(numbers).tolist(), "masses": np.asarray(masses).tolist(),
             "dt_fs": float(dt_fs), "stride": int(stride), "reference": scales.reference,
             "input_scales": scales.inputs, "target_scales": scales.targets,
+            "groups": scales.groups,
             "metadata": metadata}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(data, tmp)
@@ -317,7 +413,8 @@ def load_forecaster(path: str | Path) -> Forecaster:
         raise ValueError(f"{path} is not a hybridmd forecaster ({FORMAT})")
     net = ForecasterNet(data["n_atoms"], **data["hyperparameters"]).double()
     net.load_state_dict({k: v.double() for k, v in data["state_dict"].items()})
-    scales = Scales(data["reference"], data["input_scales"], data["target_scales"])
+    scales = Scales(data["reference"], data["input_scales"], data["target_scales"],
+                    data.get("groups", []))
     meta = {**data["metadata"], "checkpoint": str(path), "version": data["version"]}
     return Forecaster(net, np.array(data["masses"]), np.array(data["numbers"]), data["dt_fs"],
                       data["stride"], scales, meta)

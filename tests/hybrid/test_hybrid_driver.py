@@ -227,3 +227,28 @@ def test_analyze_a_run_folder_against_a_reference_simulation(hybrid_run, tmp_pat
     assert 0 < scores["vdos_overlap"] <= 1
     assert any("is a hybrid run" in note for note in scores["notes"])
     assert "is a hybrid run" in (report / "report.md").read_text()
+
+
+def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):
+    tune = {"every_segments": 4, "epochs": 5, "learning_rate": 1e-4, "batch_size": 4}
+    full = make_run(tmp_path / "full", fine_tune=tune).run(progress=False)
+    rows = [r for r in timeline(tmp_path / "full") if r["event"] == "fine-tune"]
+    assert rows
+    for row in rows:  # "<n> simulated segments; loss <before> -> <after>"
+        before, after = (float(x) for x in row["reason"].split("loss ")[1].split(" -> "))
+        assert after < before
+    part = tmp_path / "part"
+    run = make_run(part, fine_tune=tune)
+    step = run._step
+
+    def step_then_interrupt() -> None:
+        step()
+        if run.current.index == 19:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run._step = step_then_interrupt
+    assert run.run(progress=False).interrupted
+    resumed = make_run(part, fine_tune=tune).run(resume=True, progress=False)
+    assert resumed.summary["force_calls"] == full.summary["force_calls"]
+    a, b = (read(d / "coarse.traj", ":") for d in (tmp_path / "full", part))
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
