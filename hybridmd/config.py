@@ -266,6 +266,24 @@ class SafetyConfig(Strict):
     min_distance_A: float = Field(0.5, ge=0)
 
 
+class StreamConfig(Strict):
+    """Fine frames between the written frames of `simulate`, made by an interpolator while the
+    run goes on (the written frames, every `output.stride` steps, are the coarse ones)."""
+
+    interpolator: str = Field(
+        description="a shipped interpolator name, a checkpoint path, or linear | cubic | quintic")
+    transport: Literal["thread", "process"] = "thread"
+    queue_size: int = Field(8, ge=1)
+
+    @field_validator("interpolator")
+    @classmethod
+    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
+        from hybridmd.data import interpolator_names
+
+        return _known_or_file(spec, interpolator_names(), "interpolator", info,
+                              ("linear", "cubic", "quintic"))
+
+
 class SimulationConfig(Strict):
     """Input of `hybridmd simulate`."""
 
@@ -279,6 +297,8 @@ class SimulationConfig(Strict):
     replicas: int = Field(
         1, ge=1, description="independent runs, replica k with seed dynamics.seed + k in "
         "<output.directory>/replica-<k>; under mpiexec spread over the ranks (see parallel)")
+    interpolation: StreamConfig | None = Field(
+        None, description="write fine.traj between the written frames while the run goes on")
 
     @model_validator(mode="after")
     def _temperature_limit(self) -> SimulationConfig:
@@ -287,6 +307,9 @@ class SimulationConfig(Strict):
                 f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
                 f"dynamics.temperature_K ({self.dynamics.temperature_K})"
             )
+        if self.interpolation is not None and self.output.stride < 2:
+            raise ValueError("interpolation: the written frames (every output.stride steps) "
+                             "are the coarse ones; set output.stride to 2 or more")
         ase_only = {"integrator", "chain_length"} & self.dynamics.model_fields_set
         if self.engine.type == "ipi" and ase_only:
             raise ValueError(

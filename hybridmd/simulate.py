@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.io import write
+from ase.io import read, write
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
@@ -37,9 +37,12 @@ from hybridmd.output import (
     write_json_atomic,
 )
 from hybridmd.safety import SimulationError, check_state
+from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, load_momenta
 
 log = logging.getLogger(__name__)
+
+FINE_NAME = "fine.traj"  #: the interpolated trajectory of ``interpolation:``
 
 #: input keys that may change between a run and its resumption (to extend a run)
 _RESUMABLE_CHANGES = {("dynamics", "steps"), ("dynamics", "duration_fs")}
@@ -122,6 +125,7 @@ class Simulation:
             else ASEEngine(self.atoms, cfg.dynamics, thermostat_rng))
         self.step_index = 0
         self.frames_written = 0
+        self.stream: StreamingInterpolation | None = None
 
     def _initial_momenta(self) -> None:
         dyn = self.cfg.dynamics
@@ -208,6 +212,7 @@ class Simulation:
                 self._input_echo(), describe_calculator(cfg.calculator)))
         n_steps = cfg.dynamics.n_steps
         stride, log_stride = cfg.output.stride, cfg.output.log_stride or cfg.output.stride
+        self.stream = self._start_stream(resume)
         writer = FrameWriter(self.paths["trajectory"])
         md_log = MDLog(self.paths["log"])
         start_step, t_start, last_ckpt = self.step_index, time.perf_counter(), time.monotonic()
@@ -241,6 +246,12 @@ class Simulation:
                         self._checkpoint()
                         last_ckpt = time.monotonic()
             self._checkpoint(finished=not interrupted)
+            if self.stream is not None:
+                self.stream.close()
+        except BaseException:
+            if self.stream is not None:
+                self.stream.abort()
+            raise
         finally:
             writer.close()
             md_log.close()
@@ -277,7 +288,32 @@ class Simulation:
         if write_frame:
             writer.write(atoms)
             self.frames_written += 1
+            if self.stream is not None:
+                self.stream.submit(self._coarse_frame(atoms, forces))
         return write_frame
+
+    def _coarse_frame(self, atoms: Atoms, forces: np.ndarray) -> CoarseFrame:
+        energy = atoms.calc.results.get("energy") if atoms.calc is not None else None
+        return CoarseFrame(self.step_index // self.cfg.output.stride,
+                           self.step_index * self.cfg.dynamics.timestep_fs, atoms.positions,
+                           atoms.get_momenta(), forces=forces, energy=energy)
+
+    def _start_stream(self, resume: bool) -> StreamingInterpolation | None:
+        """The interpolator worker of ``interpolation:``; on resume it is fed the frames on
+        disk first, so fine.traj is made again from the start."""
+        spec = self.cfg.interpolation
+        if spec is None:
+            return None
+        stream = StreamingInterpolation(
+            spec.interpolator, self.cfg.output.directory / FINE_NAME, self.atoms.numbers,
+            self.cfg.output.stride, self.cfg.dynamics.timestep_fs, self.atoms.get_masses(),
+            transport=spec.transport, maxsize=spec.queue_size, threads=1).start()
+        if resume:
+            for k, frame in enumerate(read(self.paths["trajectory"], ":")):
+                stream.submit(CoarseFrame(
+                    k, float(frame.info["time_fs"]), frame.positions, frame.get_momenta(),
+                    forces=frame.get_forces(), energy=frame.get_potential_energy()))
+        return stream
 
     def _record_timing(self, start_step: int, wall: float) -> None:
         meta = json.loads(self.paths["metadata"].read_text())

@@ -18,10 +18,11 @@ import yaml
 from ase.io import read
 
 from hybridmd.calculators import CalculatorMismatchError
+from hybridmd.config import ConfigError
 from hybridmd.safety import SimulationError
 from hybridmd.simulate import Simulation, run_simulation
 
-from conftest import ETHANOL_SGDML
+from conftest import ETHANOL_SGDML, make_config
 
 
 def test_outputs_and_metadata(config_factory) -> None:
@@ -215,3 +216,25 @@ def test_atoms_too_close_stop_the_run(config_factory) -> None:
     cfg = config_factory({"dynamics": {"steps": 5}, "safety": {"min_distance_A": 1.2}})
     with pytest.raises(SimulationError, match="min_distance_A"):
         run_simulation(cfg, progress=False)
+
+
+def test_interpolation_streams_fine_frames_and_survives_a_resume(tmp_path: Path) -> None:
+    """output.stride 10 with interpolation: fine.traj between the written frames; a run
+    stopped halfway and resumed gives the same fine trajectory as one that ran through."""
+    def config(name: str, steps: int):
+        return make_config(tmp_path / name, {
+            "dynamics": {"steps": steps}, "output": {"stride": 10, "checkpoint_interval_s": 0},
+            "interpolation": {"interpolator": "quintic"}})
+
+    run_simulation(config("through", 100), progress=False)
+    Simulation(config("split", 50)).run(progress=False)
+    Simulation(config("split", 100)).run(resume=True, progress=False)
+    a = read(tmp_path / "through" / "run" / "fine.traj", ":")
+    b = read(tmp_path / "split" / "run" / "fine.traj", ":")
+    assert len(a) == len(b) == 101
+    assert np.allclose([x.positions for x in a], [x.positions for x in b], atol=1e-12)
+
+
+def test_interpolation_needs_a_coarse_output_stride(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="output.stride to 2 or more"):
+        make_config(tmp_path, {"interpolation": {"interpolator": "quintic"}})

@@ -230,3 +230,23 @@ def test_ase_engine_options_are_refused_with_ipi(tmp_path: Path) -> None:
     del data["engine"]
     assert parse_config(data, SimulationConfig, "ok.yaml").engine.type == "ase"
     assert isinstance(_ipi_config(tmp_path, {}).engine, IPIEngineConfig)
+
+
+def test_coarse_frames_of_ipi_stream_to_the_interpolator(tmp_path: Path) -> None:
+    """engine: ipi with interpolation: every 20th step written and streamed; fine.traj fills in
+    the 0.5 fs frames, and under NVE its quintic frames are close to i-PI's own."""
+    base = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    del base["dynamics"]["integrator"]
+    cfg = make_config(tmp_path / "coarse", {
+        "engine": {"type": "ipi", "thermostat": "nve"}, "dynamics": {"steps": 200},
+        "output": {"stride": 20}, "interpolation": {"interpolator": "quintic"}}, base=base)
+    run_simulation(cfg, progress=False)
+    out = cfg.output.directory
+    coarse, fine = read(out / "trajectory.traj", ":"), read(out / "fine.traj", ":")
+    assert len(coarse) == 11 and len(fine) == 201
+    assert np.array_equal(fine[40].positions, coarse[2].positions)
+    every = _ipi_config(tmp_path / "every", {"thermostat": "nve"}, {"steps": 200})
+    run_simulation(every, progress=False)
+    ref = read(every.output.directory / "trajectory.traj", ":")
+    error = np.abs(np.array([a.positions for a in fine]) - [a.positions for a in ref]).mean()
+    assert error < 0.01  # quintic Hermite at 10 fs: ~2e-3 Å
