@@ -367,9 +367,11 @@ class MonitorConfig(Strict):
         "the run's seed")
     workers: int = Field(
         1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
-    lag_segments: int = Field(
-        4, ge=1, description="segments the driver runs on before it waits for a monitor "
-        "result (results are applied at fixed points, so a seed gives one trajectory)")
+    lag_segments: int | None = Field(
+        None, ge=1, description="segments the driver runs on before it waits for a monitor "
+        "result (results are applied at fixed points, so a seed gives one trajectory); "
+        "default: hybrid.stride, the segments a driver in ML mode makes (one force call "
+        "each) while a monitor re-simulates one (stride calls)")
 
 
 class FineTuneConfig(Strict):

@@ -143,6 +143,7 @@ class HybridRun:
         self.n, self.dt_fs = h.stride, dyn.timestep_fs
         self.segment_fs = self.n * self.dt_fs
         self.n_segments = dyn.n_steps // self.n
+        self.lag = h.monitor.lag_segments or self.n
         self.out = cfg.output.directory
         self.atoms: Atoms = build_structure(cfg.system)
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
@@ -403,7 +404,7 @@ class HybridRun:
     def _step(self) -> None:
         """Make the segment that starts at ``self.current``."""
         sw, k = self.cfg.hybrid.switch, self.current.index
-        for result in self.monitors.due(k, self.cfg.hybrid.monitor.lag_segments):
+        for result in self.monitors.due(k, self.lag):
             if not self._apply_monitor(result, k):
                 return
         if self.mode == "ml":
