@@ -252,3 +252,31 @@ def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):
     assert resumed.summary["force_calls"] == full.summary["force_calls"]
     a, b = (read(d / "coarse.traj", ":") for d in (tmp_path / "full", part))
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+
+
+def test_slow_worker_holds_the_driver_back_by_the_queue(tmp_path, monkeypatch):
+    """A worker slower than the driver: the driver runs ahead by at most the queue (plus the
+    frames the worker holds as context), and nothing is lost."""
+    import hybridmd.hybrid.driver as driver
+    from hybridmd.streaming.worker import _count_frames
+
+    real = driver.StreamingInterpolation
+
+    def slow(*args, **kwargs):
+        return real(*args, **{**kwargs, "interval_delay_s": 0.05})
+
+    monkeypatch.setattr(driver, "StreamingInterpolation", slow)
+    out = tmp_path / "slow"
+    run = make_run(out, queue_size=2)
+    ahead = []
+
+    def watch(frame) -> None:
+        if frame.index % 3 == 0 and frame.index > 0:
+            written = (_count_frames(out / "fine.traj") or 0) // 20
+            ahead.append(run.stream.submitted - written)
+
+    run.on_commit = watch
+    result = run.run(progress=False)
+    assert result.summary["fine_frames"] == 601
+    assert max(ahead) <= 2 + 1 + 2 + 1  # queue + in the worker's hands + context C + this one
+    assert max(ahead) >= 2  # the worker did fall behind
