@@ -475,11 +475,12 @@ class HybridRun:
         resume_state = self._load_checkpoint() if resume else None
         self._timeline = _Timeline(paths["timeline"],
                                    resume_state["timeline_lines"] if resume_state else None)
-        self._coarse_writer = FrameWriter(paths["coarse"])
         self.monitors = MonitorPool(self.cfg.hybrid.monitor.workers,
                                     self.cfg.model_dump(mode="json"), self.context,
                                     monitor_executor, self._monitor_atoms())
         stream_tail = self._restore(resume_state) if resume_state else None
+        # opened after the restore has cut the file back to the committed frames
+        self._coarse_writer = FrameWriter(paths["coarse"])
         self.stream = StreamingInterpolation(
             self.cfg.hybrid.interpolator, paths["fine"], self.atoms.numbers, self.n,
             self.dt_fs, self.masses, transport="mpi" if comm else self.cfg.hybrid.transport,

@@ -154,6 +154,16 @@ class Forecaster:
         Adam from the current weights, the canonical frame and scales kept as trained; the
         batches are drawn from ``seed``, so a run with the same history tunes the same way.
         """
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread: the same sums in the same order, every time
+        try:
+            return self._fine_tune(r0, v0, a0, r1, v1, epochs, learning_rate, batch_size, seed)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fine_tune(self, r0: np.ndarray, v0: np.ndarray, a0: np.ndarray, r1: np.ndarray,
+                   v1: np.ndarray, epochs: int, learning_rate: float, batch_size: int,
+                   seed: int) -> tuple[float, float]:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         data = [torch.as_tensor(np.asarray(x, dtype=float)) for x in (r0, v0, a0, r1, v1)]
