@@ -41,17 +41,28 @@ def _run(args: argparse.Namespace) -> int:
     from hybridmd.config import ConfigError, RunConfig, load_config
     from hybridmd.hybrid.driver import HybridRun, run_hybrid_mpi
     from hybridmd.hybrid.summary import format_summary
+    from hybridmd.parallel import run_replicas
 
     cfg = load_config(args.input, RunConfig)
     comm = mpi_world()
+    context = _input_context(args.input)
     try:
+        if cfg.replicas > 1:
+            def one(replica: RunConfig) -> object:
+                return HybridRun(replica, context=context).run(
+                    resume=args.resume, overwrite=args.overwrite,
+                    progress=not args.quiet and (comm is None or comm.Get_size() == 1))
+
+            for k, result in run_replicas(cfg, runner=one):
+                print(f"replica {k}:\n{format_summary(result.summary)}")
+            return 0
         if comm is not None and comm.Get_size() > 1:
             result = run_hybrid_mpi(cfg, comm, args.resume, args.overwrite, not args.quiet,
-                                    _input_context(args.input))
+                                    context)
             if result is None:  # the interpolator and monitor ranks
                 return 0
         else:
-            run = HybridRun(cfg, context=_input_context(args.input))
+            run = HybridRun(cfg, context=context)
             result = run.run(resume=args.resume, overwrite=args.overwrite,
                              progress=not args.quiet)
     except CalculatorMismatchError as exc:

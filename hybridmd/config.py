@@ -438,6 +438,9 @@ class RunConfig(Strict):
     hybrid: HybridConfig
     output: RunOutputConfig = Field(default_factory=dict, validate_default=True)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    replicas: int = Field(
+        1, ge=1, description="independent hybrid runs, replica k with seed dynamics.seed + k in "
+        "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hybridmd.config import SimulationConfig
-    from hybridmd.simulate import SimulationResult
+    from hybridmd.config import RunConfig, SimulationConfig
+
+    Input = SimulationConfig | RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -108,26 +109,33 @@ def replica_indices(replicas: int, rank: int, size: int) -> list[int]:
     return list(range(rank, replicas, size))
 
 
-def replica_config(cfg: SimulationConfig, k: int) -> SimulationConfig:
+def replica_config(cfg: Input, k: int) -> Input:
     """Replica ``k`` of ``cfg``: one run, seed + k, output in ``<directory>/replica-<k>``."""
     dynamics = cfg.dynamics.model_copy(update={"seed": cfg.dynamics.seed + k})
     output = cfg.output.model_copy(update={"directory": cfg.output.directory / f"replica-{k}"})
     return cfg.model_copy(update={"dynamics": dynamics, "output": output, "replicas": 1})
 
 
-def run_replicas(cfg: SimulationConfig, resume: bool = False, overwrite: bool = False,
-                 progress: bool = True) -> list[tuple[int, SimulationResult]]:
-    """Run this rank's replicas of ``cfg`` (all of them without MPI); (k, result) pairs."""
+def run_replicas(cfg: Input, resume: bool = False, overwrite: bool = False,
+                 progress: bool = True,
+                 runner: Callable[[Input], Any] | None = None) -> list[tuple[int, Any]]:
+    """Run this rank's replicas of ``cfg`` (all of them without MPI); (k, result) pairs.
+
+    ``cfg``: a ``simulate`` or ``run`` input; ``runner(replica_cfg)`` runs one replica (default:
+    ``Simulation(replica_cfg).run(...)``).
+    """
     from hybridmd.simulate import Simulation
 
     comm = mpi_world()
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    results: list[tuple[int, SimulationResult]] = []
+    show = progress and size == 1
+    if runner is None:
+        def runner(replica: Input) -> Any:
+            return Simulation(replica).run(resume=resume, overwrite=overwrite, progress=show)
+    results: list[tuple[int, Any]] = []
     for k in replica_indices(cfg.replicas, rank, size):
         replica = replica_config(cfg, k)
         log.info("replica %d of %d (seed %d) on rank %d -> %s", k, cfg.replicas,
                  replica.dynamics.seed, rank, replica.output.directory)
-        simulation = Simulation(replica)
-        results.append((k, simulation.run(resume=resume, overwrite=overwrite,
-                                          progress=progress and size == 1)))
+        results.append((k, runner(replica)))
     return results

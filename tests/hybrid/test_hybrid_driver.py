@@ -280,3 +280,18 @@ def test_slow_worker_holds_the_driver_back_by_the_queue(tmp_path, monkeypatch):
     assert result.summary["fine_frames"] == 601
     assert max(ahead) <= 2 + 1 + 2 + 1  # queue + in the worker's hands + context C + this one
     assert max(ahead) >= 2  # the worker did fall behind
+
+
+def test_replicas_of_a_hybrid_run(tmp_path, capsys):
+    from hybridmd.cli import main
+
+    data = run_input(tmp_path / "reps")
+    data["dynamics"]["duration_fs"] = 100
+    data["replicas"] = 2
+    path = tmp_path / "reps.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["-q", "run", str(path)]) == 0
+    assert "replica 1:" in capsys.readouterr().out
+    a, b = (read(tmp_path / "reps" / f"replica-{k}" / "coarse.traj", ":") for k in (0, 1))
+    assert len(a) == len(b) == 11
+    assert not np.allclose(a[-1].positions, b[-1].positions)  # seeds 3 and 4
