@@ -39,7 +39,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hybridmd.calculators import CalculatorMismatchError
     from hybridmd.config import ConfigError, RunConfig, load_config
-    from hybridmd.hybrid.driver import HybridRun, run_hybrid_mpi
+    from hybridmd.hybrid.driver import HybridRun
+    from hybridmd.hybrid.mpi import run_hybrid_mpi
     from hybridmd.hybrid.summary import format_summary
     from hybridmd.parallel import run_replicas
 

@@ -1,0 +1,1 @@
+"""The hybrid loop of `hybridmd run`: segments, the forecaster, monitors, the driver."""

@@ -33,13 +33,25 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import read
 from ase.md.verlet import VelocityVerlet
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
 from hybridmd.config import RunConfig
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
+from hybridmd.hybrid.files import (
+    CHECKPOINT_NAME,
+    COARSE_NAME,
+    FINE_NAME,
+    METADATA_NAME,
+    SUMMARY_NAME,
+    TAIL_NAME,
+    TIMELINE_NAME,
+    Timeline,
+    frame_from_json,
+    frame_json,
+    last_coarse_index,
+)
 from hybridmd.hybrid.forecaster import Forecaster, load_forecaster
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.segments import (
@@ -59,19 +71,6 @@ from hybridmd.structures import build_structure, load_momenta
 from hybridmd.units import FS, KB
 
 log = logging.getLogger(__name__)
-
-COARSE_NAME = "coarse.traj"
-FINE_NAME = "fine.traj"
-TIMELINE_NAME = "timeline.tsv"
-SUMMARY_NAME = "summary.json"
-CHECKPOINT_NAME = "checkpoint.json"
-TAIL_NAME = "resume-state.pkl"  #: stream tail, fine-tuning data and weights
-METADATA_NAME = "run.json"
-
-TIMELINE_COLUMNS = ("segment", "time_fs", "mode", "event", "reason", "shadow_error_A",
-                    "monitor_error_A", "disagreement_A", "energy_jump_eV", "force_calls",
-                    "monitor_calls")
-
 
 @dataclass
 class HybridResult:
@@ -95,33 +94,6 @@ class _Counters:
     shadow_errors: list[float] = field(default_factory=list)
     monitor_errors: list[float] = field(default_factory=list)
     temperatures: list[float] = field(default_factory=list)  #: per committed frame (arrival)
-
-
-class _Timeline:
-    """``timeline.tsv``: one line per decision, flushed as it happens."""
-
-    def __init__(self, path: Path, keep_lines: int | None):
-        self.path = path
-        if keep_lines is None or not path.exists():
-            path.write_text("\t".join(TIMELINE_COLUMNS) + "\n")
-        else:
-            lines = path.read_text().splitlines(keepends=True)
-            path.write_text("".join(lines[:keep_lines + 1]))
-        self.lines = len(path.read_text().splitlines()) - 1
-        self._fh = open(path, "a")  # noqa: SIM115 (open for the whole run)
-
-    def write(self, **row: Any) -> None:
-        def fmt(v: Any) -> str:
-            if v is None:
-                return ""
-            return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-        self._fh.write("\t".join(fmt(row.get(c)) for c in TIMELINE_COLUMNS) + "\n")
-        self._fh.flush()
-        self.lines += 1
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 class HybridRun:
@@ -466,14 +438,14 @@ class HybridRun:
             comm: Any = None, monitor_executor: Any = None) -> HybridResult:
         """Run (or continue) the hybrid loop to the configured length.
 
-        Under MPI (``run_hybrid_mpi``): ``comm`` puts the interpolator worker on rank 1 of it,
+        Under MPI (``hybridmd.hybrid.mpi``): ``comm`` puts the interpolator worker on rank 1 of it,
         ``monitor_executor`` (an ``mpi4py.futures`` executor) runs the monitors on other ranks.
         """
         t0 = time.perf_counter()
         paths = self._prepare_output(resume, overwrite)
         self._tail_length = self.cfg.hybrid.queue_size + 2 * self._context() + 2
         resume_state = self._load_checkpoint() if resume else None
-        self._timeline = _Timeline(paths["timeline"],
+        self._timeline = Timeline(paths["timeline"],
                                    resume_state["timeline_lines"] if resume_state else None)
         self.monitors = MonitorPool(self.cfg.hybrid.monitor.workers,
                                     self.cfg.model_dump(mode="json"), self.context,
@@ -641,7 +613,7 @@ class HybridRun:
         the state and the seeded generators), so a resumed run continues the same trajectory.
         """
         self._quiet = {
-            "committed": self.n_committed, "frame": _frame_json(self.committed[-1]),
+            "committed": self.n_committed, "frame": frame_json(self.committed[-1]),
             "mode": self.mode, "streak": self.streak, "needed": self.needed,
             "ml_run": self.ml_run, "species_history": list(self.species_history),
             "species_reference": copy.deepcopy(list(self.species_reference)),
@@ -670,7 +642,7 @@ class HybridRun:
     def _restore(self, state: dict[str, Any]) -> tuple[list[CoarseFrame], list[CoarseFrame]]:
         """Back to the checkpointed commit; the stream's primer and the frames to re-send."""
         paths = self._paths()
-        frame = _frame_from_json(state["frame"])
+        frame = frame_from_json(state["frame"])
         self.current = frame
         self.committed = [frame]
         self.n_committed = state["committed"]
@@ -690,7 +662,7 @@ class HybridRun:
         self._tuned_state = saved["tuned_state"]
         if self._tuned_state is not None:
             self.forecaster.net.load_state_dict(self._tuned_state)
-        fine_end = _last_coarse_index(paths["fine"], frame.index)
+        fine_end = last_coarse_index(paths["fine"], frame.index)
         primer = [f for f in tail if f.index <= fine_end]
         resend = [f for f in tail if f.index > fine_end]
         if not primer or primer[0].index > max(0, fine_end - self._context() + 1):
@@ -742,73 +714,8 @@ def _formula(numbers: Any) -> str:
     return Atoms(numbers=list(numbers)).get_chemical_formula()
 
 
-def _frame_json(f: BoundaryFrame) -> dict[str, Any]:
-    return {"index": f.index, "time_fs": f.time_fs, "positions": f.positions.tolist(),
-            "arrival": f.arrival.tolist(), "departure": f.departure.tolist(),
-            "forces": f.forces.tolist(), "energy": f.energy, "origin": f.origin,
-            "status": f.status, "rng_state": f.rng_state,
-            "thermostat_energy": f.thermostat_energy}
-
-
-def _frame_from_json(d: dict[str, Any]) -> BoundaryFrame:
-    arrays = {k: np.array(d[k]) for k in ("positions", "arrival", "departure", "forces")}
-    return BoundaryFrame(d["index"], d["time_fs"], energy=d["energy"], origin=d["origin"],
-                         status=d["status"], rng_state=d["rng_state"],
-                         thermostat_energy=d["thermostat_energy"], **arrays)
-
-
-def _last_coarse_index(path: Path, at_most: int) -> int:
-    """The last coarse frame (index at most ``at_most``) in a fine trajectory; cut after it."""
-    if not path.exists():
-        return -1
-    frames = read(path, index=":")
-    last = max((i for i, a in enumerate(frames)
-                if a.info.get("coarse_index", at_most + 1) <= at_most), default=-1)
-    if last < 0:
-        path.unlink()
-        return -1
-    truncate_frames(path, last + 1)
-    return int(frames[last].info["coarse_index"])
-
-
 def run_hybrid(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
                progress: bool = True, context: dict[str, Any] | None = None) -> HybridResult:
     """Set up and run the hybrid loop from a validated input."""
     return HybridRun(cfg, context=context).run(resume=resume, overwrite=overwrite,
                                                progress=progress)
-
-
-def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: bool = False,
-                   progress: bool = True,
-                   context: dict[str, Any] | None = None) -> HybridResult | None:
-    """The hybrid loop over the ranks of ``comm`` (``mpiexec -n N hybridmd run``).
-
-    Rank 0 drives, rank 1 is the interpolator worker, ranks 2 .. N-1 are the monitors
-    (``mpi4py.futures.MPICommExecutor``; with N = 2 the driver monitors itself, and with N = 1
-    the run is the usual one). Returns the result on rank 0, None on the other ranks.
-    """
-    from mpi4py import MPI
-    from mpi4py.futures import MPICommExecutor
-
-    from hybridmd.streaming.worker import serve_interpolator
-
-    rank, size = comm.Get_rank(), comm.Get_size()
-    if size == 1:
-        return run_hybrid(cfg, resume, overwrite, progress, context)
-    monitors = comm.Split(MPI.UNDEFINED if rank == 1 else 0, rank)
-    if rank == 1:
-        serve_interpolator(comm, 0)
-        return None
-    try:
-        if size == 2:
-            cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
-                "monitor": cfg.hybrid.monitor.model_copy(update={"workers": 0})})})
-            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm)
-        with MPICommExecutor(monitors, root=0) as executor:
-            if executor is None:  # a monitor rank: served tasks until the driver finished
-                return None
-            log.info("MPI: driver on rank 0, interpolator on rank 1, %d monitor ranks", size - 2)
-            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm,
-                                                       monitor_executor=executor)
-    finally:
-        monitors.Free()

@@ -46,6 +46,19 @@ def timeline(out: Path) -> list[dict[str, str]]:
     return [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
 
 
+def interrupted_at(run: HybridRun, index: int) -> HybridRun:
+    """``run``, which sends itself SIGINT (as Ctrl-C would) once it reaches coarse frame index."""
+    step = run._step
+
+    def step_then_interrupt() -> None:
+        step()
+        if run.current.index == index:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run._step = step_then_interrupt
+    return run
+
+
 class OffsetForecaster:
     """The real forecaster, good in the shadow of simulated segments, shifted in ML mode."""
 
@@ -158,15 +171,7 @@ def test_killed_worker_stops_the_run_with_frames_on_disk(tmp_path):
 def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
     out, _ = hybrid_run
     part = tmp_path / "part"
-    run = make_run(part)
-    step = run._step
-
-    def step_then_interrupt() -> None:
-        step()
-        if run.current.index == 17:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    run._step = step_then_interrupt
+    run = interrupted_at(make_run(part), 17)
     assert run.run(progress=False).interrupted
     resumed = make_run(part).run(resume=True, progress=False)
     assert not resumed.interrupted
@@ -238,15 +243,7 @@ def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):
         before, after = (float(x) for x in row["reason"].split("loss ")[1].split(" -> "))
         assert after < before
     part = tmp_path / "part"
-    run = make_run(part, fine_tune=tune)
-    step = run._step
-
-    def step_then_interrupt() -> None:
-        step()
-        if run.current.index == 19:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    run._step = step_then_interrupt
+    run = interrupted_at(make_run(part, fine_tune=tune), 19)
     assert run.run(progress=False).interrupted
     resumed = make_run(part, fine_tune=tune).run(resume=True, progress=False)
     assert resumed.summary["force_calls"] == full.summary["force_calls"]
