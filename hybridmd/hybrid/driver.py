@@ -23,7 +23,7 @@ import json
 import logging
 import pickle
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +139,7 @@ class HybridRun:
         if h.forecaster is not None:
             self.forecaster = load_forecaster(h.forecaster)
             self._check_forecaster()
-        self._check_interpolator()
+        self.context_frames = self._check_interpolator()  #: the interpolator's C
         self.mode = "sim"
         self.streak = 0  #: consecutive good shadow forecasts
         #: good shadow forecasts in a row needed to enter ML mode: ``verified_segments`` at the
@@ -179,12 +179,14 @@ class HybridRun:
                 f"hybrid.forecaster {where} forecasts {fc.stride} steps of {fc.dt_fs:g} fs; the "
                 f"input has hybrid.stride {self.n} at dynamics.timestep_fs {self.dt_fs:g}")
 
-    def _check_interpolator(self) -> None:
+    def _check_interpolator(self) -> int:
+        """Refuse an interpolator that does not fit the run; its context C."""
         from hybridmd.streaming.worker import IncrementalReconstructor, make_interpolator
 
         try:
-            IncrementalReconstructor(make_interpolator(self.cfg.hybrid.interpolator),
-                                     self.atoms.numbers, self.masses, self.n, self.dt_fs)
+            return IncrementalReconstructor(
+                make_interpolator(self.cfg.hybrid.interpolator), self.atoms.numbers,
+                self.masses, self.n, self.dt_fs).context
         except ValueError as exc:
             raise SimulationError(f"hybrid.interpolator: {exc}") from None
 
@@ -443,7 +445,7 @@ class HybridRun:
         """
         t0 = time.perf_counter()
         paths = self._prepare_output(resume, overwrite)
-        self._tail_length = self.cfg.hybrid.queue_size + 2 * self._context() + 2
+        self._tail_length = self.cfg.hybrid.queue_size + 2 * self.context_frames + 2
         resume_state = self._load_checkpoint() if resume else None
         self._timeline = Timeline(paths["timeline"],
                                    resume_state["timeline_lines"] if resume_state else None)
@@ -517,11 +519,6 @@ class HybridRun:
         atoms = self.atoms.copy()
         atoms.calc = self.monitor_calculator
         return atoms
-
-    def _context(self) -> int:
-        from hybridmd.streaming.worker import make_interpolator
-
-        return make_interpolator(self.cfg.hybrid.interpolator).context
 
     def _start(self) -> None:
         """Frame 0: the structure with its initial momenta (no O-step before the first segment)."""
@@ -612,14 +609,18 @@ class HybridRun:
         Resuming from it repeats exactly what the run did next (decisions depend only on
         the state and the seeded generators), so a resumed run continues the same trajectory.
         """
+        # Taken after every quiet segment, so it holds references and lengths, not copies:
+        # committed frames are never changed, and the counters' lists, like the fine-tuning
+        # pairs, only grow; ``_checkpoint`` cuts them back to these lengths.
         self._quiet = {
-            "committed": self.n_committed, "frame": frame_json(self.committed[-1]),
+            "committed": self.n_committed, "frame": self.committed[-1],
             "mode": self.mode, "streak": self.streak, "needed": self.needed,
             "ml_run": self.ml_run, "species_history": list(self.species_history),
             "species_reference": copy.deepcopy(list(self.species_reference)),
-            "counts": copy.deepcopy(self.counts.__dict__),
+            "counts": {k: len(v) if isinstance(v, list) else copy.copy(v)
+                       for k, v in self.counts.__dict__.items()},
             "timeline_lines": self._timeline.lines,
-            "tail": [self._coarse_frame(f) for f in self.committed],
+            "tail": list(self.committed),
             "tune": {"pairs": len(self.tune_pairs), "tuned_at": self.tuned_at,
                      "tunes": self.tunes},
             "tuned_state": self._tuned_state,
@@ -629,12 +630,17 @@ class HybridRun:
         """Write the last quiet state (see ``_snapshot``) to disk."""
         paths = self._paths()
         state = dict(self._quiet)
+        tail, frame = state.pop("tail"), state.pop("frame")
         tmp = paths["tail"].with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"tail": state.pop("tail"), "tuned_state": state.pop("tuned_state"),
+            pickle.dump({"tail": [self._coarse_frame(f) for f in tail],
+                         "tuned_state": state.pop("tuned_state"),
                          "tune_pairs": self.tune_pairs[:state["tune"]["pairs"]]}, fh)
         tmp.replace(paths["tail"])
-        write_json_atomic(paths["checkpoint"], {**state, "finished": finished})
+        counts = {k: getattr(self.counts, k)[:v] if isinstance(getattr(self.counts, k), list)
+                  else v for k, v in state["counts"].items()}
+        write_json_atomic(paths["checkpoint"], {**state, "frame": frame_json(frame),
+                                                "counts": counts, "finished": finished})
 
     def _load_checkpoint(self) -> dict[str, Any]:
         return json.loads(self._paths()["checkpoint"].read_text())
@@ -665,7 +671,7 @@ class HybridRun:
         fine_end = last_coarse_index(paths["fine"], frame.index)
         primer = [f for f in tail if f.index <= fine_end]
         resend = [f for f in tail if f.index > fine_end]
-        if not primer or primer[0].index > max(0, fine_end - self._context() + 1):
+        if not primer or primer[0].index > max(0, fine_end - self.context_frames + 1):
             raise SimulationError(
                 f"cannot resume the fine trajectory in {paths['fine']}: it ends at coarse frame "
                 f"{fine_end}, the saved stream tail starts at {tail[0].index}; start again "
@@ -693,7 +699,7 @@ class HybridRun:
             "ml_segments": c.ml_segments, "ml_verified_segments": c.ml_verified,
             "ml_fraction": c.ml_segments / segments if segments else 0.0,
             "rollbacks": c.rollbacks, "discarded_ml_segments": c.discarded_segments,
-            "rejected_forecasts": dict(Counter(c.rejected)),
+            "rejected_forecasts": dict(c.rejected),
             "force_calls": {"driver": c.force_calls, "monitors": c.monitor_calls,
                             "total": total, "full_simulation": full,
                             "saved_driver": 1 - c.force_calls / full,
