@@ -266,6 +266,27 @@ class SafetyConfig(Strict):
     min_distance_A: float = Field(0.5, ge=0)
 
 
+def _known_or_file(spec: str, names: list[str], what: str, info: ValidationInfo,
+                   classical: tuple[str, ...] = ()) -> str:
+    """A shipped name, a classical method, or an existing file (resolved to its path)."""
+    if spec in names or spec in classical:
+        return spec
+    path = _resolve(Path(spec), info)
+    if not path.is_file():
+        known = ", ".join([*classical, *names]) or "none"
+        raise ValueError(f"no {what} file {path} and no shipped {what} named {spec!r} "
+                         f"(known: {known})")
+    return str(path)
+
+
+def _interpolator_spec(spec: str, info: ValidationInfo) -> str:
+    """An interpolator: a shipped network's name, a checkpoint file or a classical spline."""
+    from hybridmd.data import interpolator_names
+
+    return _known_or_file(spec, interpolator_names(), "interpolator", info,
+                          ("linear", "cubic", "quintic"))
+
+
 class StreamConfig(Strict):
     """Fine frames between the written frames of `simulate`, made by an interpolator while the
     run goes on (the written frames, every `output.stride` steps, are the coarse ones)."""
@@ -275,13 +296,7 @@ class StreamConfig(Strict):
     transport: Literal["thread", "process"] = "thread"
     queue_size: int = Field(8, ge=1)
 
-    @field_validator("interpolator")
-    @classmethod
-    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
-        from hybridmd.data import interpolator_names
-
-        return _known_or_file(spec, interpolator_names(), "interpolator", info,
-                              ("linear", "cubic", "quintic"))
+    _interpolator = field_validator("interpolator")(_interpolator_spec)
 
 
 class SimulationConfig(Strict):
@@ -319,19 +334,6 @@ class SimulationConfig(Strict):
 
 
 # ----------------------------------------------------------------------------- hybrid run
-
-
-def _known_or_file(spec: str, names: list[str], what: str, info: ValidationInfo,
-                   classical: tuple[str, ...] = ()) -> str:
-    """A shipped name, a classical method, or an existing file (resolved to its path)."""
-    if spec in names or spec in classical:
-        return spec
-    path = _resolve(Path(spec), info)
-    if not path.is_file():
-        known = ", ".join([*classical, *names]) or "none"
-        raise ValueError(f"no {what} file {path} and no shipped {what} named {spec!r} "
-                         f"(known: {known})")
-    return str(path)
 
 
 class SwitchConfig(Strict):
@@ -402,13 +404,7 @@ class HybridConfig(Strict):
     fine_tune: FineTuneConfig | None = Field(
         None, description="online fine-tuning of the forecaster (off when absent)")
 
-    @field_validator("interpolator")
-    @classmethod
-    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
-        from hybridmd.data import interpolator_names
-
-        return _known_or_file(spec, interpolator_names(), "interpolator", info,
-                              ("linear", "cubic", "quintic"))
+    _interpolator = field_validator("interpolator")(_interpolator_spec)
 
     @field_validator("forecaster")
     @classmethod
