@@ -9,6 +9,7 @@ message that says what differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,31 @@ def save_checkpoint(path: str | Path, net: InterpolatorNet, canon: Canonicaliser
         "metadata": metadata,
         "training_state": training_state,
     }
+    save_torch_atomic(path, data)
+
+
+def save_torch_atomic(path: Path, data: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file, then rename: a killed save leaves the old file."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(data, tmp)
     tmp.replace(path)
+
+
+def load_torch_file(path: str | Path, fmt: str, what: str, shipped: list[str],
+                    shipped_path: Callable[[str], Path]) -> tuple[dict[str, Any], Path]:
+    """A hybridmd model file of format ``fmt`` (or a shipped one by name) and its path.
+
+    ``what`` names the kind in messages ("checkpoint", "forecaster").
+    """
+    path = Path(path)
+    if not path.is_file() and str(path) in shipped:
+        path = shipped_path(str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path} (shipped: {', '.join(shipped)})")
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ValueError(f"{path} is not a hybridmd {what} ({fmt})")
+    return data, path
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -63,15 +86,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
     ``path`` may also name a shipped interpolator, e.g. ``ethanol-bilstm-10fs``.
     """
-    path = Path(path)
-    if not path.is_file() and str(path) in interpolator_names():
-        path = interpolator_path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no checkpoint at {path} (shipped: {', '.join(interpolator_names())})")
-    data = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a hybridmd interpolator checkpoint ({FORMAT})")
+    data, path = load_torch_file(path, FORMAT, "interpolator checkpoint",
+                                 interpolator_names(), interpolator_path)
     data["path"] = path
     return data
 

@@ -31,6 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hybridmd import __version__
+from hybridmd.checkpoint import load_torch_file, save_torch_atomic
 from hybridmd.interpolation.frames import kabsch_rotation
 from hybridmd.interpolation.windows import accelerations
 from hybridmd.trajectory import Trajectory
@@ -403,24 +404,15 @@ def save_forecaster(path: Path, net: ForecasterNet, numbers: np.ndarray, masses:
             "input_scales": scales.inputs, "target_scales": scales.targets,
             "groups": scales.groups,
             "metadata": metadata}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)
+    save_torch_atomic(path, data)
 
 
 def load_forecaster(path: str | Path) -> Forecaster:
     """The forecaster stored at ``path`` (or a shipped one by name)."""
     from hybridmd.data import forecaster_names, forecaster_path
 
-    path = Path(path)
-    if not path.is_file() and str(path) in forecaster_names():
-        path = forecaster_path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no forecaster at {path} (shipped: {', '.join(forecaster_names())})")
-    data = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a hybridmd forecaster ({FORMAT})")
+    data, path = load_torch_file(path, FORMAT, "forecaster", forecaster_names(),
+                                 forecaster_path)
     net = ForecasterNet(data["n_atoms"], **data["hyperparameters"]).double()
     net.load_state_dict({k: v.double() for k, v in data["state_dict"].items()})
     scales = Scales(data["reference"], data["input_scales"], data["target_scales"],
