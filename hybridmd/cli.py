@@ -192,23 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sim = sub.add_parser("simulate", help="thermostated MD from a YAML input")
-    sim.add_argument("input", type=Path, help="YAML input file")
-    sim.add_argument("--resume", action="store_true",
-                     help="continue the run in the output folder from its last checkpoint")
-    sim.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier run in the output folder")
-    sim.set_defaults(func=_simulate)
-
-    run = sub.add_parser("run", help="the hybrid loop: simulation and ML forecasts, monitored, "
-                         "with the fine trajectory streamed by the interpolator")
-    run.add_argument("input", type=Path, help="YAML input file")
-    run.add_argument("--resume", action="store_true",
-                     help="continue the run in the output folder from its last checkpoint")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier run in the output folder")
-    run.set_defaults(func=_run)
-
+    for name, func, text in (
+            ("simulate", _simulate, "thermostated MD from a YAML input"),
+            ("run", _run, "the hybrid loop: simulation and ML forecasts, monitored, with the "
+                          "fine trajectory streamed by the interpolator")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("input", type=Path, help="YAML input file")
+        cmd.add_argument("--resume", action="store_true",
+                         help="continue the run in the output folder from its last checkpoint")
+        cmd.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier run in the output folder")
+        cmd.set_defaults(func=func)
 
     sv = sub.add_parser("serve", help="serve the input's calculator to a running i-PI "
                         "simulation (an i-PI force client, until i-PI sends EXIT)")
