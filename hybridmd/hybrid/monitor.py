@@ -106,28 +106,32 @@ class MonitorPool:
     def __init__(self, workers: int, config: dict[str, Any], context: dict[str, Any],
                  executor: Executor | None = None, atoms: Atoms | None = None):
         """``atoms``: a molecule with its own calculator for monitors in the driver (else
-        the calculator is built from ``config``)."""
-        global _WORKER
+        the calculator is built from ``config``). Monitors start with the first task: a run
+        that never forecasts (or never samples a forecast) starts none."""
         self.workers = workers
         self._spec = {"config": config, "context": context}
-        self._initialising = executor is not None
-        if executor is not None:  # MPI monitor ranks (mpi4py.futures.MPICommExecutor)
-            self._executor = executor
-        elif atoms is not None:
-            cfg = config["hybrid"]["stride"], config["dynamics"]["timestep_fs"]
-            _WORKER = _Resimulator(atoms, *cfg)
-            self._executor = _InlineExecutor()
-        elif workers == 0:
-            # a calculator of its own, so the driver's force-call count stays its own
-            _init_worker({"config": config, "context": context})
-            self._executor: Executor = _InlineExecutor()
-        else:
-            self._executor = ProcessPoolExecutor(
-                workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                initargs=({"config": config, "context": context},))
+        self._atoms = atoms
+        self._initialising = executor is not None  # MPI ranks (mpi4py MPICommExecutor)
+        self._executor: Executor | None = executor
         self._pending: list[tuple[int, Future]] = []  #: (submitted at segment, future)
 
+    def _start(self) -> Executor:
+        global _WORKER
+        if self._atoms is not None:
+            config = self._spec["config"]
+            _WORKER = _Resimulator(self._atoms, config["hybrid"]["stride"],
+                                   config["dynamics"]["timestep_fs"])
+            return _InlineExecutor()
+        if self.workers == 0:
+            # a calculator of its own, so the driver's force-call count stays its own
+            _init_worker(self._spec)
+            return _InlineExecutor()
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self._spec,))
+
     def submit(self, task: MonitorTask, now: int) -> None:
+        if self._executor is None:
+            self._executor = self._start()
         if self._initialising:
             future = self._executor.submit(_run_task_initialising, self._spec, task)
         else:
@@ -166,5 +170,5 @@ class MonitorPool:
     def close(self) -> None:
         """Stop the monitors (an MPI executor is shut down by its owner)."""
         self.discard()
-        if not self._initialising:
+        if self._executor is not None and not self._initialising:
             self._executor.shutdown(wait=True, cancel_futures=True)
