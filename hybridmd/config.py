@@ -8,6 +8,7 @@ the directory of the YAML file.
 from __future__ import annotations
 
 import difflib
+import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -486,10 +487,31 @@ class TrajectorySource(Strict):
 
 
 class TrainDataConfig(Strict):
-    trajectories: list[TrajectorySource] = Field(min_length=1)
+    trajectories: list[TrajectorySource] = Field(
+        min_length=1, description="fine trajectories; a path with * or ? stands for every "
+        "file it matches (sorted), e.g. the segments of workflows/generate_nve_training_data.py")
     validation_fraction: float = Field(
         0.1, gt=0, lt=0.5, description="final part of each trajectory kept for validation")
     window_step: int = Field(1, ge=1, description="fine frames between training window starts")
+
+    @field_validator("trajectories", mode="before")
+    @classmethod
+    def _expand_patterns(cls, sources: Any, info: ValidationInfo) -> Any:
+        if not isinstance(sources, list):
+            return sources
+        expanded = []
+        for src in sources:
+            path = src.get("path") if isinstance(src, dict) else None
+            if not isinstance(path, str) or not any(c in path for c in "*?["):
+                expanded.append(src)
+                continue
+            pattern = _resolve(Path(path), info)
+            matches = sorted(glob.glob(str(pattern)))
+            if not matches:
+                raise ValueError(f"no file matches {pattern} (relative paths are taken from the "
+                                 "input file's folder)")
+            expanded += [{**src, "path": m} for m in matches]
+        return expanded
 
 
 class ModelConfig(Strict):

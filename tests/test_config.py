@@ -52,10 +52,31 @@ def test_shipped_training_inputs_validate(path: Path) -> None:
         cfg = load_config(path, TrainConfig)
     except ConfigError as err:
         for where, what in err.problems:
-            assert where.startswith("data.trajectories.") and where.endswith(".path")
-            assert "not found" in what
+            if where == "data.trajectories":  # a pattern, as for the NVE segments
+                assert "no file matches" in what
+            else:
+                assert where.startswith("data.trajectories.") and where.endswith(".path")
+                assert "not found" in what
     else:
         assert cfg.output.checkpoint == Path("runs") / path.stem / "model.pt"
+
+
+def test_training_data_patterns_expand_to_every_match_in_order(tmp_path: Path) -> None:
+    for k in (1, 0, 2):
+        (tmp_path / f"seg-{k:03d}").mkdir()
+        (tmp_path / f"seg-{k:03d}" / "trajectory.traj").touch()
+    data = {"data": {"trajectories": [{"path": "seg-*/trajectory.traj", "dt_fs": 0.5},
+                                      {"path": "seg-001/trajectory.traj"}]},
+            "model": {"stride": 10}}
+    cfg = parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+    paths = [src.path for src in cfg.data.trajectories]
+    assert paths == [tmp_path / f"seg-{k:03d}" / "trajectory.traj" for k in (0, 1, 2, 1)]
+    assert [src.dt_fs for src in cfg.data.trajectories] == [0.5, 0.5, 0.5, None]
+    data["data"]["trajectories"] = [{"path": "nothing-*/trajectory.traj"}]
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+    [(where, what)] = err.value.problems
+    assert where == "data.trajectories" and "no file matches" in what and "nothing-*" in what
 
 
 def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:

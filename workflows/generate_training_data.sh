@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reference data for the interpolator and the forecaster: 2 × 50 ps of ethanol for training (the
-# interpolator uses the first, the forecaster both) and 10 ps from a third seed (held-out test),
+# Reference data for the interpolators and the forecaster: 2 × 50 ps of ethanol for training
+# (the recipes inputs/train-ethanol-*.yaml use both) and 10 ps from a third seed (held-out test),
 # every 0.5 fs step, with the shipped sGDML model. About 10 minutes on 2 cores.
 # Outputs: runs/ethanol-sgdml-300k{,-b,-test}/ (resumable with --resume).
 set -euo pipefail

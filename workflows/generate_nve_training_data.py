@@ -1,0 +1,67 @@
+"""Newtonian training data: NVE segments started from the states of a thermostatted run.
+
+Why: a Bussi or Langevin thermostat acting at every fine step kicks the velocities inside each
+interval, and no interpolator can know those kicks from the interval's ends (see
+benchmarks/thermostat_noise_floor.py). The hybrid loop thermostats only at segment boundaries,
+so the intervals its interpolator fills are Newtonian; these segments train for that case.
+Each segment starts from a frame of the thermostatted trajectory (positions and momenta: a
+300 K canonical start) and runs NVE with the same calculator and time step, one folder each,
+resumable. Train on them with a pattern: `path: ../runs/ethanol-sgdml-nve/seg-*/trajectory.traj`.
+
+Needs the thermostatted runs of workflows/generate_training_data.sh. Makes 40 segments of 2.5 ps
+to train on (from the seed-1 run) and 20 of 0.5 ps to test on (from the seed-2 run), about
+12 minutes on one core:
+  OMP_NUM_THREADS=1 .venv/bin/python workflows/generate_nve_training_data.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from hybridmd.config import SimulationConfig, parse_config
+from hybridmd.readers import read_trajectory
+from hybridmd.simulate import run_simulation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None:
+    """``count`` NVE segments of ``ps`` picoseconds from evenly spaced frames of ``source``."""
+    frames = len(read_trajectory(source))
+    for k in range(count):
+        index = (k * frames) // count
+        folder = out / f"seg-{k:03d}"
+        cfg = parse_config({
+            "system": {"file": str(source), "index": index},
+            "calculator": {"type": "sgdml", "model": model},
+            "dynamics": {"integrator": "nve", "timestep_fs": 0.5, "duration_fs": 1000 * ps,
+                         "initial_momenta": {"file": str(source), "index": index}},
+            "output": {"directory": str(folder), "stride": 1, "log_stride": 1000},
+        }, SimulationConfig, str(folder))
+        checkpoint = folder / "checkpoint.json"
+        if checkpoint.exists() and json.loads(checkpoint.read_text()).get("finished"):
+            continue
+        logging.info("segment %d/%d from frame %d of %s", k + 1, count, index, source)
+        run_simulation(cfg, resume=checkpoint.exists(), overwrite=True, progress=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ethanol", help="sGDML model (shipped name or path)")
+    parser.add_argument("--only", choices=["train", "test"], help="make one of the two sets")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    # (source run, output, segments, ps): 100 ps to train on, 10 ps from another seed to test
+    sets = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5),
+            "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5)}
+    for name, (source, out, count, ps) in sets.items():
+        if args.only in (None, name):
+            segments(ROOT / "runs" / source / "trajectory.traj", ROOT / "runs" / out, count, ps,
+                     args.model)
+
+
+if __name__ == "__main__":
+    main()
