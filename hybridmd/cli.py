@@ -156,8 +156,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from hybridmd.readers import read_trajectory
 
     models = [load_interpolator(path) for path in args.model]
-    reference = read_trajectory(args.reference, dt_fs=args.dt_fs)
-    scores = evaluate(models, reference, strides=tuple(args.stride))
+    references = [read_trajectory(path, dt_fs=args.dt_fs) for path in args.reference]
+    scores = evaluate(models, references, strides=tuple(args.stride))
     print(format_table(scores))
     if args.json:
         args.json.write_text(json.dumps(scores_as_dicts(scores), indent=1))
@@ -234,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score models and classical baselines on a reference")
     ev.add_argument("--model", action="append", default=[], type=Path,
                     help="interpolator checkpoint (repeatable; none: baselines only)")
-    ev.add_argument("--reference", required=True, type=Path, help="fine reference trajectory")
+    ev.add_argument("--reference", required=True, type=Path, nargs="+",
+                    help="fine reference trajectory, or several (e.g. NVE segments): windows "
+                    "are cut from each, none spans two")
     ev.add_argument("--stride", action="append", default=[], type=int,
                     help="also score the baselines at this stride (repeatable)")
     ev.add_argument("--dt-fs", type=float, help="reference frame spacing where the file has none")

@@ -121,6 +121,30 @@ def test_evaluate_scores_models_and_baselines_on_the_same_windows(trained) -> No
     assert len({s.windows for s in scores}) == 1
 
 
+def test_evaluate_on_several_references_cuts_windows_from_each(trained, tmp_path) -> None:
+    """Two halves of the water MD: the windows of each, none across the cut, scored as one."""
+    water = read_trajectory(WATER, dt_fs=1.0)
+    halves = [water.slice(0, 150), water.slice(150, 301)]
+    model = load_interpolator(trained[0])
+    both = {s.model: s for s in evaluate([model], halves)}
+    each = [{s.model: s for s in evaluate([model], half)} for half in halves]
+    for name, score in both.items():
+        counts = [e[name].windows for e in each]
+        assert score.windows == sum(counts)
+        mean = sum(e[name].position_mae * n for e, n in zip(each, counts, strict=True))
+        assert score.position_mae == pytest.approx(mean / sum(counts), rel=1e-9)
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for half, path in zip(halves, paths, strict=True):
+        write_trajectory(half, path)
+    out = tmp_path / "scores.json"
+    assert main(["-q", "evaluate", "--model", str(trained[0]), "--reference", *map(str, paths),
+                 "--json", str(out)]) == 0
+    assert {s["model"]: s["windows"] for s in json.loads(out.read_text())} == {
+        name: s.windows for name, s in both.items()}
+    with pytest.raises(ValueError, match="reference trajectories differ"):
+        evaluate([], [halves[0], read_trajectory(WATER, dt_fs=0.5)], strides=(5,))
+
+
 def test_interpolate_cli_rebuilds_the_fine_trajectory(trained, tmp_path: Path) -> None:
     water = read_trajectory(WATER, dt_fs=1.0).slice(0, 101)
     coarse_path = tmp_path / "coarse.npz"

@@ -9,7 +9,7 @@ from hybridmd.checkpoint import check_compatible
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.metrics import reconstruction_errors
 from hybridmd.interpolation.neural import NeuralInterpolator
-from hybridmd.interpolation.windows import make_windows
+from hybridmd.interpolation.windows import concat_windows, make_windows
 from hybridmd.trajectory import Trajectory
 
 BASELINES = ("linear", "cubic", "quintic")
@@ -27,27 +27,35 @@ class Score:
     distance_mae: float
 
 
-def evaluate(models: list[NeuralInterpolator], reference: Trajectory,
+def evaluate(models: list[NeuralInterpolator], reference: Trajectory | list[Trajectory],
              baselines: tuple[str, ...] = BASELINES,
              strides: tuple[int, ...] = ()) -> list[Score]:
     """Scores at each stride of the models (plus ``strides``), baselines first at each.
 
-    The reference is subsampled at each stride into non-overlapping windows; every
-    interpolator at that stride sees the same windows (those with context for the model
-    that needs most).
+    The reference (or each of several, e.g. independent NVE segments: no window spans two)
+    is subsampled at each stride into non-overlapping windows; every interpolator at that
+    stride sees the same windows (those with context for the model that needs most).
     """
+    references = reference if isinstance(reference, list) else [reference]
+    for ref in references[1:]:
+        if list(ref.numbers) != list(references[0].numbers) or ref.dt_fs != references[0].dt_fs:
+            raise ValueError(f"reference trajectories differ: {ref.metadata.get('source')} has "
+                             f"{ref.symbols} at {ref.dt_fs} fs, the first {references[0].symbols}"
+                             f" at {references[0].dt_fs} fs")
     for model in models:
-        check_compatible(model, reference)
+        for ref in references:
+            check_compatible(model, ref)
+    dt_fs = references[0].dt_fs
     scores = []
     for stride in sorted({m.stride for m in models} | set(strides)):
         group = [m for m in models if m.stride == stride]
         context = max([m.context for m in group], default=1)
-        windows = make_windows(reference, stride, context)
+        windows = concat_windows([make_windows(ref, stride, context) for ref in references])
         interpolators = [ClassicalInterpolator(kind) for kind in baselines] + group
         for interp in interpolators:
             r, v = interp.interpolate(windows)
             errors = reconstruction_errors(r, v, windows.target_r, windows.target_v)
-            scores.append(Score(interp.name, stride * reference.dt_fs, len(windows), **errors))
+            scores.append(Score(interp.name, stride * dt_fs, len(windows), **errors))
     return scores
 
 

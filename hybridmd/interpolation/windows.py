@@ -110,3 +110,19 @@ def make_windows(traj: Trajectory, stride: int, context: int = 1, step: int | No
         fine = starts[:, None] + np.arange(stride + 1)[None, :]
         windows.target_r, windows.target_v = r[fine], v[fine]
     return windows
+
+
+def concat_windows(parts: list[Windows]) -> Windows:
+    """The windows of several trajectories of one molecule at one spacing, as one batch."""
+    first = parts[0]
+    for w in parts[1:]:
+        if (w.stride, w.dt_fs, list(w.numbers)) != (first.stride, first.dt_fs,
+                                                    list(first.numbers)):
+            raise ValueError("windows to join differ in stride, time step or atoms")
+
+    def join(name: str) -> np.ndarray | None:
+        arrays = [getattr(w, name) for w in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+    return Windows(join("r"), join("v"), join("a"), first.stride, first.dt_fs, first.masses,
+                   first.numbers, join("target_r"), join("target_v"), join("start"))
