@@ -8,10 +8,11 @@ position MAE. The coarse trajectory alone is scored on its own frames (its VDOS 
 coarse Nyquist wavenumber; faster modes fold back into it).
 
 Data: `workflows/generate_training_data.sh` (held-out: runs/ethanol-sgdml-300k-test, seed 2);
-model: `hybridmd train inputs/train-ethanol-bilstm-20fs-bussi.yaml` (shipped as ethanol-bilstm-20fs-bussi).
+model: the shipped ethanol-bilstm-20fs (recipe inputs/train-ethanol-bilstm-20fs.yaml) or any
+checkpoint.
 
 Run:  OMP_NUM_THREADS=2 .venv/bin/python benchmarks/reconstruction_fidelity.py \\
-          --model ethanol-bilstm-20fs-bussi
+          --model ethanol-bilstm-20fs
 """
 
 from __future__ import annotations
