@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def evaluate(models: list[NeuralInterpolator], reference: Trajectory | list[Traj
     """
     references = reference if isinstance(reference, list) else [reference]
     for ref in references[1:]:
-        if list(ref.numbers) != list(references[0].numbers) or ref.dt_fs != references[0].dt_fs:
+        if (list(ref.numbers) != list(references[0].numbers)
+                or not math.isclose(ref.dt_fs, references[0].dt_fs, rel_tol=1e-9)):
             raise ValueError(f"reference trajectories differ: {ref.metadata.get('source')} has "
                              f"{ref.symbols} at {ref.dt_fs} fs, the first {references[0].symbols}"
                              f" at {references[0].dt_fs} fs")
