@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from hybridmd.config import SimulationConfig, parse_config
 
@@ -38,3 +39,12 @@ def make_config(tmp_path: Path, overrides: dict[str, Any] | None = None,
 @pytest.fixture
 def config_factory(tmp_path: Path):
     return lambda overrides=None, base=ETHANOL_SGDML: make_config(tmp_path, overrides, base)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (small tensors: threads only add noise and overhead)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

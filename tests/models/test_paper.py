@@ -13,14 +13,7 @@ from hybridmd.models.registry import build_net, model_kinds
 N_ATOMS, N, D = 3, 5, 18
 SMALL = {"hidden": 16}
 KINDS = ["rnn", "bi-rnn", "lstm", "bi-lstm", "node", "bi-node", "hnn", "bi-hnn"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _s(n: int = N) -> torch.Tensor:

@@ -11,14 +11,7 @@ from hybridmd.models.registry import build_net
 from hybridmd.models.residual import ResidualLSTM
 
 N_ATOMS, N, D = 3, 8, 18
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _inputs(b: int = 4, c: int = 2, seed: int = 0):
