@@ -56,6 +56,11 @@ def main() -> None:
     atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model=args.model), atoms)
     print(f"# {date.today()}, {platform.processor() or platform.machine()}: {args.reference}, "
           f"{args.windows} evenly spaced windows per Δt; position MAE (Å) on interior frames")
+    if traj.energies is not None:  # the thermostat's work per step shows in the total energy
+        kinetic = 0.5 * (traj.masses[None, :, None] * (traj.velocities / FS) ** 2).sum((1, 2))
+        jumps = np.diff(traj.energies + kinetic)
+        print(f"# total energy change per fine step: std {jumps.std():.2e} eV = "
+              f"{jumps.std() / kinetic.mean():.1%} of the mean kinetic energy")
     print("| Δt (fs) | quintic Hermite | NVE forward from x(t) | NVE backward from x(t+Δt) "
           "| bi-directional blend (exact forces) |")
     print("|---|---|---|---|---|")
