@@ -1,16 +1,17 @@
 """Newtonian training data: NVE segments started from the states of a thermostatted run.
 
 Why: a Bussi or Langevin thermostat acting at every fine step kicks the velocities inside each
-interval, and no interpolator can know those kicks from the interval's ends (see
-benchmarks/thermostat_noise_floor.py). The hybrid loop thermostats only at segment boundaries,
-so the intervals its interpolator fills are Newtonian; these segments train for that case.
+interval, and a network trained on such data measured worse than one trained on Newtonian
+segments, on both kinds of held-out data (docs/benchmarks.md). The hybrid loop thermostats
+only at segment boundaries, so the intervals its interpolator fills are Newtonian; these
+segments train for that case.
 Each segment starts from a frame of the thermostatted trajectory (positions and momenta: a
 300 K canonical start) and runs NVE with the same calculator and time step, one folder each,
 resumable. Train on them with a pattern: `path: ../runs/ethanol-sgdml-nve/seg-*/trajectory.traj`.
 
 Needs the thermostatted runs of workflows/generate_training_data.sh. Makes 40 segments of 2.5 ps
-to train on (from the seed-1 run) and 20 of 0.5 ps to test on (from the seed-2 run), about
-12 minutes on one core:
+to train on from each of the two training runs (seeds 1 and 3) and 20 of 0.5 ps to test on
+(from the seed-2 run), about 25 minutes on one core:
   OMP_NUM_THREADS=1 .venv/bin/python workflows/generate_nve_training_data.py
 """
 
@@ -51,11 +52,13 @@ def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ethanol", help="sGDML model (shipped name or path)")
-    parser.add_argument("--only", choices=["train", "test"], help="make one of the two sets")
+    parser.add_argument("--only", choices=["train", "train-b", "test"],
+                        help="make one of the three sets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    # (source run, output, segments, ps): 100 ps to train on, 10 ps from another seed to test
+    # (source run, output, segments, ps): 2 x 100 ps to train on, 10 ps from another seed to test
     sets = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5),
+            "train-b": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-b", 40, 2.5),
             "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5)}
     for name, (source, out, count, ps) in sets.items():
         if args.only in (None, name):
