@@ -11,7 +11,7 @@ from hybridmd.simulate import run_simulation
 
 
 def test_shipped_bilstm_beats_quintic_on_fresh_ethanol_md(config_factory, tmp_path: Path) -> None:
-    """1 ps of new sGDML ethanol at 300 K (seed 11); the model was trained on seed 1.
+    """1 ps of new sGDML ethanol at 300 K (seed 11); the model's data came from seeds 1 and 3.
 
     Measured on the 10 ps held-out Bussi trajectory: 3.3e-4 Å against 1.8e-3 Å for quintic
     Hermite (the model was trained on NVE segments; on Newtonian data 1.2e-4 Å).

@@ -27,6 +27,10 @@ from hybridmd.readers import read_trajectory
 from hybridmd.simulate import run_simulation
 
 ROOT = Path(__file__).resolve().parent.parent
+# name: (source run, output, segments, ps): 2 x 100 ps to train on, 10 ps from another seed to test
+SETS = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5),
+        "train-b": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-b", 40, 2.5),
+        "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5)}
 
 
 def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None:
@@ -52,15 +56,10 @@ def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ethanol", help="sGDML model (shipped name or path)")
-    parser.add_argument("--only", choices=["train", "train-b", "test"],
-                        help="make one of the three sets")
+    parser.add_argument("--only", choices=list(SETS), help="make one of the sets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    # (source run, output, segments, ps): 2 x 100 ps to train on, 10 ps from another seed to test
-    sets = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5),
-            "train-b": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-b", 40, 2.5),
-            "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5)}
-    for name, (source, out, count, ps) in sets.items():
+    for name, (source, out, count, ps) in SETS.items():
         if args.only in (None, name):
             segments(ROOT / "runs" / source / "trajectory.traj", ROOT / "runs" / out, count, ps,
                      args.model)
