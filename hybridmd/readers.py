@@ -32,7 +32,7 @@ from ase import units as _ase_units
 from ase.data import atomic_masses, atomic_numbers
 from ase.io.formats import string2index
 
-from hybridmd.trajectory import Trajectory, finite_difference_momenta
+from hybridmd.trajectory import SPACING_RTOL, Trajectory, finite_difference_momenta
 from hybridmd.units import BOHR, FS, HARTREE, KCAL_MOL
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,6 @@ _ENERGY_UNITS = {
     "eh": HARTREE,
 }
 _TIME_UNITS = {"fs": 1.0, "femtosecond": 1.0, "ps": 1000.0}
-
-# Relative tolerance for "equally spaced" frame times.
-_SPACING_RTOL = 1e-6
 
 _IPI_CELL_RE = re.compile(r"CELL[\(\[\{](abcABC|H|GENH)[\)\]\}]")
 _IPI_TAG_RE = re.compile(
@@ -251,7 +248,7 @@ def _frame_spacing(times_fs: np.ndarray, path: Path) -> float:
         raise ValueError(f"{path}: cannot infer a time step from {len(times_fs)} frame")
     diffs = np.diff(times_fs)
     dt = float(times_fs[-1] - times_fs[0]) / (len(times_fs) - 1)
-    if not dt > 0 or np.max(np.abs(diffs - dt)) > _SPACING_RTOL * abs(dt):
+    if not dt > 0 or np.max(np.abs(diffs - dt)) > SPACING_RTOL * abs(dt):
         bad = int(np.argmax(np.abs(diffs - dt)))
         raise ValueError(
             f"{path}: frames are not equally spaced in time (spacing {diffs.min():g} to "
@@ -273,7 +270,7 @@ def _require_dt(dt_fs: float | None, path: Path, what: str) -> float:
 
 
 def _check_dt_agrees(dt_file: float, dt_fs: float | None, path: Path) -> None:
-    if dt_fs is not None and abs(dt_fs - dt_file) > _SPACING_RTOL * dt_file:
+    if dt_fs is not None and abs(dt_fs - dt_file) > SPACING_RTOL * dt_file:
         raise ValueError(
             f"{path}: the file says frames are {dt_file:g} fs apart but dt_fs={dt_fs:g} was given"
         )

@@ -28,7 +28,7 @@ from hybridmd.interpolation.windows import accelerations
 from hybridmd.models.base import InterpolatorNet
 from hybridmd.models.registry import build_net
 from hybridmd.readers import read_trajectory
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import Trajectory, require_one_system
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,8 @@ class WindowSource:
 
     def __init__(self, trajectories: list[Trajectory], stride: int, context: int,
                  validation_fraction: float, window_step: int = 1):
+        require_one_system(trajectories, "training")
         first = trajectories[0]
-        for t in trajectories[1:]:
-            if list(t.numbers) != list(first.numbers) or not np.isclose(t.dt_fs, first.dt_fs):
-                raise ValueError(
-                    f"training trajectories differ: {t.metadata.get('source')} has "
-                    f"{t.symbols} at {t.dt_fs} fs, {first.metadata.get('source')} "
-                    f"{first.symbols} at {first.dt_fs} fs; train on one molecule and time step")
         self.stride, self.context, self.dt_fs = stride, context, first.dt_fs
         self.numbers, self.masses = first.numbers, first.masses
         self.r = torch.as_tensor(np.concatenate([t.positions for t in trajectories]))

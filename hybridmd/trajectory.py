@@ -6,6 +6,8 @@ positions in Å, momenta in amu·Å/(ASE time), energies in eV, forces in eV/Å,
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,10 @@ from ase import Atoms
 from ase.data import atomic_masses
 
 from hybridmd.units import FS
+
+#: relative difference below which two frame spacings count as one time step (the readers'
+#: tolerance for evenly spaced frames)
+SPACING_RTOL = 1e-6
 
 
 @dataclass
@@ -133,3 +139,18 @@ def finite_difference_momenta(positions: np.ndarray, dt_fs: float,
         )
     velocities = np.gradient(positions, dt_fs * FS, axis=0, edge_order=2)
     return velocities * masses[None, :, None]
+
+
+def require_one_system(trajectories: Sequence[Trajectory], role: str) -> None:
+    """Refuse trajectories that are not one molecule (same atoms in the same order) at one
+    time step: callers pool their windows as one data set. ``role`` names them in the error
+    (e.g. "training", "reference")."""
+    first = trajectories[0]
+    for t in trajectories[1:]:
+        if (list(t.numbers) != list(first.numbers)
+                or not math.isclose(t.dt_fs, first.dt_fs, rel_tol=SPACING_RTOL)):
+            raise ValueError(
+                f"{role} trajectories differ: {t.metadata.get('source', 'one')} has atoms "
+                f"{t.symbols} at {t.dt_fs:g} fs, {first.metadata.get('source', 'the first')} "
+                f"{first.symbols} at {first.dt_fs:g} fs; give trajectories of one molecule, "
+                "atoms in one order, at one time step")

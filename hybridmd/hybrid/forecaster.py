@@ -34,7 +34,7 @@ from hybridmd import __version__
 from hybridmd.checkpoint import load_torch_file, save_torch_atomic
 from hybridmd.interpolation.frames import kabsch_rotation
 from hybridmd.interpolation.windows import accelerations
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import Trajectory, require_one_system
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +276,8 @@ class _Pairs:
 
     def __init__(self, trajectories: list[Trajectory], stride: int, validation_fraction: float,
                  window_step: int):
+        require_one_system(trajectories, "training")
         first = trajectories[0]
-        for t in trajectories[1:]:
-            if list(t.numbers) != list(first.numbers) or not np.isclose(t.dt_fs, first.dt_fs):
-                raise ValueError("training trajectories differ in molecule or time step: train "
-                                 "a forecaster on one molecule and time step")
         self.numbers, self.masses, self.dt_fs = first.numbers, first.masses, first.dt_fs
         self.r = torch.as_tensor(np.concatenate([t.positions for t in trajectories]))
         self.v = torch.as_tensor(np.concatenate([t.velocities for t in trajectories]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.metrics import reconstruction_errors
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.interpolation.windows import concat_windows, make_windows
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import Trajectory, require_one_system
 
 BASELINES = ("linear", "cubic", "quintic")
 
@@ -38,12 +37,7 @@ def evaluate(models: list[NeuralInterpolator], reference: Trajectory | list[Traj
     stride sees the same windows (those with context for the model that needs most).
     """
     references = reference if isinstance(reference, list) else [reference]
-    for ref in references[1:]:
-        if (list(ref.numbers) != list(references[0].numbers)
-                or not math.isclose(ref.dt_fs, references[0].dt_fs, rel_tol=1e-9)):
-            raise ValueError(f"reference trajectories differ: {ref.metadata.get('source')} has "
-                             f"{ref.symbols} at {ref.dt_fs} fs, the first {references[0].symbols}"
-                             f" at {references[0].dt_fs} fs")
+    require_one_system(references, "reference")
     for model in models:
         for ref in references:
             check_compatible(model, ref)
