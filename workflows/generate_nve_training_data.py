@@ -9,10 +9,9 @@ Each segment starts from a frame of the thermostatted trajectory (positions and 
 300 K canonical start) and runs NVE with the same calculator and time step, one folder each,
 resumable. Train on them with a pattern: `path: ../runs/ethanol-sgdml-nve/seg-*/trajectory.traj`.
 
-Needs the thermostatted runs of workflows/generate_training_data.sh. Makes 80 segments of 2.5 ps
-to train on from each of the two training runs (seeds 1 and 3; sets train and train-c start
-at k/40 of the run, train-b and train-d half a spacing later) and 20 of 0.5 ps to test on
-(from the seed-2 run), about 50 minutes on one core; `--only SET` makes one set:
+Needs the thermostatted runs of workflows/generate_training_data.sh. Makes 40 segments of 2.5 ps
+to train on from each of the two training runs (seeds 1 and 3) and 20 of 0.5 ps to test on
+(from the seed-2 run), about 25 minutes on one core:
   OMP_NUM_THREADS=1 .venv/bin/python workflows/generate_nve_training_data.py
 """
 
@@ -28,22 +27,17 @@ from hybridmd.readers import read_trajectory
 from hybridmd.simulate import run_simulation
 
 ROOT = Path(__file__).resolve().parent.parent
-# name: (source run, output, segments, ps, offset): 4 x 100 ps to train on, 10 ps from another
-# seed to test
-SETS = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5, 0.0),
-        "train-b": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-b", 40, 2.5, 0.0),
-        "train-c": ("ethanol-sgdml-300k", "ethanol-sgdml-nve-c", 40, 2.5, 0.5),
-        "train-d": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-d", 40, 2.5, 0.5),
-        "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5, 0.0)}
+# name: (source run, output, segments, ps): 2 x 100 ps to train on, 10 ps from another seed to test
+SETS = {"train": ("ethanol-sgdml-300k", "ethanol-sgdml-nve", 40, 2.5),
+        "train-b": ("ethanol-sgdml-300k-b", "ethanol-sgdml-nve-b", 40, 2.5),
+        "test": ("ethanol-sgdml-300k-test", "ethanol-sgdml-nve-test", 20, 0.5)}
 
 
-def segments(source: Path, out: Path, count: int, ps: float, model: str,
-             offset: float = 0.0) -> None:
-    """``count`` NVE segments of ``ps`` picoseconds from evenly spaced frames of ``source``,
-    the k-th from frame (k + ``offset``)/``count`` of the way through."""
+def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None:
+    """``count`` NVE segments of ``ps`` picoseconds from evenly spaced frames of ``source``."""
     frames = len(read_trajectory(source))
     for k in range(count):
-        index = int((k + offset) * frames / count)
+        index = (k * frames) // count
         folder = out / f"seg-{k:03d}"
         cfg = parse_config({
             "system": {"file": str(source), "index": index},
@@ -65,10 +59,10 @@ def main() -> None:
     parser.add_argument("--only", choices=list(SETS), help="make one of the sets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for name, (source, out, count, ps, offset) in SETS.items():
+    for name, (source, out, count, ps) in SETS.items():
         if args.only in (None, name):
             segments(ROOT / "runs" / source / "trajectory.traj", ROOT / "runs" / out, count, ps,
-                     args.model, offset)
+                     args.model)
 
 
 if __name__ == "__main__":
