@@ -13,11 +13,15 @@ velocity-Verlet step):
   so that the thermostatted integration from x(t) lands on x(t + Δt). The kicks are n
   numbers and x(t + Δt) holds 6N, so the ends determine them: what remains is what an
   interpolator that knew the physics and the thermostat's form could not recover.
+- with ``--force-scale``: the kick fit with the forces scaled by each factor, a dynamics model
+  that is off by that fraction: how exactly an interpolator must know the force field that
+  made the data to read the kicks from the ends.
 The quintic spline on the same windows is printed beside them. Position MAE on the interior
 frames, evenly spaced windows.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bussi_oracle.py \\
-        --reference runs/ethanol-sgdml-300k-test/trajectory.traj [--windows 30]
+        --reference runs/ethanol-sgdml-300k-test/trajectory.traj [--windows 30] \\
+        [--force-scale 1.001 1.01]
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ def main() -> None:
     parser.add_argument("--model", default="ethanol", help="the sGDML model that made it")
     parser.add_argument("--dt", type=float, nargs="+", default=[5, 10, 20], help="Δt in fs")
     parser.add_argument("--windows", type=int, default=30, help="windows per Δt")
+    parser.add_argument("--force-scale", type=float, nargs="+", default=[],
+                        help="also fit the kicks with the forces scaled by these factors")
     args = parser.parse_args()
     traj = read_trajectory(args.reference)
     atoms = Atoms(numbers=traj.numbers, positions=traj.positions[0], masses=traj.masses)
@@ -99,9 +105,10 @@ def main() -> None:
         jumps = np.diff(traj.energies + kinetic)
         print(f"# total energy change per fine step: std {jumps.std():.2e} eV = "
               f"{jumps.std() / kinetic.mean():.1%} of the mean kinetic energy")
+    scaled = "".join(f" kick fit (forces × {f:g}) |" for f in args.force_scale)
     print("| Δt (fs) | quintic Hermite | NVE forward from x(t) | NVE backward from x(t+Δt) "
-          "| λ blend (exact forces) | kick fit (exact forces) |")
-    print("|---|---|---|---|---|---|")
+          "| λ blend (exact forces) | kick fit (exact forces) |" + scaled)
+    print("|---" * (6 + len(args.force_scale)) + "|")
     for dt in args.dt:
         stride = int(round(dt / traj.dt_fs))
         windows = make_windows(traj, stride, context=1)
@@ -114,10 +121,11 @@ def main() -> None:
                         for i in range(len(w))])
         lam = (np.arange(stride + 1) / stride)[None, :, None, None]
         blend = (1 - lam) * fwd + lam * bwd
-        fitted = np.array([fit_kicks(accel, w.r[i, 0], w.v[i, 0], w.r[i, 1], w.v[i, 1],
-                                     stride, traj.dt_fs) for i in range(len(w))])
+        fits = [np.array([fit_kicks(lambda r, f=f: f * accel(r), w.r[i, 0], w.v[i, 0],
+                                    w.r[i, 1], w.v[i, 1], stride, traj.dt_fs)
+                          for i in range(len(w))]) for f in [1.0, *args.force_scale]]
         maes = [float(np.abs(p - w.target_r)[:, 1:-1].mean())
-                for p in (quintic, fwd, bwd, blend, fitted)]
+                for p in (quintic, fwd, bwd, blend, *fits)]
         print(f"| {dt:g} | " + " | ".join(f"{m:.2e}" for m in maes) + " |", flush=True)
 
 
