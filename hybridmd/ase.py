@@ -36,6 +36,7 @@ from ase.md.md import MolecularDynamics
 
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.streaming.worker import CLASSICAL
+from hybridmd.trajectory import SPACING_RTOL
 
 __all__ = ["HybridDynamics", "InterpolatingObserver"]
 
@@ -102,7 +103,7 @@ class InterpolatingObserver:
             want = Atoms(numbers=data["numbers"]).get_chemical_formula()
             raise ValueError(f"{name} interpolates {want} with its atoms in the order "
                              f"{data['numbers']}; the dynamics moves {have}, {numbers}")
-        if not np.isclose(data["dt_fs"], self.dt_fs, rtol=1e-6):
+        if not np.isclose(data["dt_fs"], self.dt_fs, rtol=SPACING_RTOL):
             raise ValueError(f"{name} was trained on MD steps of Δτ = {data['dt_fs']:g} fs; the "
                              f"dynamics steps dt = {self.dt_fs:g} fs: run it at "
                              f"timestep={data['dt_fs']:g} * units.fs")

@@ -23,7 +23,7 @@ from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.models.base import InterpolatorNet
 from hybridmd.models.registry import build_net
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import SPACING_RTOL, Trajectory
 
 FORMAT = "hybridmd-interpolator/1"
 
@@ -137,7 +137,7 @@ def check_compatible(model: NeuralInterpolator, traj: Trajectory, coarse: bool =
             f"{meta['checkpoint']} was trained with masses {masses.round(4).tolist()}, the data "
             f"in {where} has {np.round(traj.masses, 4).tolist()} (isotopes?)")
     expected = meta["dt_fs"] * (model.stride if coarse else 1)
-    if not np.isclose(traj.dt_fs, expected, rtol=1e-6):
+    if not np.isclose(traj.dt_fs, expected, rtol=SPACING_RTOL):
         kind = "coarse spacing Δt = n·Δτ" if coarse else "fine time step Δτ"
         raise ModelMismatchError(
             f"{meta['checkpoint']} needs a {kind} of {expected:g} fs (Δτ = {meta['dt_fs']:g} fs, "

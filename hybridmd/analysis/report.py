@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from hybridmd.analysis import observables as ob
 from hybridmd.interpolation.metrics import pair_distances
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import SPACING_RTOL, Trajectory
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def common_frames(reference: Trajectory,
             f"reference and prediction are different molecules: {reference.n_atoms} atoms "
             f"{_formula(reference)} against {prediction.n_atoms} atoms {_formula(prediction)} "
             "(same atoms in the same order needed)")
-    if not math.isclose(reference.dt_fs, prediction.dt_fs, rel_tol=1e-6):
+    if not math.isclose(reference.dt_fs, prediction.dt_fs, rel_tol=SPACING_RTOL):
         raise ValueError(
             f"reference frames are {reference.dt_fs:g} fs apart, prediction frames "
             f"{prediction.dt_fs:g} fs: compare trajectories with the same spacing (subsample "

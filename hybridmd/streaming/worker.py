@@ -51,7 +51,7 @@ from hybridmd.streaming.transport import (
     Transport,
     make_transport,
 )
-from hybridmd.trajectory import Trajectory
+from hybridmd.trajectory import SPACING_RTOL, Trajectory
 from hybridmd.units import FS
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class IncrementalReconstructor:
                            dt_fs=self.stride * self.dt_fs, masses=self.masses,
                            metadata={"source": "the coarse frame stream"})
         check_compatible(model, probe, coarse=True)
-        if not np.isclose(model.metadata["dt_fs"], self.dt_fs, rtol=1e-6):
+        if not np.isclose(model.metadata["dt_fs"], self.dt_fs, rtol=SPACING_RTOL):
             raise ValueError(f"{model.metadata.get('checkpoint')} has Δτ = "
                              f"{model.metadata['dt_fs']:g} fs, the stream {self.dt_fs:g} fs")
 
@@ -164,7 +164,7 @@ class IncrementalReconstructor:
             raise ValueError(f"{where} follows coarse frame {last.index}: frames must come in "
                              "order without gaps")
         step, expected = frame.time_fs - last.time_fs, self.stride * self.dt_fs
-        if not np.isclose(step, expected, rtol=1e-6, atol=1e-9):
+        if not np.isclose(step, expected, rtol=SPACING_RTOL, atol=1e-9):
             raise ValueError(f"{where} is {step:g} fs after the previous one, expected "
                              f"{expected:g} fs (n = {self.stride} steps of {self.dt_fs:g} fs)")
 
