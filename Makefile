@@ -19,11 +19,11 @@ run: $(STAMP)
 	$(BIN)/hybridmd run inputs/quickstart.yaml --overwrite
 
 test: $(STAMP)
-	$(BIN)/ruff check hybridmd tests benchmarks
+	$(BIN)/ruff check hybridmd tests benchmarks workflows
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hybridmd tests benchmarks
+	$(BIN)/ruff check hybridmd tests benchmarks workflows
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

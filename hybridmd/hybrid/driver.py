@@ -68,6 +68,7 @@ from hybridmd.safety import SimulationError, check_state
 from hybridmd.simulate import _RESUMABLE_CHANGES, _changed_keys, _stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, load_momenta
+from hybridmd.trajectory import SPACING_RTOL
 from hybridmd.units import FS, KB
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class HybridRun:
                 f"hybrid.forecaster {where} was trained for {_formula(fc.numbers)} in another "
                 f"order or composition than the system ({_formula(numbers)}); train one for "
                 "this system")
-        if not np.isclose(fc.dt_fs, self.dt_fs) or fc.stride != self.n:
+        if not np.isclose(fc.dt_fs, self.dt_fs, rtol=SPACING_RTOL) or fc.stride != self.n:
             raise SimulationError(
                 f"hybrid.forecaster {where} forecasts {fc.stride} steps of {fc.dt_fs:g} fs; the "
                 f"input has hybrid.stride {self.n} at dynamics.timestep_fs {self.dt_fs:g}")

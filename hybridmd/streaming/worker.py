@@ -136,9 +136,6 @@ class IncrementalReconstructor:
                            dt_fs=self.stride * self.dt_fs, masses=self.masses,
                            metadata={"source": "the coarse frame stream"})
         check_compatible(model, probe, coarse=True)
-        if not np.isclose(model.metadata["dt_fs"], self.dt_fs, rtol=SPACING_RTOL):
-            raise ValueError(f"{model.metadata.get('checkpoint')} has Δτ = "
-                             f"{model.metadata['dt_fs']:g} fs, the stream {self.dt_fs:g} fs")
 
     @property
     def buffered(self) -> int:

@@ -283,6 +283,8 @@ def test_bad_inputs_are_refused(coarse, models, tmp_path):
     model = load_interpolator(models["trained"])
     with pytest.raises(ValueError, match="5 fine steps per coarse step, the stream 10"):
         IncrementalReconstructor(model, coarse.numbers, coarse.masses, 10, 0.5)
+    with pytest.raises(ValueError, match="coarse spacing Δt = n·Δτ of 5 fs.*2.5 fs apart"):
+        IncrementalReconstructor(model, coarse.numbers, coarse.masses, N, 0.5)
     recon = IncrementalReconstructor(model, coarse.numbers, coarse.masses, N, 1.0)
     frames = _frames(coarse)
     recon.feed(frames[0])
