@@ -32,12 +32,12 @@ from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.classical import hermite
 from hybridmd.interpolation.windows import make_windows
 from hybridmd.readers import read_trajectory
-from hybridmd.units import FS
+from hybridmd.trajectory import Trajectory
 
 
-def kick_sigma(traj) -> float:
+def kick_sigma(traj: Trajectory) -> float:
     """σ of the per-step log velocity scale, from the total-energy jumps ΔE = 2 ε K."""
-    kinetic = 0.5 * (traj.masses[None, :, None] * (traj.velocities / FS) ** 2).sum((1, 2))
+    kinetic = traj.kinetic_energies
     total = traj.energies + kinetic
     eps = np.diff(total) / (kinetic[:-1] + kinetic[1:])
     return float(eps.std())

@@ -23,7 +23,6 @@ import numpy as np
 from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.windows import make_windows
 from hybridmd.readers import read_trajectory
-from hybridmd.units import FS
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     traj = read_trajectory(args.reference)
     if traj.energies is None:
         parser.error(f"{args.reference} has no energies: the total-energy change needs them")
-    kinetic = 0.5 * (traj.masses[None, :, None] * (traj.velocities / FS) ** 2).sum((1, 2))
+    kinetic = traj.kinetic_energies
     total = traj.energies + kinetic
     print(f"# {date.today()}, {platform.processor() or platform.machine()}: {args.reference}; "
           "position MAE (Å) on interior frames, second half of the windows")

@@ -101,7 +101,7 @@ def main() -> None:
     print(f"# {date.today()}, {platform.processor() or platform.machine()}: {args.reference}, "
           f"{args.windows} evenly spaced windows per Δt; position MAE (Å) on interior frames")
     if traj.energies is not None:  # the thermostat's work per step shows in the total energy
-        kinetic = 0.5 * (traj.masses[None, :, None] * (traj.velocities / FS) ** 2).sum((1, 2))
+        kinetic = traj.kinetic_energies
         jumps = np.diff(traj.energies + kinetic)
         print(f"# total energy change per fine step: std {jumps.std():.2e} eV = "
               f"{jumps.std() / kinetic.mean():.1%} of the mean kinetic energy")

@@ -82,6 +82,11 @@ class Trajectory:
         return self.momenta / self.masses[None, :, None] * FS
 
     @property
+    def kinetic_energies(self) -> np.ndarray:
+        """(T,) kinetic energy of each frame in eV."""
+        return 0.5 * (self.momenta**2 / self.masses[None, :, None]).sum(axis=(1, 2))
+
+    @property
     def symbols(self) -> str:
         return Atoms(numbers=self.numbers).get_chemical_formula(mode="all")
 

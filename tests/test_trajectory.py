@@ -1,4 +1,5 @@
-"""hybridmd.trajectory: the check that pooled trajectories are one molecule at one time step."""
+"""hybridmd.trajectory: derived quantities, and the check that pooled trajectories are one
+molecule at one time step."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def _traj(numbers: list[int], dt_fs: float, source: str) -> Trajectory:
 
 
 WATER = _traj([8, 1, 1], 0.5, "a.traj")
+
+
+def test_kinetic_energies_are_ases() -> None:
+    expected = [atoms.get_kinetic_energy() for atoms in WATER.to_atoms_list()]
+    np.testing.assert_allclose(WATER.kinetic_energies, expected, rtol=1e-12)
 
 
 def test_same_molecule_and_step_pass_within_the_readers_tolerance() -> None:

@@ -444,5 +444,4 @@ def mae_over_time(pred: Trajectory, ref: Trajectory) -> tuple[np.ndarray, np.nda
 
 def kinetic_temperature(traj: Trajectory) -> float:
     """Mean kinetic temperature in K, 2·KE / (3N k_B), as ASE's ``Atoms.get_temperature``."""
-    ke = 0.5 * (traj.momenta**2 / traj.masses[None, :, None]).sum(axis=(1, 2))
-    return float(np.mean(2.0 * ke / (3 * traj.n_atoms * KB)))
+    return float(np.mean(2.0 * traj.kinetic_energies / (3 * traj.n_atoms * KB)))
