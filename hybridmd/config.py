@@ -352,7 +352,9 @@ class SwitchConfig(Strict):
     max_ml_segments: int = Field(
         40, ge=1, description="longest run of ML segments before simulating again")
     disagreement_A: float = Field(
-        0.05, gt=0, description="largest forward/backward forecast disagreement, Å")
+        0.05, gt=0, description="largest uncertainty of a forecast, Å: a forecaster "
+        "network's forward/backward disagreement, or the learned force field's predicted "
+        "error (its committee's spread, calibrated on simulated and monitored segments)")
     energy_jump_eV: float = Field(
         0.05, gt=0, description="largest change of total energy over an (NVE) ML segment, eV")
     species_temperature: float = Field(
@@ -367,7 +369,10 @@ class MonitorConfig(Strict):
 
     fraction: float = Field(
         0.1, ge=0, le=1, description="share of ML segments re-simulated, drawn at random with "
-        "the run's seed")
+        "the run's seed (an unbiased sample of the ML error)")
+    uncertain_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of ML segments re-simulated because they are "
+        "the most uncertain (above that quantile of the recent ones), on top of `fraction`")
     workers: int = Field(
         1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
     lag_segments: int | None = Field(
@@ -375,6 +380,33 @@ class MonitorConfig(Strict):
         "result (results are applied at fixed points, so a seed gives one trajectory); "
         "default: hybrid.stride, the segments a driver in ML mode makes (one force call "
         "each) while a monitor re-simulates one (stride calls)")
+
+
+class LearnConfig(Strict):
+    """The learner of `forecaster: learn`: a force field fitted to the run's expensive frames
+    while the run goes on (sGDML), integrated to make ML segments."""
+
+    first_fit_frames: int = Field(
+        200, ge=10, description="expensive frames (each simulated step labels one) before "
+        "the first fit")
+    refit_frames: int = Field(
+        200, ge=1, description="new expensive frames (from simulated and monitored segments) "
+        "that start the next fit")
+    lag_segments: int = Field(
+        2, ge=0, description="segments between asking for a fit and taking it up; the driver "
+        "waits there for a late learner, so a seed gives one trajectory")
+    max_frames: int | None = Field(
+        None, ge=10, description="frames a fit uses at most, evenly spread over those "
+        "labeled (default: 9000 / (3 x atoms), about 20 s a fit on 2 cores)")
+    kernel_width: float = Field(10.0, gt=0, description="sGDML kernel length scale sigma")
+    transport: Literal["process", "thread"] = Field(
+        "process", description="where the learner fits: a process of its own, or a thread "
+        "of the driver's (under mpiexec: an MPI rank)")
+    threads: int = Field(1, ge=1, description="processes and BLAS threads of a fit")
+
+    def max_frames_for(self, n_atoms: int) -> int:
+        """``max_frames``, or the default for a molecule of ``n_atoms``."""
+        return self.max_frames or max(10, 9000 // (3 * n_atoms))
 
 
 class FineTuneConfig(Strict):
@@ -393,10 +425,15 @@ class HybridConfig(Strict):
     stride: int = Field(ge=2, description="n: MD steps per segment (Δt = n·Δτ)")
     interpolator: str = Field(
         description="fills the fine frames of ML segments: a shipped interpolator name, a "
-        "checkpoint path, or linear | cubic | quintic")
+        "checkpoint path, linear | cubic | quintic, or learn (the frames the learned force "
+        "field integrated; needs forecaster: learn)")
     forecaster: str | None = Field(
-        None, description="shipped name or checkpoint of the forecaster; none: every segment "
-        "is simulated (the reference run)")
+        None, description="learn (a force field learned from this run's expensive frames), "
+        "a shipped forecaster name, a forecaster checkpoint, or the forecaster.pt an earlier "
+        "learning run left (it goes on learning); none: every segment is simulated (the "
+        "reference run)")
+    learn: LearnConfig = Field(default_factory=LearnConfig,
+                               description="the learner of forecaster: learn")
     transport: Literal["thread", "process"] = Field(
         "process", description="where the interpolator worker runs")
     queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
@@ -405,15 +442,42 @@ class HybridConfig(Strict):
     fine_tune: FineTuneConfig | None = Field(
         None, description="online fine-tuning of the forecaster (off when absent)")
 
-    _interpolator = field_validator("interpolator")(_interpolator_spec)
+    @field_validator("interpolator")
+    @classmethod
+    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
+        return spec if spec == "learn" else _interpolator_spec(spec, info)
 
     @field_validator("forecaster")
     @classmethod
     def _forecaster(cls, spec: str | None, info: ValidationInfo) -> str | None:
         from hybridmd.data import forecaster_names
 
-        return None if spec is None else _known_or_file(spec, forecaster_names(), "forecaster",
-                                                        info)
+        if spec is None or spec == "learn":
+            return spec
+        return _known_or_file(spec, forecaster_names(), "forecaster", info, ("learn",))
+
+    @model_validator(mode="after")
+    def _learning(self) -> HybridConfig:
+        learns = self.forecaster == "learn" or (
+            self.forecaster is not None and _is_learned_forecaster(self.forecaster))
+        if self.interpolator == "learn" and not learns:
+            raise ValueError("interpolator: learn fills ML segments with the frames of the "
+                             "learned force field; it needs forecaster: learn (or an earlier "
+                             "run's forecaster.pt)")
+        if learns and self.fine_tune is not None:
+            raise ValueError("fine_tune: tunes a forecaster network; a learned forecaster is "
+                             "refitted as the run goes on (see hybrid.learn); remove fine_tune")
+        if not learns and self.learn != LearnConfig():
+            raise ValueError("hybrid.learn: configures the learner of forecaster: learn; set "
+                             "forecaster: learn or remove the learn: section")
+        return self
+
+
+def _is_learned_forecaster(path: str) -> bool:
+    """Whether a forecaster file is one an earlier learning run left (not a network)."""
+    from hybridmd.hybrid.learned_file import is_learned_forecaster
+
+    return is_learned_forecaster(Path(path))
 
 
 class RunOutputConfig(Strict):

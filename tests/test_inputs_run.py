@@ -55,7 +55,7 @@ def test_quickstart_hybrid_run(tmp_path: Path, capsys) -> None:
     path = tmp_path / "quickstart.yaml"
     path.write_text(yaml.safe_dump(data))
     assert main(["-q", "run", str(path)]) == 0
-    assert "force calls:" in capsys.readouterr().out
+    assert "expensive calls:" in capsys.readouterr().out
     fine = read(tmp_path / "out" / "fine.traj", ":")
     assert len(fine) == 801 and all(f.has("momenta") for f in fine)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -1,77 +1,74 @@
 """`hybridmd run`: the hybrid loop of simulation and ML forecasts, monitored and streamed.
 
 Time advances in segments of Δt = n·Δτ. In ``sim`` mode a segment is n velocity-Verlet steps
-with the real calculator, and the forecaster predicts the same segment in the shadow; after
-``verified_segments`` shadow forecasts within tolerance in a row the driver enters ``ml`` mode,
-where one forecast (plus one force call at its end, for the interpolator's accelerations and
-the energy check) makes a segment. It goes back to simulation when a check trips (forward/
-backward disagreement, energy jump over the NVE segment, closest atoms, an element's
-temperature), after ``max_ml_segments``, or when a monitor finds a re-simulated segment beyond
-tolerance: then it rolls back to the last verified frame and simulates from there.
+with the real calculator, and the ML (a forecaster network, or the force field the run learns:
+``hybridmd.hybrid.predictors``) predicts the same segment in the shadow; the adaptive switch
+(``hybridmd.hybrid.switch``) decides when to trust it. In ``ml`` mode the ML makes the segment;
+the driver goes back to simulation when a check rejects a forecast, after ``max_ml_segments``,
+or when a monitor finds a re-simulated segment beyond tolerance: then it rolls back to the
+last verified frame and simulates from there. With ``forecaster: learn`` a background learner
+(``hybridmd.hybrid.learner``) fits the force field to every frame the expensive calculator
+labeled and hands back versions at fixed points of the run.
 
 Frames are committed (written to the coarse trajectory and streamed to the interpolator worker)
 only once no pending monitor result can roll them back. A committed frame is ``verified``
 (simulated, or a monitored forecast within tolerance) or ``unverified`` (an ML frame nobody
-re-simulated), and is never replaced. The checkpoint holds the state at the last commit, so a
-killed run resumes there and continues the very same trajectory.
+re-simulated), and is never replaced. The checkpoint (``hybridmd.hybrid.checkpointing``) holds
+the state at the last quiet commit, so a killed run resumes there and continues the very same
+trajectory, with the same counts.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import pickle
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.verlet import VelocityVerlet
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
 from hybridmd.config import RunConfig
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
-from hybridmd.hybrid.files import (
-    CHECKPOINT_NAME,
-    COARSE_NAME,
-    FINE_NAME,
-    METADATA_NAME,
-    SUMMARY_NAME,
-    TAIL_NAME,
-    TIMELINE_NAME,
-    Timeline,
-    frame_from_json,
-    frame_json,
-    last_coarse_index,
-)
-from hybridmd.hybrid.forecaster import Forecaster, load_forecaster
+from hybridmd.hybrid.checkpointing import Checkpointer
+from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.files import COARSE_NAME, FINE_NAME, RunFolder, Timeline, coarse_atoms
+from hybridmd.hybrid.forecaster import load_forecaster
+from hybridmd.hybrid.learned_file import is_learned_forecaster, load_learned, save_learned
+from hybridmd.hybrid.learner import FitFailure, Learner, LearnerError, make_executor
+from hybridmd.hybrid.ledger import CallLedger, RunStats
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
+from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor, max_distance
 from hybridmd.hybrid.segments import (
     BoundaryFrame,
     BoundaryThermostat,
     CallCounter,
     kinetic_energy,
-    min_distance,
     simulate_segment,
-    species_temperatures,
 )
-from hybridmd.output import FrameWriter, run_metadata, truncate_frames, write_json_atomic
+from hybridmd.hybrid.selection import MonitorChoice
+from hybridmd.hybrid.summary import build_summary
+from hybridmd.hybrid.surrogate import FitSettings
+from hybridmd.hybrid.switch import Switch
+from hybridmd.output import FrameWriter
 from hybridmd.safety import SimulationError, check_state
-from hybridmd.simulate import _RESUMABLE_CHANGES, _changed_keys, _stop_on_signals
+from hybridmd.simulate import _stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, load_momenta
 from hybridmd.trajectory import SPACING_RTOL
 from hybridmd.units import FS, KB
 
 log = logging.getLogger(__name__)
+
+#: how the interior frames of a learned ML segment are labelled in the fine trajectory
+LEARNED_METHOD = "learned force field"
+
 
 @dataclass
 class HybridResult:
@@ -82,23 +79,8 @@ class HybridResult:
     interrupted: bool = False
 
 
-@dataclass
-class _Counters:
-    force_calls: int = 0  #: the driver's calculator calls
-    monitor_calls: int = 0
-    sim_segments: int = 0  #: committed segments by origin
-    ml_segments: int = 0
-    ml_verified: int = 0
-    rollbacks: int = 0
-    discarded_segments: int = 0  #: ML segments thrown away by rollbacks
-    rejected: dict[str, int] = field(default_factory=dict)  #: rejected forecasts by check
-    shadow_errors: list[float] = field(default_factory=list)
-    monitor_errors: list[float] = field(default_factory=list)
-    temperatures: list[float] = field(default_factory=list)  #: per committed frame (arrival)
-
-
 class HybridRun:
-    """A hybrid run set up from a validated input: structure, calculator, forecaster, policy."""
+    """A hybrid run set up from a validated input: structure, calculator, ML, policy."""
 
     def __init__(self, cfg: RunConfig, calculator: Calculator | None = None,
                  context: dict[str, Any] | None = None,
@@ -117,10 +99,13 @@ class HybridRun:
         self.segment_fs = self.n * self.dt_fs
         self.n_segments = dyn.n_steps // self.n
         self.lag = h.monitor.lag_segments or self.n
-        self.out = cfg.output.directory
+        self.folder = RunFolder(cfg.output.directory)
+        self.out = self.folder.directory
         self.atoms: Atoms = build_structure(cfg.system)
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
         self.counter = CallCounter.of(self.atoms.calc)
+        self.ledger = CallLedger(self.counter)
+        self.stats = RunStats()
         self.masses = self.atoms.get_masses()
         self.symbols = self.atoms.get_chemical_symbols()
         self.ndof = 3 * len(self.atoms) if dyn.integrator == "langevin" else (
@@ -136,49 +121,74 @@ class HybridRun:
         self.thermostat = BoundaryThermostat(self.atoms, dyn, self.segment_fs, self.ndof,
                                              thermo_rng)
         self.vv = VelocityVerlet(self.atoms, timestep=self.dt_fs * FS)
-        self.forecaster: Forecaster | None = None
-        if h.forecaster is not None:
-            self.forecaster = load_forecaster(h.forecaster)
-            self._check_forecaster()
-        self.context_frames = self._check_interpolator()  #: the interpolator's C
-        self.mode = "sim"
-        self.streak = 0  #: consecutive good shadow forecasts
-        #: good shadow forecasts in a row needed to enter ML mode: ``verified_segments`` at the
-        #: start, after a rollback or a bad shadow forecast; ``reentry_segments`` after an ML
-        #: run ended by a rejected forecast or by its length
-        self.needed = cfg.hybrid.switch.verified_segments
-        self.ml_run = 0  #: length of the current ML run
-        self.species_history: deque[dict[str, float]] = deque(maxlen=h.switch.species_window)
-        #: sums of each element's kinetic temperature over the simulated fine frames, and their
-        #: count: what equipartition looks like in this molecule (the rigid-body motion that was
-        #: removed makes it uneven across elements)
-        self.species_reference: tuple[dict[str, float], int] = (
-            dict.fromkeys(dict.fromkeys(self.symbols), 0.0), 0)
-        self.counts = _Counters()
+        self.switch = Switch(h.switch, self.masses, self.symbols)
+        self.choice = MonitorChoice(h.monitor.fraction, h.monitor.uncertain_fraction,
+                                    self.monitor_rng)
+        #: frames the expensive calculator labeled, and whence the learning started
+        self.dataset: ExpensiveFrames | None = None
+        self.learned_from: dict[str, Any] | None = None
+        self.predictor = self._make_predictor()
+        self.learner: Learner | None = None
+        self.learned_interior = h.interpolator == "learn"
+        self.context_frames = self._check_interpolator()
         self.committed: list[BoundaryFrame] = []  #: recent committed frames (stream tail)
         self.pending: list[BoundaryFrame] = []  #: ML frames not yet committed
         self.n_committed = 0
-        self._quiet: dict[str, Any] | None = None  #: the last quiet state (``_snapshot``)
-        #: online fine-tuning: (r0, v0, a0, r1, v1) of every simulated segment, how many of
-        #: them the last tuning used, how many tunings, the weights after the last one
+        self.steps = 0  #: segments made or tried (the learner's clock)
+        #: online fine-tuning of a forecaster network: (r0, v0, a0, r1, v1) of every simulated
+        #: segment, how many of them the last tuning used, how many tunings, the weights after
+        #: the last one
         self.tune_pairs: list[tuple[np.ndarray, ...]] = []
         self.tuned_at, self.tunes = 0, 0
         self._tuned_state: dict[str, Any] | None = None
+        self.checkpointer = Checkpointer(self)
+        self._fine_before = 0  #: fine frames already on disk when a resumed run started
 
     # ------------------------------------------------------------------ checks at start
 
-    def _check_forecaster(self) -> None:
-        fc, where = self.forecaster, self.cfg.hybrid.forecaster
+    def _make_predictor(self) -> NetworkPredictor | LearnedPredictor | None:
+        spec = self.cfg.hybrid.forecaster
+        if spec is None:
+            return None
+        if spec == "learn":
+            self.dataset = ExpensiveFrames(len(self.atoms))
+            return LearnedPredictor(self.masses, self.n, self.dt_fs)
+        if is_learned_forecaster(Path(spec)):
+            return self._warm_start(Path(spec))
+        forecaster = load_forecaster(spec)
         numbers = list(self.atoms.numbers)
-        if list(fc.numbers) != numbers:
+        if list(forecaster.numbers) != numbers:
             raise SimulationError(
-                f"hybrid.forecaster {where} was trained for {_formula(fc.numbers)} in another "
-                f"order or composition than the system ({_formula(numbers)}); train one for "
-                "this system")
-        if not np.isclose(fc.dt_fs, self.dt_fs, rtol=SPACING_RTOL) or fc.stride != self.n:
+                f"hybrid.forecaster {spec} was trained for {_formula(forecaster.numbers)} in "
+                f"another order or composition than the system ({_formula(numbers)}); train "
+                "one for this system")
+        if (not np.isclose(forecaster.dt_fs, self.dt_fs, rtol=SPACING_RTOL)
+                or forecaster.stride != self.n):
             raise SimulationError(
-                f"hybrid.forecaster {where} forecasts {fc.stride} steps of {fc.dt_fs:g} fs; the "
-                f"input has hybrid.stride {self.n} at dynamics.timestep_fs {self.dt_fs:g}")
+                f"hybrid.forecaster {spec} forecasts {forecaster.stride} steps of "
+                f"{forecaster.dt_fs:g} fs; the input has hybrid.stride {self.n} at "
+                f"dynamics.timestep_fs {self.dt_fs:g}")
+        return NetworkPredictor(forecaster, self.atoms, self.ledger)
+
+    def _warm_start(self, path: Path) -> LearnedPredictor:
+        """An earlier learning run's forecaster.pt: its version and frames, learning on."""
+        model, dataset, data = load_learned(path)
+        if list(data["numbers"]) != list(self.atoms.numbers):
+            raise SimulationError(
+                f"hybrid.forecaster {path} was learned for {_formula(data['numbers'])}; the "
+                f"system is {_formula(self.atoms.numbers)} (in this order); use "
+                "forecaster: learn to start afresh")
+        theirs = data["provenance"].get("calculator_config")
+        ours = self.cfg.calculator.model_dump(mode="json")
+        if theirs != ours:
+            raise SimulationError(
+                f"hybrid.forecaster {path} was learned from another calculator ({theirs}); "
+                f"this run's is {ours}. Frames of one level of theory cannot teach another: "
+                "use forecaster: learn to start afresh")
+        self.dataset = dataset
+        self.learned_from = {"path": str(path), "frames": len(dataset),
+                             "version": model.version}
+        return LearnedPredictor(self.masses, self.n, self.dt_fs, model)
 
     def _check_interpolator(self) -> int:
         """Refuse an interpolator that does not fit the run; its context C."""
@@ -186,10 +196,33 @@ class HybridRun:
 
         try:
             return IncrementalReconstructor(
-                make_interpolator(self.cfg.hybrid.interpolator), self.atoms.numbers,
+                make_interpolator(self._stream_interpolator()), self.atoms.numbers,
                 self.masses, self.n, self.dt_fs).context
         except ValueError as exc:
             raise SimulationError(f"hybrid.interpolator: {exc}") from None
+
+    def _stream_interpolator(self) -> str:
+        # with interpolator: learn every segment carries its own fine frames; the quintic
+        # spline is only the worker's rule for an interval that lacks them (none does)
+        return "quintic" if self.learned_interior else self.cfg.hybrid.interpolator
+
+    def _fit_settings(self) -> FitSettings:
+        learn = self.cfg.hybrid.learn
+        return FitSettings(max_frames=learn.max_frames_for(len(self.atoms)),
+                           kernel_width=learn.kernel_width, processes=learn.threads)
+
+    def _make_learner(self, executor: Any) -> Learner | None:
+        if not isinstance(self.predictor, LearnedPredictor):
+            return None
+        learn = self.cfg.hybrid.learn
+        learner = Learner(self._fit_settings(), self.atoms.numbers, learn.first_fit_frames,
+                          learn.refit_frames, learn.lag_segments,
+                          executor or make_executor(learn.transport),
+                          owns_executor=executor is None)
+        if self.predictor.model is not None:  # a warm start: refit once enough are new
+            learner.next_version = self.predictor.model.version + 1
+            learner.last_request_frames = len(self.dataset)
+        return learner
 
     # ------------------------------------------------------------------ state handling
 
@@ -203,7 +236,9 @@ class HybridRun:
 
     def _boundary(self, index: int, positions: np.ndarray, arrival: np.ndarray,
                   forces: np.ndarray, energy: float, origin: str, status: str,
-                  interior: tuple[np.ndarray, np.ndarray] | None = None) -> BoundaryFrame:
+                  interior: tuple[np.ndarray, np.ndarray] | None = None,
+                  interior_method: str = "simulation", exact: bool = True,
+                  raw_uncertainty: float | None = None) -> BoundaryFrame:
         """The frame at the end of a segment, with the O-step applied to its momenta."""
         self._check_safety(index, positions, forces, arrival)
         departure = self.thermostat.apply(arrival)
@@ -211,7 +246,8 @@ class HybridRun:
             index, index * self.segment_fs, positions.copy(), arrival.copy(), departure,
             forces.copy(), float(energy), origin, status,
             None if interior is None else interior[0], None if interior is None else interior[1],
-            self._rng_state(), self.thermostat.energy)
+            self._rng_state(), self.thermostat.energy, exact=exact,
+            interior_method=interior_method, raw_uncertainty=raw_uncertainty)
 
     def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
                       momenta: np.ndarray) -> None:
@@ -224,19 +260,20 @@ class HybridRun:
 
     # ------------------------------------------------------------------ segments
 
-    def _simulate(self, start: BoundaryFrame) -> BoundaryFrame:
-        before = self.counter.calls
-        seg = simulate_segment(self.atoms, self.vv, start.positions, start.departure, self.n)
-        self.counts.force_calls += self.counter.calls - before
-        return self._boundary(start.index + 1, seg.positions[-1], seg.momenta[-1], seg.forces,
-                              seg.energy, "sim", "verified",
-                              (seg.positions[1:-1], seg.momenta[1:-1]))
-
-    def _forecast(self, start: BoundaryFrame) -> tuple[np.ndarray, np.ndarray]:
-        m = self.masses[:, None]
-        r1, v1 = self.forecaster.predict(start.positions, start.departure / m * FS,
-                                         start.forces / m * FS**2)
-        return r1, v1 * m / FS
+    def _simulate(self, start: BoundaryFrame) -> tuple[BoundaryFrame, Any]:
+        """The segment from ``start`` by simulation; the frame and the segment's frames."""
+        known = (start.forces, start.energy) if start.exact else None
+        with self.ledger.charge("simulation"):
+            seg = simulate_segment(self.atoms, self.vv, start.positions, start.departure,
+                                   self.n, known)
+        if self.dataset is not None:
+            first = 1 if start.exact else 0  # a learned ML frame is labeled here first
+            self.dataset.add(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
+                             "simulation")
+        frame = self._boundary(start.index + 1, seg.positions[-1], seg.momenta[-1], seg.forces,
+                               seg.energy, "sim", "verified",
+                               (seg.positions[1:-1], seg.momenta[1:-1]))
+        return frame, seg
 
     def _collect_and_tune(self, start: BoundaryFrame, end: BoundaryFrame) -> None:
         """Keep the simulated segment as training data; fine-tune when enough are new."""
@@ -245,99 +282,126 @@ class HybridRun:
                                 start.forces / m * FS**2, end.positions, end.arrival / m * FS))
         if len(self.tune_pairs) - self.tuned_at < ft.every_segments:
             return
+        forecaster = self.predictor.forecaster
         r0, v0, a0, r1, v1 = (np.array(x) for x in zip(*self.tune_pairs, strict=True))
-        before, after = self.forecaster.fine_tune(
+        before, after = forecaster.fine_tune(
             r0, v0, a0, r1, v1, ft.epochs, ft.learning_rate, ft.batch_size,
             seed=self.cfg.dynamics.seed * 1000 + self.tunes)
         self.tuned_at, self.tunes = len(self.tune_pairs), self.tunes + 1
         self._tuned_state = {k: v.detach().clone()
-                             for k, v in self.forecaster.net.state_dict().items()}
-        self._timeline.write(segment=end.index, time_fs=end.time_fs, mode=self.mode,
+                             for k, v in forecaster.net.state_dict().items()}
+        self._timeline.write(segment=end.index, time_fs=end.time_fs, mode=self.switch.mode,
                              event="fine-tune", reason=f"{len(r0)} simulated segments; loss "
-                             f"{before:.3g} -> {after:.3g}", **self._calls())
-
-    def _shadow_error(self, start: BoundaryFrame, end: BoundaryFrame) -> float:
-        r1, _ = self._forecast(start)
-        return float(np.linalg.norm(r1 - end.positions, axis=1).max())
+                             f"{before:.3g} -> {after:.3g}", **self.ledger.row())
 
     def _try_forecast(self, start: BoundaryFrame) -> tuple[BoundaryFrame | None, dict[str, Any]]:
         """An ML segment from ``start``, or None with the check that rejected it."""
-        sw = self.cfg.hybrid.switch
-        m = self.masses[:, None]
-        r1, p1 = self._forecast(start)
-        info: dict[str, Any] = {}
-        if not (np.isfinite(r1).all() and np.isfinite(p1).all()):
-            return None, {"reason": "forecast not finite"}
-        if min_distance(r1) < self.cfg.safety.min_distance_A:
-            return None, {"reason": "closest atoms"}
-        self.atoms.set_positions(r1)
-        before = self.counter.calls
-        forces = self.atoms.get_forces()
-        energy = float(self.atoms.get_potential_energy())
-        self.counts.force_calls += self.counter.calls - before
-        if not np.isfinite(forces).all():
-            return None, {"reason": "forces not finite"}
-        info["disagreement_A"] = self.forecaster.disagreement(
-            start.positions, start.departure / m * FS, r1, p1 / m * FS, forces / m * FS**2)
-        e0 = start.energy + kinetic_energy(start.departure, self.masses)
-        info["energy_jump_eV"] = energy + kinetic_energy(p1, self.masses) - e0
-        if e0 - energy <= 0:
-            return None, {**info, "reason": "energy jump"}
-        if info["disagreement_A"] > sw.disagreement_A:
-            return None, {**info, "reason": "forward/backward disagreement"}
-        if abs(info["energy_jump_eV"]) > sw.energy_jump_eV:
-            return None, {**info, "reason": "energy jump"}
-        # The segment is NVE: give the forecast the start's total energy exactly, by scaling
-        # its momenta (within the tolerance just checked), so forecast errors cannot heat or
-        # cool the system; the thermostat at the boundary then acts as in the simulation.
-        p1 = p1 * np.sqrt((e0 - energy) / kinetic_energy(p1, self.masses))
-        temps = species_temperatures(p1, self.masses, self.symbols)
-        history = [*self.species_history, temps]
-        if len(history) == sw.species_window and self.species_reference[1] >= 100:
-            sums, count = self.species_reference
-            for s in temps:
-                mean, expected = float(np.mean([h[s] for h in history])), sums[s] / count
-                if abs(mean / expected - 1) > sw.species_temperature:
-                    self.species_history.clear()
-                    return None, {**info, "reason": f"temperature of {s} ({mean:.0f} K, "
-                                                    f"simulation {expected:.0f} K)"}
-        self.species_history.append(temps)
-        frame = self._boundary(start.index + 1, r1, p1, forces, energy, "ml", "unverified")
+        forecast = self.predictor.forecast(start, self.cfg.safety.min_distance_A)
+        if isinstance(forecast, str):
+            return None, {"reason": forecast}
+        momenta, info, reason = self.switch.check(forecast, start,
+                                                  self.predictor.uncertainty_check)
+        if reason is not None:
+            return None, {**info, "reason": reason}
+        interior = None
+        if self.learned_interior and forecast.segment is not None:
+            interior = (forecast.segment.positions[1:-1], forecast.segment.momenta[1:-1])
+        frame = self._boundary(start.index + 1, forecast.positions, momenta, forecast.forces,
+                               forecast.energy, "ml", "unverified", interior, LEARNED_METHOD,
+                               forecast.exact, forecast.raw_uncertainty)
         return frame, info
+
+    # ------------------------------------------------------------------ learning
+
+    def _learn(self) -> None:
+        """At a segment boundary: take up a version that is due, ask for one that is."""
+        learner = self.learner
+        if learner is None:
+            return
+        if learner.take_up_due(self.steps):
+            waited = learner.wait_seconds
+            model = learner.take_up()
+            waited = f"waited {learner.wait_seconds - waited:.1f} s"
+            k = self.current.index
+            if isinstance(model, FitFailure):
+                reason = (f"version {model.version} failed ({model.message}); keeping "
+                          f"version {self.predictor.version}; {waited}")
+            else:
+                self.predictor.take_up(model)
+                self._save_learned()
+                reason = f"{model.describe()}; {waited}"
+            self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode=self.switch.mode,
+                                 event="learn", reason=reason, version=self.predictor.version,
+                                 **self.ledger.row())
+        if learner.request_due(len(self.dataset)):
+            learner.request(self.steps, self.dataset)
+
+    def _save_learned(self) -> None:
+        if self.learner is None or self.predictor.model is None:
+            return
+        model = self.predictor.model
+        save_learned(self.out, model, self.dataset, self.atoms.numbers, self.masses,
+                     self.dt_fs, self.n, self._fit_settings(),
+                     {"calculator": describe_calculator(self.cfg.calculator),
+                      "calculator_config": self.cfg.calculator.model_dump(mode="json"),
+                      "run": str(self.out), "learned_from": self.learned_from})
 
     # ------------------------------------------------------------------ commit / rollback
 
     def _commit(self, frame: BoundaryFrame) -> None:
         if self.on_commit is not None:
             self.on_commit(frame)
-        self._coarse_writer.write(self._coarse_atoms(frame))
+        self._coarse_writer.write(coarse_atoms(frame, self.atoms.numbers, self.masses))
         self.stream.submit(self._coarse_frame(frame))
         self.committed.append(frame)
         del self.committed[:-self._tail_length]
         self.n_committed += 1
         if frame.index > 0:
-            self.counts.temperatures.append(
+            self.stats.temperatures.append(
                 2 * kinetic_energy(frame.arrival, self.masses) / (self.ndof * KB))
             if frame.origin == "sim":
-                self.counts.sim_segments += 1
+                self.stats.sim_segments += 1
             else:
-                self.counts.ml_segments += 1
-                self.counts.ml_verified += frame.status == "verified"
+                self.stats.ml_segments += 1
+                self.stats.ml_verified += frame.status == "verified"
 
     def _commit_through(self, index: int) -> None:
         while self.pending and self.pending[0].index <= index:
             self._commit(self.pending.pop(0))
 
-    def _apply_monitor(self, result: MonitorResult, now: int) -> bool:
-        """Check a monitor's reference against the forecast; False: rolled back."""
+    def _apply_monitors(self, results: list[tuple[MonitorResult, bool]], now: int) -> bool:
+        """Apply monitor results in order; False: one of them rolled the driver back."""
+        ok = True
+        for result, attached in results:
+            ok = self._apply_monitor(result, attached and ok, now) and ok
+        return ok
+
+    def _apply_monitor(self, result: MonitorResult, attached: bool, now: int) -> bool:
+        """Count a monitor's calls, learn from its frames, and check its segment's forecast
+        if the segment is still pending (``attached``); False: rolled back."""
+        self.ledger.add("monitors", result.force_calls)
+        if self.dataset is not None:
+            first = 0 if result.labeled_start else 1
+            seg = result.frames
+            self.dataset.add(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
+                             "monitor")
+        time_fs = result.segment * self.segment_fs
+        if not attached:
+            self._timeline.write(segment=result.segment, time_fs=time_fs, mode="ml",
+                                 event="monitor", reason="its segment was rolled back",
+                                 **self.ledger.row())
+            return True
         frame = next(f for f in self.pending if f.index == result.segment + 1)
-        error = float(np.linalg.norm(frame.positions - result.positions, axis=1).max())
-        self.counts.monitor_errors.append(error)
-        self.counts.monitor_calls += result.force_calls
+        error = max_distance(frame.positions, result.positions)
+        errors = (self.stats.monitor_errors if result.reason == "random"
+                  else self.stats.uncertain_monitor_errors)
+        errors.append(error)
+        self.predictor.observe(frame.raw_uncertainty, error)
         ok = error <= self.cfg.hybrid.switch.tolerance_A
-        self._timeline.write(segment=result.segment, time_fs=result.segment * self.segment_fs,
-                             mode="ml", event="monitor", reason="ok" if ok else "beyond tolerance",
-                             monitor_error_A=error, **self._calls())
+        self._timeline.write(segment=result.segment, time_fs=time_fs, mode="ml", event="monitor",
+                             reason=("ok" if ok else "beyond tolerance")
+                             + ("" if result.reason == "random" else f" ({result.reason})"),
+                             monitor_error_A=error, **self.ledger.row())
         if ok:
             frame.status = "verified"
             self._commit_through(frame.index)
@@ -347,117 +411,124 @@ class HybridRun:
 
     def _rollback(self, now: int, reason: str) -> None:
         last = self.committed[-1]
-        self.counts.rollbacks += 1
-        self.counts.discarded_segments += len(self.pending)
+        self.stats.rollbacks += 1
+        self.stats.discarded_segments += len(self.pending)
         self._timeline.write(segment=now, time_fs=now * self.segment_fs, mode="sim",
                              event="rollback", reason=f"{reason}; back to frame {last.index}",
-                             **self._calls())
+                             **self.ledger.row())
         log.info("rollback to coarse frame %d: %s", last.index, reason)
         self.pending.clear()
-        self.monitors.discard()
+        self.monitors.detach()
         self._set_rng_state(last.rng_state)
         self.thermostat.energy = last.thermostat_energy
         self.current = last
-        self._leave_ml(self.cfg.hybrid.switch.verified_segments)
-
-    def _leave_ml(self, needed: int) -> None:
-        self.mode, self.streak, self.ml_run, self.needed = "sim", 0, 0, needed
+        self.switch.leave_ml(self.cfg.hybrid.switch.verified_segments)
 
     def _sync_monitors(self, now: int) -> bool:
         """Wait for every outstanding monitor; commit what they verify. False: rolled back."""
-        for result in self.monitors.drain():
-            if not self._apply_monitor(result, now):
-                return False
+        if not self._apply_monitors(self.monitors.drain(), now):
+            return False
         self._commit_through(self.pending[-1].index if self.pending else -1)
         return True
-
-    def _calls(self) -> dict[str, int]:
-        return {"force_calls": self.counts.force_calls, "monitor_calls": self.counts.monitor_calls}
 
     # ------------------------------------------------------------------ the loop
 
     def _step(self) -> None:
         """Make the segment that starts at ``self.current``."""
-        sw, k = self.cfg.hybrid.switch, self.current.index
-        for result in self.monitors.due(k, self.lag):
-            if not self._apply_monitor(result, k):
-                return
-        if self.mode == "ml":
-            frame, info = self._try_forecast(self.current)
-            if frame is not None:
-                self.pending.append(frame)
-                self.ml_run += 1
-                monitored = self.monitor_rng.random() < self.cfg.hybrid.monitor.fraction
-                if monitored:
-                    self.monitors.submit(MonitorTask(k, self.current.positions,
-                                                     self.current.departure), k)
-                self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode="ml",
-                                     event="forecast", reason="monitored" if monitored else "",
-                                     **_rounded(info), **self._calls())
-                self.current = frame
-                if self.ml_run >= sw.max_ml_segments:
-                    self._timeline.write(segment=k + 1, time_fs=(k + 1) * self.segment_fs,
-                                         mode="sim", event="switch", reason="longest ML run",
-                                         **self._calls())
-                    if self._sync_monitors(k + 1):
-                        self._leave_ml(sw.reentry_segments)
-                return
-            reason = info.pop("reason")
-            check = reason.split(" (")[0].split(" of ")[0]  # "temperature of C (...)" -> kind
-            self.counts.rejected[check] = self.counts.rejected.get(check, 0) + 1
-            self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode="sim",
-                                 event="reject", reason=reason, **_rounded(info), **self._calls())
-            if not self._sync_monitors(k):
-                return
-            self._leave_ml(sw.reentry_segments)
+        k = self.current.index
+        self._learn()
+        self.steps += 1
+        if not self._apply_monitors(self.monitors.due(k, self.lag), k):
+            return
+        if self.switch.mode == "ml" and self._ml_step(k):
+            return
         start = self.current
-        frame = self._simulate(start)
-        sums, count = self.species_reference
-        for p in frame.interior_momenta:
-            for s, t in species_temperatures(p, self.masses, self.symbols).items():
-                sums[s] += t
-        self.species_reference = (sums, count + len(frame.interior_momenta))
-        shadow = None
-        if self.forecaster is not None:
-            shadow = self._shadow_error(start, frame)
-            self.counts.shadow_errors.append(shadow)
+        frame, seg = self._simulate(start)
+        shadow = predicted = None
+        if self.predictor is not None and self.predictor.ready:
+            shadow, predicted = self.predictor.shadow(start, seg)
+            self.stats.shadow_errors.append(shadow)
             if self.cfg.hybrid.fine_tune is not None:
                 self._collect_and_tune(start, frame)
-            self.streak = self.streak + 1 if shadow <= sw.tolerance_A else 0
-            if shadow > sw.tolerance_A:
-                self.needed = sw.verified_segments
+        entered = self.switch.simulated(seg.momenta[1:-1], shadow)
         self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode="sim",
-                             event="simulate", shadow_error_A=shadow, **self._calls())
+                             event="simulate", shadow_error_A=shadow, uncertainty_A=predicted,
+                             version=self.predictor.version if self.predictor else None,
+                             **self.ledger.row())
         self._commit(frame)
         self.current = frame
-        if self.forecaster is not None and self.streak >= self.needed:
-            self.mode, self.ml_run = "ml", 0
+        if entered:
+            if self.stats.first_ml_calls is None:
+                self.stats.first_ml_calls = self.ledger.total
             self._timeline.write(segment=k + 1, time_fs=(k + 1) * self.segment_fs, mode="ml",
                                  event="switch",
-                                 reason=f"{self.streak} shadow forecasts within tolerance",
-                                 **self._calls())
+                                 reason=f"{self.switch.streak} shadow forecasts within "
+                                        "tolerance", **self.ledger.row())
+
+    def _ml_step(self, k: int) -> bool:
+        """An ML segment from ``self.current``; False: rejected, simulate it instead."""
+        sw = self.cfg.hybrid.switch
+        start = self.current
+        frame, info = self._try_forecast(start)
+        version = self.predictor.version
+        if frame is not None:
+            self.pending.append(frame)
+            reason = self.choice.choose(info["uncertainty_A"])
+            if reason is not None:
+                known = (start.forces, start.energy) if start.exact else None
+                self.monitors.submit(MonitorTask(k, start.positions, start.departure, known,
+                                                 reason), k)
+            self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode="ml",
+                                 event="forecast",
+                                 reason={None: "", "random": "monitored"}.get(
+                                     reason, f"monitored ({reason})"),
+                                 version=version, **_rounded(info), **self.ledger.row())
+            self.current = frame
+            if self.switch.forecast_taken():
+                self._timeline.write(segment=k + 1, time_fs=(k + 1) * self.segment_fs,
+                                     mode="sim", event="switch", reason="longest ML run",
+                                     **self.ledger.row())
+                if self._sync_monitors(k + 1):
+                    self.switch.leave_ml(sw.reentry_segments)
+            return True
+        reason = info.pop("reason")
+        self.stats.reject(reason)
+        self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode="sim",
+                             event="reject", reason=reason, version=version, **_rounded(info),
+                             **self.ledger.row())
+        if not self._sync_monitors(k):
+            return True
+        self.switch.leave_ml(sw.reentry_segments)
+        return False
 
     def run(self, resume: bool = False, overwrite: bool = False, progress: bool = True,
-            comm: Any = None, monitor_executor: Any = None) -> HybridResult:
+            comm: Any = None, monitor_executor: Any = None,
+            learner_executor: Any = None) -> HybridResult:
         """Run (or continue) the hybrid loop to the configured length.
 
         Under MPI (``hybridmd.hybrid.mpi``): ``comm`` puts the interpolator worker on rank 1 of it,
-        ``monitor_executor`` (an ``mpi4py.futures`` executor) runs the monitors on other ranks.
+        ``monitor_executor`` and ``learner_executor`` (``mpi4py.futures`` executors) run the
+        monitors and the learner on other ranks.
         """
         t0 = time.perf_counter()
-        paths = self._prepare_output(resume, overwrite)
+        if resume:
+            self.folder.check_resumable(self.cfg)
+        else:
+            self.folder.prepare(overwrite, self.cfg)
+        paths = self.folder.paths
         self._tail_length = self.cfg.hybrid.queue_size + 2 * self.context_frames + 2
-        resume_state = self._load_checkpoint() if resume else None
+        resume_state = self.checkpointer.load() if resume else None
         self._timeline = Timeline(paths["timeline"],
-                                   resume_state["timeline_lines"] if resume_state else None)
+                                  resume_state["timeline_lines"] if resume_state else None)
         self.monitors = MonitorPool(self.cfg.hybrid.monitor.workers,
                                     self.cfg.model_dump(mode="json"), self.context,
                                     monitor_executor, self._monitor_atoms())
-        stream_tail = self._restore(resume_state) if resume_state else None
+        self.learner = self._make_learner(learner_executor)
+        stream_tail = self.checkpointer.restore(resume_state) if resume_state else None
         # opened after the restore has cut the file back to the committed frames
         self._coarse_writer = FrameWriter(paths["coarse"])
         self.stream = StreamingInterpolation(
-            self.cfg.hybrid.interpolator, paths["fine"], self.atoms.numbers, self.n,
+            self._stream_interpolator(), paths["fine"], self.atoms.numbers, self.n,
             self.dt_fs, self.masses, transport="mpi" if comm else self.cfg.hybrid.transport,
             maxsize=self.cfg.hybrid.queue_size, threads=1, comm=comm, worker_rank=1,
             resume_frames=stream_tail[0] if stream_tail else None)
@@ -478,13 +549,13 @@ class HybridRun:
                         before = self.current.index
                         self._step()
                         bar.update(self.current.index - before)
-                        bar.set_postfix(mode=self.mode,
-                                        ml=self.counts.ml_segments + len(self.pending))
+                        bar.set_postfix(mode=self.switch.mode,
+                                        ml=self.stats.ml_segments + len(self.pending))
                         if not self.pending and not self.monitors.outstanding:
-                            self._snapshot()
+                            self.checkpointer.snapshot()
                             if (time.monotonic() - last_ckpt
                                     >= self.cfg.output.checkpoint_interval_s):
-                                self._checkpoint()
+                                self.checkpointer.write()
                                 last_ckpt = time.monotonic()
                         if stop.signal is not None:
                             interrupted = True
@@ -495,23 +566,26 @@ class HybridRun:
                     if interrupted or self._sync_monitors(self.current.index):
                         break
             if not interrupted:
-                self._snapshot()
-            self._checkpoint(finished=not interrupted)
-            fine_frames = self.stream.close()
-        except SimulationError as exc:
+                self.checkpointer.snapshot()
+                self._save_learned()
+            self.checkpointer.write(finished=not interrupted)
+            fine_frames = self._fine_before + self.stream.close()
+        except (SimulationError, LearnerError) as exc:
             self._on_failure(exc)
             raise
         except BaseException:
             self.stream.abort()
-            if self._quiet is not None:
-                self._checkpoint()
+            if self.checkpointer.quiet is not None:
+                self.checkpointer.write()
             raise
         finally:
             self.monitors.close()
+            if self.learner is not None:
+                self.learner.close()
             self._coarse_writer.close()
             self._timeline.close()
-        summary = self._summary(time.perf_counter() - t0, fine_frames)
-        write_json_atomic(paths["summary"], summary)
+        summary = build_summary(self, time.perf_counter() - t0, fine_frames)
+        self.folder.write_summary(summary)
         return HybridResult(self.out, summary, interrupted)
 
     def _monitor_atoms(self) -> Atoms | None:
@@ -525,22 +599,23 @@ class HybridRun:
         """Frame 0: the structure with its initial momenta (no O-step before the first segment)."""
         atoms = self.atoms
         atoms.set_momenta(self._p0)
-        before = self.counter.calls
-        forces = atoms.get_forces()
-        self.counts.force_calls += self.counter.calls - before
+        with self.ledger.charge("simulation"):
+            forces = atoms.get_forces()
+            energy = float(atoms.get_potential_energy())
         self._check_safety(0, atoms.positions, forces, self._p0)
+        if self.dataset is not None:
+            self.dataset.add(atoms.positions, forces, [energy], "simulation")
         frame = BoundaryFrame(0, 0.0, atoms.get_positions(), self._p0.copy(), self._p0.copy(),
-                              forces, float(atoms.get_potential_energy()), "sim", "verified",
-                              rng_state=self._rng_state())
+                              forces, energy, "sim", "verified", rng_state=self._rng_state())
         self._commit(frame)
         self.current = frame
-        self._snapshot()
-        self._checkpoint()
+        self.checkpointer.snapshot()
+        self.checkpointer.write()
 
-    def _on_failure(self, exc: SimulationError) -> None:
+    def _on_failure(self, exc: SimulationError | LearnerError) -> None:
         """Frames committed so far are on disk; the failing state goes to failure.extxyz."""
-        if self._quiet is not None:
-            self._checkpoint()
+        if self.checkpointer.quiet is not None:
+            self.checkpointer.write()
         try:
             self.stream.close()
         except Exception:  # noqa: BLE001 (the original error is the one to report)
@@ -553,164 +628,14 @@ class HybridRun:
             atoms.write(self.out / "failure.extxyz", format="extxyz")
         exc.args = (f"{exc.args[0]}. The {self.n_committed} coarse frames before it are in "
                     f"{self.out / COARSE_NAME}, their fine frames in {self.out / FINE_NAME}"
-                    + ("; the failing state is in failure.extxyz" if failure else ""),)
-
-    # ------------------------------------------------------------------ files
-
-    def _paths(self) -> dict[str, Path]:
-        return {"coarse": self.out / COARSE_NAME, "fine": self.out / FINE_NAME,
-                "timeline": self.out / TIMELINE_NAME, "summary": self.out / SUMMARY_NAME,
-                "checkpoint": self.out / CHECKPOINT_NAME, "tail": self.out / TAIL_NAME,
-                "metadata": self.out / METADATA_NAME}
-
-    def _prepare_output(self, resume: bool, overwrite: bool) -> dict[str, Path]:
-        paths = self._paths()
-        existing = [p for p in paths.values() if p.exists()]
-        if resume:
-            if not paths["checkpoint"].exists():
-                raise SimulationError(f"nothing to resume in {self.out}: no {CHECKPOINT_NAME}; "
-                                      "run without --resume")
-            meta = json.loads(paths["metadata"].read_text())
-            changed = [k for k in _changed_keys(meta["input"], self.cfg.model_dump(mode="json"))
-                       if k not in _RESUMABLE_CHANGES]
-            if changed:
-                names = ", ".join(".".join(k) for k in changed)
-                raise SimulationError(
-                    f"the input changed since the run in {self.out} started ({names}); only "
-                    "dynamics.steps/duration_fs may change on --resume (to extend a run)")
-            return paths
-        if existing and not overwrite:
-            raise SimulationError(
-                f"{self.out} already holds a run ({', '.join(p.name for p in existing)}); "
-                "continue it with --resume, or start again with --overwrite")
-        for path in existing:
-            path.unlink()
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(paths["metadata"], run_metadata(self.cfg.model_dump(mode="json"),
-                                                          describe_calculator(
-                                                              self.cfg.calculator)))
-        return paths
-
-    def _coarse_atoms(self, frame: BoundaryFrame) -> Atoms:
-        atoms = Atoms(numbers=self.atoms.numbers, positions=frame.positions, masses=self.masses)
-        atoms.set_momenta(frame.departure)
-        atoms.info.update(time_fs=frame.time_fs, coarse_index=frame.index, origin=frame.origin,
-                          status=frame.status)
-        atoms.calc = SinglePointCalculator(atoms, energy=frame.energy, forces=frame.forces)
-        return atoms
+                    + ("; the failing state is in failure.extxyz" if failure else "")
+                    + ("" if failure else "; --resume continues from the last checkpoint"),)
 
     def _coarse_frame(self, frame: BoundaryFrame) -> CoarseFrame:
         return CoarseFrame(frame.index, frame.time_fs, frame.positions, frame.departure,
                            frame.arrival, frame.forces, frame.energy, frame.origin,
-                           frame.interior_positions, frame.interior_momenta)
-
-    def _snapshot(self) -> None:
-        """Remember the state now, at a quiet point: nothing pending, no monitor outstanding.
-
-        Resuming from it repeats exactly what the run did next (decisions depend only on
-        the state and the seeded generators), so a resumed run continues the same trajectory.
-        """
-        # Taken after every quiet segment, so it holds references and lengths, not copies:
-        # committed frames are never changed, and the counters' lists, like the fine-tuning
-        # pairs, only grow; ``_checkpoint`` cuts them back to these lengths.
-        self._quiet = {
-            "committed": self.n_committed, "frame": self.committed[-1],
-            "mode": self.mode, "streak": self.streak, "needed": self.needed,
-            "ml_run": self.ml_run, "species_history": list(self.species_history),
-            "species_reference": copy.deepcopy(list(self.species_reference)),
-            "counts": {k: len(v) if isinstance(v, list) else copy.copy(v)
-                       for k, v in self.counts.__dict__.items()},
-            "timeline_lines": self._timeline.lines,
-            "tail": list(self.committed),
-            "tune": {"pairs": len(self.tune_pairs), "tuned_at": self.tuned_at,
-                     "tunes": self.tunes},
-            "tuned_state": self._tuned_state,
-        }
-
-    def _checkpoint(self, finished: bool = False) -> None:
-        """Write the last quiet state (see ``_snapshot``) to disk."""
-        paths = self._paths()
-        state = dict(self._quiet)
-        tail, frame = state.pop("tail"), state.pop("frame")
-        tmp = paths["tail"].with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump({"tail": [self._coarse_frame(f) for f in tail],
-                         "tuned_state": state.pop("tuned_state"),
-                         "tune_pairs": self.tune_pairs[:state["tune"]["pairs"]]}, fh)
-        tmp.replace(paths["tail"])
-        counts = {k: getattr(self.counts, k)[:v] if isinstance(getattr(self.counts, k), list)
-                  else v for k, v in state["counts"].items()}
-        write_json_atomic(paths["checkpoint"], {**state, "frame": frame_json(frame),
-                                                "counts": counts, "finished": finished})
-
-    def _load_checkpoint(self) -> dict[str, Any]:
-        return json.loads(self._paths()["checkpoint"].read_text())
-
-    def _restore(self, state: dict[str, Any]) -> tuple[list[CoarseFrame], list[CoarseFrame]]:
-        """Back to the checkpointed commit; the stream's primer and the frames to re-send."""
-        paths = self._paths()
-        frame = frame_from_json(state["frame"])
-        self.current = frame
-        self.committed = [frame]
-        self.n_committed = state["committed"]
-        self._set_rng_state(frame.rng_state)
-        self.thermostat.energy = frame.thermostat_energy
-        self.mode, self.streak, self.needed = state["mode"], state["streak"], state["needed"]
-        self.ml_run = state["ml_run"]
-        self.species_history.extend(state["species_history"])
-        self.species_reference = tuple(state["species_reference"])
-        self.counts = _Counters(**state["counts"])
-        truncate_frames(paths["coarse"], self.n_committed)
-        with open(paths["tail"], "rb") as fh:
-            saved = pickle.load(fh)
-        tail: list[CoarseFrame] = saved["tail"]
-        self.tune_pairs = saved["tune_pairs"]
-        self.tuned_at, self.tunes = state["tune"]["tuned_at"], state["tune"]["tunes"]
-        self._tuned_state = saved["tuned_state"]
-        if self._tuned_state is not None:
-            self.forecaster.net.load_state_dict(self._tuned_state)
-        fine_end = last_coarse_index(paths["fine"], frame.index)
-        primer = [f for f in tail if f.index <= fine_end]
-        resend = [f for f in tail if f.index > fine_end]
-        if not primer or primer[0].index > max(0, fine_end - self.context_frames + 1):
-            raise SimulationError(
-                f"cannot resume the fine trajectory in {paths['fine']}: it ends at coarse frame "
-                f"{fine_end}, the saved stream tail starts at {tail[0].index}; start again "
-                "with --overwrite")
-        log.info("resuming at coarse frame %d (%d committed; fine output continues after "
-                 "coarse frame %d)", frame.index, self.n_committed, fine_end)
-        return primer, resend
-
-    def _summary(self, wall: float, fine_frames: int) -> dict[str, Any]:
-        c = self.counts
-        segments = c.sim_segments + c.ml_segments
-        full = segments * self.n + 1
-        total = c.force_calls + c.monitor_calls
-
-        def stats(values: list[float]) -> dict[str, float] | None:
-            if not values:
-                return None
-            a = np.asarray(values)
-            return {"count": len(a), "mean": float(a.mean()), "p95": float(np.quantile(a, 0.95)),
-                    "max": float(a.max())}
-
-        return {
-            "directory": str(self.out), "segments": segments, "stride": self.n,
-            "segment_fs": self.segment_fs, "simulated_segments": c.sim_segments,
-            "ml_segments": c.ml_segments, "ml_verified_segments": c.ml_verified,
-            "ml_fraction": c.ml_segments / segments if segments else 0.0,
-            "rollbacks": c.rollbacks, "discarded_ml_segments": c.discarded_segments,
-            "rejected_forecasts": dict(c.rejected),
-            "force_calls": {"driver": c.force_calls, "monitors": c.monitor_calls,
-                            "total": total, "full_simulation": full,
-                            "saved_driver": 1 - c.force_calls / full,
-                            "saved_total": 1 - total / full},
-            "shadow_error_A": stats(c.shadow_errors),
-            "monitor_error_A": stats(c.monitor_errors),
-            "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
-            "target_temperature_K": self.cfg.dynamics.temperature_K,
-            "fine_frames": fine_frames, "wall_time_s": wall,
-        }
+                           frame.interior_positions, frame.interior_momenta,
+                           frame.interior_method)
 
 
 def _rounded(info: dict[str, Any]) -> dict[str, Any]:

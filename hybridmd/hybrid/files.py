@@ -4,19 +4,28 @@ A run folder holds ``fine.traj`` (every Δτ, from the interpolator worker), ``c
 (segment ends with energy, forces, origin and status), ``timeline.tsv`` (one line per decision),
 ``summary.json``, ``run.json`` (the input and versions), ``checkpoint.json`` (the last quiet
 state) and ``resume-state.pkl`` (the frames the interpolator needs to go on, fine-tuning data
-and weights).
+and weights, the labeled frames and the learned force field); a learning run also leaves
+``forecaster.pt``, ``force-field.npz`` and ``frames.npz`` (``hybridmd.hybrid.learned_file``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
+from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.hybrid.segments import BoundaryFrame
-from hybridmd.output import truncate_frames
+from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
+from hybridmd.safety import SimulationError
+
+if TYPE_CHECKING:
+    from hybridmd.config import RunConfig
 
 COARSE_NAME = "coarse.traj"
 FINE_NAME = "fine.traj"
@@ -27,8 +36,67 @@ TAIL_NAME = "resume-state.pkl"  #: stream tail, fine-tuning data and weights
 METADATA_NAME = "run.json"
 
 TIMELINE_COLUMNS = ("segment", "time_fs", "mode", "event", "reason", "shadow_error_A",
-                    "monitor_error_A", "disagreement_A", "energy_jump_eV", "force_calls",
-                    "monitor_calls")
+                    "monitor_error_A", "uncertainty_A", "energy_jump_eV", "version",
+                    "force_calls", "monitor_calls")
+
+
+class RunFolder:
+    """The files of one hybrid run, and the rules for starting, overwriting and resuming."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        d = self.directory
+        self.paths = {"coarse": d / COARSE_NAME, "fine": d / FINE_NAME,
+                      "timeline": d / TIMELINE_NAME, "summary": d / SUMMARY_NAME,
+                      "checkpoint": d / CHECKPOINT_NAME, "tail": d / TAIL_NAME,
+                      "metadata": d / METADATA_NAME, "forecaster": d / FILE_NAME,
+                      "force_field": d / MODEL_NAME, "frames": d / FRAMES_NAME}
+
+    def check_resumable(self, cfg: RunConfig) -> None:
+        """Refuse to resume where there is no checkpoint or the input changed."""
+        from hybridmd.simulate import _RESUMABLE_CHANGES, _changed_keys
+
+        if not self.paths["checkpoint"].exists():
+            raise SimulationError(f"nothing to resume in {self.directory}: no {CHECKPOINT_NAME}; "
+                                  "run without --resume")
+        meta = json.loads(self.paths["metadata"].read_text())
+        changed = [k for k in _changed_keys(meta["input"], cfg.model_dump(mode="json"))
+                   if k not in _RESUMABLE_CHANGES]
+        if changed:
+            names = ", ".join(".".join(k) for k in changed)
+            raise SimulationError(
+                f"the input changed since the run in {self.directory} started ({names}); only "
+                "dynamics.steps/duration_fs may change on --resume (to extend a run)")
+
+    def prepare(self, overwrite: bool, cfg: RunConfig) -> None:
+        """A fresh run: refuse to replace one without ``overwrite``; write ``run.json``."""
+        from hybridmd.calculators import describe_calculator
+
+        existing = [p for p in self.paths.values() if p.exists()]
+        if existing and not overwrite:
+            raise SimulationError(
+                f"{self.directory} already holds a run "
+                f"({', '.join(p.name for p in existing)}); continue it with --resume, or "
+                "start again with --overwrite")
+        for path in existing:
+            path.unlink()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.paths["metadata"], run_metadata(
+            cfg.model_dump(mode="json"), describe_calculator(cfg.calculator)))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.paths["summary"], summary)
+
+
+def coarse_atoms(frame: BoundaryFrame, numbers: np.ndarray, masses: np.ndarray) -> Atoms:
+    """A committed frame as written to ``coarse.traj`` (departure momenta, energy, forces)."""
+    atoms = Atoms(numbers=numbers, positions=frame.positions, masses=masses)
+    atoms.set_momenta(frame.departure)
+    atoms.info.update(time_fs=frame.time_fs, coarse_index=frame.index, origin=frame.origin,
+                      status=frame.status,
+                      energy_source="calculator" if frame.exact else "learned force field")
+    atoms.calc = SinglePointCalculator(atoms, energy=frame.energy, forces=frame.forces)
+    return atoms
 
 
 class Timeline:
@@ -63,14 +131,14 @@ def frame_json(f: BoundaryFrame) -> dict[str, Any]:
             "arrival": f.arrival.tolist(), "departure": f.departure.tolist(),
             "forces": f.forces.tolist(), "energy": f.energy, "origin": f.origin,
             "status": f.status, "rng_state": f.rng_state,
-            "thermostat_energy": f.thermostat_energy}
+            "thermostat_energy": f.thermostat_energy, "exact": f.exact}
 
 
 def frame_from_json(d: dict[str, Any]) -> BoundaryFrame:
     arrays = {k: np.array(d[k]) for k in ("positions", "arrival", "departure", "forces")}
     return BoundaryFrame(d["index"], d["time_fs"], energy=d["energy"], origin=d["origin"],
                          status=d["status"], rng_state=d["rng_state"],
-                         thermostat_energy=d["thermostat_energy"], **arrays)
+                         thermostat_energy=d["thermostat_energy"], exact=d["exact"], **arrays)
 
 
 def last_coarse_index(path: Path, at_most: int) -> int:

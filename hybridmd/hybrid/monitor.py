@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 from ase.md.verlet import VelocityVerlet
 
-from hybridmd.hybrid.segments import CallCounter, simulate_segment
+from hybridmd.hybrid.segments import CallCounter, SegmentResult, simulate_segment
 from hybridmd.units import FS
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,23 @@ class MonitorTask:
     segment: int  #: coarse index of the segment's start frame
     positions: np.ndarray
     momenta: np.ndarray  #: departure momenta
+    #: forces and potential energy at the start, where the real calculator gave them
+    start: tuple[np.ndarray, float] | None = None
+    reason: str = "random"  #: why it is monitored: "random" | "uncertain"
 
 
 @dataclass
 class MonitorResult:
     segment: int
-    positions: np.ndarray  #: reference end positions
-    momenta: np.ndarray  #: reference arrival momenta
-    energy: float
+    frames: SegmentResult  #: the re-simulated segment, every frame with forces and energy
     force_calls: int
+    reason: str = "random"
+    labeled_start: bool = True  #: the start frame's forces are this monitor's (not given)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Reference end positions."""
+        return self.frames.positions[-1]
 
 
 class _Resimulator:
@@ -54,9 +62,10 @@ class _Resimulator:
 
     def __call__(self, task: MonitorTask) -> MonitorResult:
         before = self.counter.calls
-        seg = simulate_segment(self.atoms, self.dyn, task.positions, task.momenta, self.stride)
-        return MonitorResult(task.segment, seg.positions[-1], seg.momenta[-1], seg.energy,
-                             self.counter.calls - before)
+        seg = simulate_segment(self.atoms, self.dyn, task.positions, task.momenta, self.stride,
+                               task.start)
+        return MonitorResult(task.segment, seg, self.counter.calls - before, task.reason,
+                             task.start is None)
 
 
 _WORKER: _Resimulator | None = None
@@ -100,6 +109,13 @@ class _InlineExecutor(Executor):
         return future
 
 
+@dataclass
+class _Pending:
+    submitted: int  #: the segment at which the task was submitted
+    future: Future
+    attached: bool = True  #: its ML segment is still pending in the driver
+
+
 class MonitorPool:
     """Submits monitor tasks and hands back their results in submission order."""
 
@@ -113,7 +129,7 @@ class MonitorPool:
         self._atoms = atoms
         self._initialising = executor is not None  # MPI ranks (mpi4py MPICommExecutor)
         self._executor: Executor | None = executor
-        self._pending: list[tuple[int, Future]] = []  #: (submitted at segment, future)
+        self._pending: list[_Pending] = []
 
     def _start(self) -> Executor:
         global _WORKER
@@ -136,30 +152,41 @@ class MonitorPool:
             future = self._executor.submit(_run_task_initialising, self._spec, task)
         else:
             future = self._executor.submit(_run_task, task)
-        self._pending.append((now, future))
+        self._pending.append(_Pending(now, future))
 
     @property
     def outstanding(self) -> int:
         return len(self._pending)
 
-    def due(self, now: int, lag: int) -> list[MonitorResult]:
-        """Results of tasks submitted at least ``lag`` segments before ``now`` (waits for them)."""
+    @property
+    def attached(self) -> int:
+        """Outstanding tasks whose ML segment is still pending in the driver."""
+        return sum(p.attached for p in self._pending)
+
+    def due(self, now: int, lag: int) -> list[tuple[MonitorResult, bool]]:
+        """Results of tasks submitted at least ``lag`` segments before ``now`` (waits for
+        them), each with whether its ML segment is still pending (see ``detach``)."""
         out = []
-        while self._pending and self._pending[0][0] + lag <= now:
-            out.append(self._result(self._pending.pop(0)[1]))
+        while self._pending and self._pending[0].submitted + lag <= now:
+            pending = self._pending.pop(0)
+            out.append((self._result(pending.future), pending.attached))
         return out
 
-    def drain(self) -> list[MonitorResult]:
+    def drain(self) -> list[tuple[MonitorResult, bool]]:
         """All outstanding results, in order (waits for them)."""
-        out = [self._result(f) for _, f in self._pending]
+        out = [(self._result(p.future), p.attached) for p in self._pending]
         self._pending.clear()
         return out
 
-    def discard(self) -> None:
-        """Forget outstanding tasks (after a rollback their start states are gone)."""
-        for _, future in self._pending:
-            future.cancel()
-        self._pending.clear()
+    def detach(self) -> None:
+        """After a rollback: the outstanding tasks' ML segments are gone, but the tasks run on.
+
+        Their results still arrive at their fixed points, so the calls they made are counted
+        and their frames can be learned from, whatever the monitors' speed; they are no
+        longer compared with anything.
+        """
+        for pending in self._pending:
+            pending.attached = False
 
     def _result(self, future: Future) -> MonitorResult:
         try:
@@ -169,6 +196,8 @@ class MonitorPool:
 
     def close(self) -> None:
         """Stop the monitors (an MPI executor is shut down by its owner)."""
-        self.discard()
+        for pending in self._pending:
+            pending.future.cancel()
+        self._pending.clear()
         if self._executor is not None and not self._initialising:
             self._executor.shutdown(wait=True, cancel_futures=True)

@@ -63,6 +63,9 @@ class BoundaryFrame:
     interior_momenta: np.ndarray | None = None
     rng_state: dict[str, Any] = field(default_factory=dict)  #: generators after the O-step
     thermostat_energy: float = 0.0  #: energy the thermostat took out so far, eV
+    exact: bool = True  #: forces and energy from the expensive calculator (not a learned one)
+    interior_method: str = "simulation"  #: what made the interior frames, where there are any
+    raw_uncertainty: float | None = None  #: an ML frame's committee spread (calibration)
 
 
 class BoundaryThermostat:
@@ -106,26 +109,47 @@ class BoundaryThermostat:
 
 @dataclass
 class SegmentResult:
-    """A simulated segment: the n+1 frames from start to end, and the end's forces/energy."""
+    """A simulated segment: the n+1 frames from start to end, each with forces and energy."""
 
     positions: np.ndarray  #: (n+1, N, 3)
     momenta: np.ndarray  #: (n+1, N, 3)
-    forces: np.ndarray  #: (N, 3) at the end
-    energy: float  #: potential energy at the end, eV
+    all_forces: np.ndarray  #: (n+1, N, 3)
+    energies: np.ndarray  #: (n+1,) potential energy, eV
+
+    @property
+    def forces(self) -> np.ndarray:
+        """(N, 3) forces at the end."""
+        return self.all_forces[-1]
+
+    @property
+    def energy(self) -> float:
+        """Potential energy at the end, eV."""
+        return float(self.energies[-1])
 
 
 def simulate_segment(atoms: Atoms, dyn: VelocityVerlet, positions: np.ndarray,
-                     momenta: np.ndarray, stride: int) -> SegmentResult:
-    """n NVE velocity-Verlet steps from (positions, momenta) with the atoms' calculator."""
-    atoms.set_positions(positions)  # unchanged positions keep the calculator's cached forces
+                     momenta: np.ndarray, stride: int,
+                     start: tuple[np.ndarray, float] | None = None) -> SegmentResult:
+    """n NVE velocity-Verlet steps from (positions, momenta) with the atoms' calculator.
+
+    ``start``: the forces and potential energy at ``positions`` when they are known from the
+    same calculator (then the segment costs n calls, else n + 1).
+    """
+    atoms.set_positions(positions)
     atoms.set_momenta(momenta)
-    r, p = [atoms.get_positions()], [atoms.get_momenta()]
+    if start is None:
+        forces = atoms.get_forces(md=True)
+        energy = float(atoms.get_potential_energy())
+    else:
+        forces, energy = np.array(start[0], dtype=float), float(start[1])
+    r, p, f, e = [atoms.get_positions()], [atoms.get_momenta()], [forces], [energy]
     for _ in range(stride):
-        dyn.step()
+        forces = dyn.step(forces)
         r.append(atoms.get_positions())
         p.append(atoms.get_momenta())
-    return SegmentResult(np.array(r), np.array(p), atoms.get_forces(),
-                         float(atoms.get_potential_energy()))
+        f.append(np.array(forces))
+        e.append(float(atoms.get_potential_energy()))
+    return SegmentResult(np.array(r), np.array(p), np.array(f), np.array(e))
 
 
 def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> float:

@@ -1,25 +1,91 @@
-"""The end-of-run summary of `hybridmd run`, as the lines printed to the terminal."""
+"""The end-of-run summary of `hybridmd run`: ``summary.json`` and the lines printed for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybridmd.hybrid.dataset import SOURCES
+
+if TYPE_CHECKING:
+    from hybridmd.hybrid.driver import HybridRun
+
+
+def _stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    a = np.asarray(values)
+    return {"count": len(a), "mean": float(a.mean()), "p95": float(np.quantile(a, 0.95)),
+            "max": float(a.max())}
+
+
+def build_summary(run: HybridRun, wall_s: float, fine_frames: int) -> dict[str, Any]:
+    """What the run made and spent: segments, expensive calls by purpose, errors, learning."""
+    c = run.stats
+    segments = c.sim_segments + c.ml_segments
+    summary = {
+        "directory": str(run.out), "segments": segments, "stride": run.n,
+        "segment_fs": run.segment_fs, "simulated_segments": c.sim_segments,
+        "ml_segments": c.ml_segments, "ml_verified_segments": c.ml_verified,
+        "ml_fraction": c.ml_segments / segments if segments else 0.0,
+        "rollbacks": c.rollbacks, "discarded_ml_segments": c.discarded_segments,
+        "rejected_forecasts": dict(c.rejected),
+        "force_calls": run.ledger.summary(segments * run.n + 1),
+        "monitor_workers": run.cfg.hybrid.monitor.workers,
+        "shadow_error_A": _stats(c.shadow_errors),
+        "monitor_error_A": _stats(c.monitor_errors),
+        "uncertain_monitor_error_A": _stats(c.uncertain_monitor_errors),
+        "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
+        "target_temperature_K": run.cfg.dynamics.temperature_K,
+        "fine_frames": fine_frames, "wall_time_s": wall_s,
+        "learning": None,
+    }
+    if run.learner is not None:
+        model = run.predictor.model
+        summary["learning"] = {
+            "version": None if model is None else model.version,
+            "frames": len(run.dataset),
+            "frames_by_source": {s: run.dataset.count(s) for s in SOURCES},
+            "fitted_to": None if model is None else len(model.trained),
+            "validation_force_mae_eV_A": None if model is None else model.validation_force_mae,
+            "learner_s": run.learner.fit_seconds, "waited_s": run.learner.wait_seconds,
+            "ml_first_at_call": c.first_ml_calls, "learned_from": run.learned_from,
+        }
+    return summary
 
 
 def format_summary(s: dict[str, Any]) -> str:
     """A short human-readable account of a hybrid run's summary dictionary."""
     calls = s["force_calls"]
+    monitors = ("monitored by the driver" if s.get("monitor_workers") == 0
+                else "monitored")
     lines = [
         f"hybrid run in {s['directory']}: {s['segments']} segments of {s['segment_fs']:g} fs "
         f"({s['fine_frames']} fine frames), {s['wall_time_s']:.1f} s",
         f"  segments: {s['simulated_segments']} simulated, {s['ml_segments']} ML "
-        f"({s['ml_fraction']:.0%}; {s['ml_verified_segments']} of them monitored), "
+        f"({s['ml_fraction']:.0%}; {s['ml_verified_segments']} of them {monitors}), "
         f"{s['rollbacks']} rollbacks ({s['discarded_ml_segments']} ML segments discarded)",
-        f"  force calls: {calls['driver']} driver + {calls['monitors']} monitors = "
+        f"  expensive calls: {calls['simulation']} simulation + {calls['ml_segment_ends']} ML "
+        f"segment ends + {calls['monitors']} monitors + {calls['training']} training = "
         f"{calls['total']}, against {calls['full_simulation']} for the full simulation "
-        f"(saved {calls['saved_driver']:.1%} in the driver, {calls['saved_total']:.1%} in all)",
+        f"(saved {calls['saved_fraction']:.1%})",
     ]
+    learning = s.get("learning")
+    if learning:
+        by = learning["frames_by_source"]
+        earlier = (f" (+ {by['earlier run']} from {learning['learned_from']['path']})"
+                   if by.get("earlier run") else "")
+        first = learning["ml_first_at_call"]
+        lines.append(
+            f"  learned force field: version {learning['version']}, {learning['frames']} "
+            f"frames labeled{earlier}, {learning['fitted_to']} fitted to; learner "
+            f"{learning['learner_s']:.0f} s, the driver waited {learning['waited_s']:.0f} s; "
+            + ("ML mode first held after " + f"{first} expensive calls" if first is not None
+               else "ML mode never held"))
     for key, label in (("shadow_error_A", "shadow forecast error"),
-                       ("monitor_error_A", "monitored forecast error")):
+                       ("monitor_error_A", "monitored forecast error (random sample)"),
+                       ("uncertain_monitor_error_A", "monitored forecast error (uncertain)")):
         st = s.get(key)
         if st:
             lines.append(f"  {label}: mean {st['mean']:.3g} Å, p95 {st['p95']:.3g} Å, max "

@@ -31,6 +31,7 @@ class CoarseFrame:
     #: here: written as they are instead of interpolated (None: interpolate)
     interior_positions: np.ndarray | None = None
     interior_momenta: np.ndarray | None = None
+    interior_method: str = "simulation"  #: what made the interior frames (the fine file's method)
 
     def __post_init__(self) -> None:
         # own copies: a driver may go on integrating in the arrays it passed (atoms.positions)

@@ -229,7 +229,7 @@ class IncrementalReconstructor:
         right = self._frame(k + 1)
         if right.interior_positions is not None:
             return self._emit(k, self._frame(k), right, right.interior_positions,
-                              right.interior_momenta, "simulation")
+                              right.interior_momenta, right.interior_method)
         c = 1 if edge else self.context
         frames = [self._frame(i) for i in range(k - c + 1, k + c + 1)]
         momenta = [f.momenta if i < c else f.arrival for i, f in enumerate(frames)]

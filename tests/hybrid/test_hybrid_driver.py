@@ -68,7 +68,7 @@ class OffsetForecaster:
 
     def predict(self, r, v, a):
         r1, v1 = self.real.predict(r, v, a)
-        if self.run.mode == "ml":
+        if self.run.switch.mode == "ml":
             r1 = r1.copy()
             r1[..., 0, :] += self.shift
         return r1, v1
@@ -103,8 +103,10 @@ def test_run_writes_fine_coarse_timeline_and_summary(hybrid_run):
     assert {r["event"] for r in rows} >= {"simulate", "switch", "forecast", "monitor"}
     calls = s["force_calls"]
     assert calls["full_simulation"] == 601
-    assert calls["driver"] < calls["full_simulation"]
-    assert int(rows[-1]["force_calls"]) <= calls["driver"]
+    assert calls["simulation"] + calls["ml_segment_ends"] < calls["full_simulation"]
+    assert calls["total"] == sum(calls[k] for k in ("simulation", "ml_segment_ends", "monitors",
+                                                    "training"))
+    assert int(rows[-1]["force_calls"]) <= calls["total"] - calls["monitors"]
 
 
 def test_simulated_segments_are_the_reference_simulation(hybrid_run):
@@ -138,8 +140,8 @@ def test_bad_forecaster_is_caught_by_the_monitor_and_rolled_back(tmp_path):
     run = make_run(out, switch={"verified_segments": 2, "max_ml_segments": 8,
                                 "disagreement_A": 10, "energy_jump_eV": 10},
                    monitor={"workers": 0, "fraction": 1.0, "lag_segments": 2})
-    real = run.forecaster
-    run.forecaster = OffsetForecaster(real, run, shift_A=0.1)
+    real = run.predictor.forecaster
+    run.predictor.forecaster = OffsetForecaster(real, run, shift_A=0.1)
     result = run.run(progress=False)
     assert result.summary["rollbacks"] >= 1
     assert result.summary["ml_segments"] == 0  # nothing the monitor rejected was committed

@@ -1,0 +1,88 @@
+"""The learned forecaster a run leaves in its folder (``forecaster.pt``), for the next run.
+
+One file holds what the learning run knew at its end: the force-field version in use (its
+main model and committee), every frame the expensive calculator labeled (so the next run goes
+on learning from them), the molecule (species in order, masses), the run's Δτ and stride, the
+fit settings, and where it all came from (the calculator, the run folder, frames by source).
+Next to it the run writes the main model as an ordinary sGDML model file
+(``force-field.npz``) and the labeled frames as an sGDML data set (``frames.npz``: R, z, E, F
+in kcal/mol and Å), for the ``sgdml`` tools and ``calculator: {type: sgdml}``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hybridmd import __version__
+from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
+from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, export_sgdml_model
+from hybridmd.units import KCAL_MOL
+
+FORMAT = "hybridmd-learned-forecaster/1"
+FILE_NAME = "forecaster.pt"
+MODEL_NAME = "force-field.npz"
+FRAMES_NAME = "frames.npz"
+
+
+def is_learned_forecaster(path: Path) -> bool:
+    """Whether ``path`` is a learned-forecaster file (not a forecaster network)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        return _load(path).get("format") == FORMAT
+    except Exception:  # noqa: BLE001 (anything unreadable is not one; the loader says why)
+        return False
+
+
+def _load(path: Path) -> dict[str, Any]:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_learned(directory: Path, model: LearnedModel, dataset: ExpensiveFrames,
+                 numbers: np.ndarray, masses: np.ndarray, dt_fs: float, stride: int,
+                 settings: FitSettings, provenance: dict[str, Any]) -> Path:
+    """Write ``forecaster.pt``, ``force-field.npz`` and ``frames.npz`` into ``directory``."""
+    from hybridmd.checkpoint import save_torch_atomic
+
+    r, f, e = dataset.arrays()
+    sources = {s: dataset.count(s) for s in SOURCES}
+    data = {
+        "format": FORMAT, "version": __version__,
+        "numbers": np.asarray(numbers).tolist(), "masses": np.asarray(masses).tolist(),
+        "dt_fs": float(dt_fs), "stride": int(stride),
+        "model": {k: v for k, v in model.__dict__.items() if k != "_fields"},
+        "frames": {"positions": r, "forces": f, "energies": e,
+                   "sources": dataset.arrays_sources()},
+        "settings": asdict(settings),
+        "provenance": {**provenance, "frames_by_source": sources},
+    }
+    path = directory / FILE_NAME
+    save_torch_atomic(path, data)
+    export_sgdml_model(model.models[0], directory / MODEL_NAME)
+    tmp = directory / (FRAMES_NAME + ".tmp.npz")
+    np.savez_compressed(tmp, R=r, z=np.asarray(numbers), E=e / KCAL_MOL, F=f / KCAL_MOL,
+                        type="d", name="hybridmd run frames", theory=str(
+                            provenance.get("calculator", {}).get("type", "unknown")),
+                        r_unit="Ang", e_unit="kcal/mol")
+    tmp.replace(directory / FRAMES_NAME)
+    return path
+
+
+def load_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]]:
+    """The version, the labeled frames (counted as from an earlier run) and the file's
+    other contents (numbers, masses, dt_fs, stride, settings, provenance)."""
+    data = _load(path)
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a learned forecaster ({FORMAT})")
+    model = LearnedModel(**data["model"])
+    frames = data["frames"]
+    dataset = ExpensiveFrames(len(data["numbers"]))
+    dataset.add(frames["positions"], frames["forces"], frames["energies"], "earlier run")
+    return model, dataset, data

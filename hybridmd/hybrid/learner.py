@@ -1,0 +1,144 @@
+"""The background learner of ``forecaster: learn``: new force-field versions while the run goes on.
+
+The driver asks for a fit when enough new expensive frames are in (``first_fit_frames``, then
+every ``refit_frames``), hands the learner the frames labeled so far, and takes the version
+up ``lag_segments`` segments later (counted in segments made), waiting there if the learner
+is late. Versions are taken up only at those boundaries, never inside a segment, and a fit is
+a deterministic function of the frames, so the trajectory does not depend on how fast the
+learner is: one seed gives one trajectory, and a resumed run, which hands the learner the
+same frames again, continues it exactly.
+
+The learner runs in a spawned process (default), in a thread of the driver's process, or on
+an MPI rank (``hybridmd.hybrid.mpi`` passes its executor). A learner that raises or dies ends
+the run with its message; the frames committed so far are on disk and ``--resume`` continues.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, fit_force_field
+
+log = logging.getLogger(__name__)
+
+
+class LearnerError(RuntimeError):
+    """The learner failed or died."""
+
+
+@dataclass
+class FitRequest:
+    version: int
+    requested_at: int  #: the driver's segment count when it asked
+    frames: int  #: frames handed over (the first ``frames`` of the run's set)
+
+
+@dataclass
+class FitFailure:
+    """A fit that failed numerically (an ill-conditioned kernel): the run keeps its version."""
+
+    version: int
+    message: str
+
+
+def run_fit(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
+            numbers: np.ndarray, settings: FitSettings, version: int) -> LearnedModel | FitFailure:
+    """One fit, with the BLAS threads fixed (the same sums in the same order every time)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=settings.processes):
+        try:
+            return fit_force_field(positions, forces, energies, numbers, settings, version)
+        except np.linalg.LinAlgError as exc:
+            return FitFailure(version, f"{type(exc).__name__}: {exc}")
+
+
+def make_executor(transport: str) -> Executor:
+    """A one-worker executor for the fits: a spawned process or a thread."""
+    if transport == "thread":
+        return ThreadPoolExecutor(1, thread_name_prefix="hybridmd-learner")
+    return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+
+
+class Learner:
+    """Asks for fits and hands back versions at fixed points of the run."""
+
+    def __init__(self, settings: FitSettings, numbers: np.ndarray, first_fit_frames: int,
+                 refit_frames: int, lag_segments: int, executor: Executor,
+                 owns_executor: bool = True):
+        self.settings, self.numbers = settings, np.asarray(numbers, dtype=int)
+        self.first_fit_frames, self.refit_frames = first_fit_frames, refit_frames
+        self.lag = lag_segments
+        self._executor, self._owns = executor, owns_executor
+        self.next_version = 1
+        self.last_request_frames = 0  #: frames handed over at the last request
+        self.pending: FitRequest | None = None
+        self._future: Future | None = None
+        self.fit_seconds = 0.0  #: the learner's time on the versions taken up
+        self.wait_seconds = 0.0  #: the driver's time waiting for late versions
+
+    def request_due(self, frames: int) -> bool:
+        threshold = (self.first_fit_frames if self.last_request_frames == 0
+                     else self.last_request_frames + self.refit_frames)
+        return self.pending is None and frames >= threshold
+
+    def request(self, step: int, dataset: ExpensiveFrames) -> None:
+        """Hand the frames so far to the learner (``step``: the driver's segment count)."""
+        self.pending = FitRequest(self.next_version, step, len(dataset))
+        self.last_request_frames = len(dataset)
+        self.next_version += 1
+        self._submit(dataset)
+
+    def _submit(self, dataset: ExpensiveFrames) -> None:
+        r, f, e = dataset.arrays(self.pending.frames)
+        self._future = self._executor.submit(run_fit, r, f, e, self.numbers, self.settings,
+                                             self.pending.version)
+
+    def take_up_due(self, step: int) -> bool:
+        return self.pending is not None and step >= self.pending.requested_at + self.lag
+
+    def take_up(self) -> LearnedModel | FitFailure:
+        """The pending version, or why its fit failed (waits for it)."""
+        t0 = time.perf_counter()
+        try:
+            model = self._future.result()
+        except BrokenProcessPool as exc:
+            raise LearnerError(f"the learner process died ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 (any error of a fit ends the run, with its text)
+            raise LearnerError(f"the learner failed fitting version {self.pending.version}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        self.wait_seconds += time.perf_counter() - t0
+        if isinstance(model, LearnedModel):
+            self.fit_seconds += model.fit_seconds
+        self.pending, self._future = None, None
+        return model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_version": self.next_version,
+                "last_request_frames": self.last_request_frames,
+                "pending": None if self.pending is None else asdict(self.pending),
+                "fit_seconds": self.fit_seconds, "wait_seconds": self.wait_seconds}
+
+    def load_state_dict(self, state: dict[str, Any], dataset: ExpensiveFrames) -> None:
+        """Back to a checkpointed state; a fit that was pending is asked for again."""
+        self.next_version = state["next_version"]
+        self.last_request_frames = state["last_request_frames"]
+        self.fit_seconds, self.wait_seconds = state["fit_seconds"], state["wait_seconds"]
+        self.pending = None if state["pending"] is None else FitRequest(**state["pending"])
+        if self.pending is not None:
+            self._submit(dataset)
+
+    def close(self) -> None:
+        if self._future is not None:
+            self._future.cancel()
+        if self._owns:
+            self._executor.shutdown(wait=False, cancel_futures=True)

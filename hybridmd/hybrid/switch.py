@@ -1,0 +1,108 @@
+"""The adaptive switch: when the driver trusts the ML, and the checks every forecast must pass.
+
+In ``sim`` mode the ML predicts each simulated segment in the shadow; after
+``verified_segments`` shadow forecasts within ``tolerance_A`` in a row (``reentry_segments``
+after an ML run that ended by a rejected forecast or by its length) the driver enters ``ml``
+mode. A forecast is rejected, and the driver goes back to simulation, when its uncertainty
+exceeds ``disagreement_A``, when it is not an NVE segment within ``energy_jump_eV``, or when an
+element's mean temperature over the last ``species_window`` ML segments drifts from its mean
+over the simulated frames. A forecast that passes gets the start's total energy exactly (its
+momenta rescaled), so forecast errors cannot heat or cool the system.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from hybridmd.config import SwitchConfig
+from hybridmd.hybrid.predictors import Forecast
+from hybridmd.hybrid.segments import BoundaryFrame, kinetic_energy, species_temperatures
+
+
+class Switch:
+    """Mode, the streak of good shadow forecasts, and the forecast checks."""
+
+    def __init__(self, cfg: SwitchConfig, masses: np.ndarray, symbols: list[str]):
+        self.cfg = cfg
+        self.masses, self.symbols = masses, symbols
+        self.mode = "sim"
+        self.streak = 0  #: consecutive good shadow forecasts
+        self.needed = cfg.verified_segments  #: good shadow forecasts needed to enter ML mode
+        self.ml_run = 0  #: length of the current ML run
+        self.species_history: deque[dict[str, float]] = deque(maxlen=cfg.species_window)
+        #: sums of each element's kinetic temperature over the simulated fine frames, and their
+        #: count: what equipartition looks like in this molecule (the rigid-body motion that was
+        #: removed makes it uneven across elements)
+        self.species_reference: tuple[dict[str, float], int] = (
+            dict.fromkeys(dict.fromkeys(symbols), 0.0), 0)
+
+    def simulated(self, interior_momenta: np.ndarray, shadow_error: float | None) -> bool:
+        """Account for a simulated segment; True when ML mode starts after it."""
+        sums, count = self.species_reference
+        for p in interior_momenta:
+            for s, t in species_temperatures(p, self.masses, self.symbols).items():
+                sums[s] += t
+        self.species_reference = (sums, count + len(interior_momenta))
+        if shadow_error is None:
+            return False
+        good = shadow_error <= self.cfg.tolerance_A
+        self.streak = self.streak + 1 if good else 0
+        if not good:
+            self.needed = self.cfg.verified_segments
+        if self.streak >= self.needed:
+            self.mode, self.ml_run = "ml", 0
+            return True
+        return False
+
+    def check(self, forecast: Forecast, start: BoundaryFrame,
+              uncertainty_check: str) -> tuple[np.ndarray | None, dict[str, float], str | None]:
+        """The forecast's end momenta at the start's total energy, the checks' numbers, and
+        the check that rejected it (None: accepted)."""
+        sw, m = self.cfg, self.masses
+        e0 = forecast.start_energy + kinetic_energy(start.departure, m)
+        info = {"uncertainty_A": forecast.uncertainty_A,
+                "energy_jump_eV": forecast.energy + kinetic_energy(forecast.momenta, m) - e0}
+        if e0 - forecast.energy <= 0:
+            return None, info, "energy jump"
+        if forecast.uncertainty_A > sw.disagreement_A:
+            return None, info, uncertainty_check
+        if abs(info["energy_jump_eV"]) > sw.energy_jump_eV:
+            return None, info, "energy jump"
+        p1 = forecast.momenta * np.sqrt((e0 - forecast.energy)
+                                        / kinetic_energy(forecast.momenta, m))
+        temps = species_temperatures(p1, m, self.symbols)
+        history = [*self.species_history, temps]
+        if len(history) == sw.species_window and self.species_reference[1] >= 100:
+            sums, count = self.species_reference
+            for s in temps:
+                mean, expected = float(np.mean([h[s] for h in history])), sums[s] / count
+                if abs(mean / expected - 1) > sw.species_temperature:
+                    self.species_history.clear()
+                    return None, info, (f"temperature of {s} ({mean:.0f} K, simulation "
+                                        f"{expected:.0f} K)")
+        self.species_history.append(temps)
+        return p1, info, None
+
+    def forecast_taken(self) -> bool:
+        """Count an accepted ML segment; True when the ML run has reached its longest."""
+        self.ml_run += 1
+        return self.ml_run >= self.cfg.max_ml_segments
+
+    def leave_ml(self, needed: int) -> None:
+        self.mode, self.streak, self.ml_run, self.needed = "sim", 0, 0, needed
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "streak": self.streak, "needed": self.needed,
+                "ml_run": self.ml_run, "species_history": list(self.species_history),
+                "species_reference": copy.deepcopy(list(self.species_reference))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mode, self.streak, self.needed = state["mode"], state["streak"], state["needed"]
+        self.ml_run = state["ml_run"]
+        self.species_history.clear()
+        self.species_history.extend(state["species_history"])
+        self.species_reference = tuple(state["species_reference"])
