@@ -128,7 +128,7 @@ def _train(args: argparse.Namespace) -> int:
     from hybridmd.training import train
 
     cfg = load_config(args.input, TrainConfig)
-    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
           f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")
     return 0
@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train an interpolator network from fine trajectories")
     tr.add_argument("input", type=Path, help="YAML training input")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    tr.add_argument("--from", dest="start_from", metavar="CHECKPOINT",
+                    help="start from this checkpoint's network (a file or a shipped name) and "
+                         "fine-tune it on the input's data")
     tr.set_defaults(func=_train)
 
     ip = sub.add_parser("interpolate", help="reconstruct the fine trajectory of a coarse one")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hybridmd.checkpoint import read_checkpoint, save_checkpoint
+from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.config import TrainConfig
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
@@ -28,7 +28,7 @@ from hybridmd.interpolation.windows import accelerations
 from hybridmd.models.base import InterpolatorNet
 from hybridmd.models.registry import build_net
 from hybridmd.readers import read_trajectory
-from hybridmd.trajectory import Trajectory, require_one_system
+from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,13 @@ class WindowSource:
         return self.r[ctx], self.v[ctx], self.a[ctx], self.r[fine], self.v[fine]
 
 
+def _sample(source: WindowSource, n_sample: int, seed: int) -> tuple[torch.Tensor, ...]:
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(source.train_starts, min(n_sample, len(source.train_starts)),
+                        replace=False)
+    return source.gather(starts)
+
+
 def fit_canonicaliser(source: WindowSource, n_sample: int = 4000,
                       seed: int = 0) -> tuple[Canonicaliser, torch.Tensor]:
     """Reference geometry and scales from training windows; and the correction's spread.
@@ -87,10 +94,7 @@ def fit_canonicaliser(source: WindowSource, n_sample: int = 4000,
     r0 = source.r[int(source.train_starts[0])]
     reference = r0 - (r0 * w[:, None]).sum(0)
     ones = {k: torch.ones_like(reference) for k in ("r", "v", "a")}
-    rng = np.random.default_rng(seed)
-    starts = rng.choice(source.train_starts, min(n_sample, len(source.train_starts)),
-                        replace=False)
-    r, v, a, tr, tv = source.gather(starts)
+    r, v, a, tr, tv = _sample(source, n_sample, seed)
     probe = Canonicaliser(masses, reference, ones)
     batch = prepare_batch(probe, r, v, a, source.stride, source.dt_fs, tr, tv, torch.float64)
     n3 = 3 * len(masses)
@@ -101,9 +105,16 @@ def fit_canonicaliser(source: WindowSource, n_sample: int = 4000,
         "a": batch.ctx_a.reshape(-1, n3).std(0).reshape(-1, 3).clamp_min(1e-8),
     }
     canon = Canonicaliser(masses, reference, scales)
+    return canon, residual_spread(source, canon, n_sample, seed)
+
+
+def residual_spread(source: WindowSource, canon: Canonicaliser, n_sample: int = 4000,
+                    seed: int = 0) -> torch.Tensor:
+    """Spread of (fine frame - quintic interpolant) over interior frames, in ``canon``'s units."""
+    r, v, a, tr, tv = _sample(source, n_sample, seed)
     batch = prepare_batch(canon, r, v, a, source.stride, source.dt_fs, tr, tv, torch.float64)
     residual = (batch.target_x - batch.base_x)[:, 1:-1].reshape(-1, batch.base_x.shape[-1])
-    return canon, residual.std(0).clamp_min(1e-8).float()
+    return residual.std(0).clamp_min(1e-8).float()
 
 
 @dataclass
@@ -125,7 +136,10 @@ def _device(name: str) -> torch.device:
 class Trainer:
     """One training run from a ``TrainConfig``; ``run`` trains or resumes and saves."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, start_from: str | Path | None = None):
+        """``start_from``: a checkpoint (or shipped name) whose network, canonical frame and
+        scales the training starts from (fine-tuning); it must be the input's kind of model,
+        for the same molecule, Δτ, stride and context."""
         self.cfg = cfg
         opt = cfg.training
         torch.manual_seed(opt.seed)
@@ -139,11 +153,16 @@ class Trainer:
         m = cfg.model
         self.source = WindowSource(trajectories, m.stride, m.context,
                                    cfg.data.validation_fraction, cfg.data.window_step)
-        self.canon, self.loss_scale = fit_canonicaliser(self.source, seed=opt.seed)
-        self.net: InterpolatorNet = build_net(m.kind, len(self.source.numbers), m.stride,
-                                              m.context, **m.hyperparameters)
-        if hasattr(self.net, "residual_scale"):
-            self.net.residual_scale.copy_(self.loss_scale)
+        self.fine_tuned_from: dict[str, Any] | None = None
+        if start_from is None:
+            self.canon, self.loss_scale = fit_canonicaliser(self.source, seed=opt.seed)
+            self.net: InterpolatorNet = build_net(m.kind, len(self.source.numbers), m.stride,
+                                                  m.context, **m.hyperparameters)
+            if hasattr(self.net, "residual_scale"):
+                self.net.residual_scale.copy_(self.loss_scale)
+        else:
+            self.net, self.canon = self._start_from(start_from)
+            self.loss_scale = residual_spread(self.source, self.canon, seed=opt.seed)
         self.net.to(self.device)
         self.loss_scale = self.loss_scale.to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opt.learning_rate)
@@ -168,6 +187,34 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best_state = None
         self.elapsed = 0.0
+
+    def _start_from(self, spec: str | Path) -> tuple[InterpolatorNet, Canonicaliser]:
+        """The network and canonical frame of a checkpoint, checked against the input."""
+        data = read_checkpoint(spec)
+        m, src = self.cfg.model, self.source
+        mine = {"kind": m.kind, "stride": m.stride, "context": m.context,
+                "numbers": [int(z) for z in src.numbers]}
+        theirs = {k: data[k] for k in mine}
+        theirs["numbers"] = [int(z) for z in theirs["numbers"]]
+        differ = [f"{k}: checkpoint {theirs[k]}, input {mine[k]}" for k in mine
+                  if theirs[k] != mine[k]]
+        if not np.isclose(data["dt_fs"], src.dt_fs, rtol=SPACING_RTOL):
+            differ.append(f"Δτ: checkpoint {data['dt_fs']:g} fs, data {src.dt_fs:g} fs")
+        theirs_hp = data["hyperparameters"]
+        changed = {k: v for k, v in m.hyperparameters.items() if theirs_hp.get(k) != v}
+        if changed:
+            differ.append(f"hyperparameters: checkpoint {theirs_hp}, input {changed} (leave "
+                          "them out to keep the checkpoint's)")
+        if differ:
+            raise ModelMismatchError(f"--from {data['path']} does not fit this training input: "
+                                     + "; ".join(differ))
+        net = build_net(data["kind"], data["n_atoms"], data["stride"], data["context"],
+                        **data["hyperparameters"])
+        net.load_state_dict(data["state_dict"])
+        canon = Canonicaliser(torch.tensor(data["masses"]), data["reference"], data["scales"])
+        self.fine_tuned_from = {"checkpoint": str(data["path"]),
+                                "provenance": data["metadata"].get("provenance", [])}
+        return net, canon
 
     def _batch(self, starts: np.ndarray):
         r, v, a, tr, tv = (x.to(self.device) for x in self.source.gather(starts))
@@ -209,6 +256,7 @@ class Trainer:
         current = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
         self.net.load_state_dict(self.best_state)
         meta = {"name": self.net.kind, "provenance": self.provenance,
+                "fine_tuned_from": self.fine_tuned_from,
                 "config": self.cfg.model_dump(mode="json"),
                 "best_val_loss": self.best, "best_val_position_mae": self.best_mae,
                 "epochs": self.epoch, "minutes": self.elapsed / 60}
@@ -289,20 +337,25 @@ class Trainer:
                            self.elapsed / 60, self.history)
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or resume training) as configured."""
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
+          start_from: str | Path | None = None) -> TrainResult:
+    """Train (or resume training) as configured; ``start_from``: fine-tune a checkpoint."""
+    if resume and start_from is not None:
+        raise ValueError("give --resume (go on with this input's own checkpoint) or --from "
+                         "(start from another checkpoint), not both")
     if cfg.model.kind == "forecaster":
         if resume:
             raise ValueError("--resume is for interpolator training; a forecaster trains within "
                              "its time budget in one go")
-        return _train_forecaster(cfg, progress)
-    trainer = Trainer(cfg)
+        return _train_forecaster(cfg, progress, start_from)
+    trainer = Trainer(cfg, start_from)
     if resume:
         trainer.resume()
     return trainer.run(progress=progress)
 
 
-def _train_forecaster(cfg: TrainConfig, progress: bool) -> TrainResult:
+def _train_forecaster(cfg: TrainConfig, progress: bool,
+                      start_from: str | Path | None) -> TrainResult:
     """The hybrid loop's forecaster from the same kind of input (context is not used)."""
     from hybridmd.hybrid.forecaster import train_forecaster
 
@@ -316,6 +369,7 @@ def _train_forecaster(cfg: TrainConfig, progress: bool) -> TrainResult:
         batch_size=opt.batch_size, learning_rate=opt.learning_rate, max_minutes=opt.max_minutes,
         batches_per_epoch=opt.batches_per_epoch,
         validation_fraction=cfg.data.validation_fraction, window_step=cfg.data.window_step,
-        seed=opt.seed, threads=opt.threads, progress=progress, provenance=provenance)
+        seed=opt.seed, threads=opt.threads, progress=progress, provenance=provenance,
+        start_from=start_from)
     return TrainResult(result.checkpoint, result.epochs, math.nan, result.best_val_position_mae,
                        result.minutes, result.history)

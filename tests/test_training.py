@@ -184,3 +184,28 @@ def test_cosine_schedule_warms_up_then_decays(tmp_path: Path) -> None:
     lrs = [h["lr"] for h in result.history]
     assert lrs[0] == pytest.approx(1e-3)  # warm-up ends after epoch 1 (lr for epoch 2 is full)
     assert lrs[1:] == sorted(lrs[1:], reverse=True) and lrs[-1] == pytest.approx(1e-5)
+
+
+def test_training_from_a_checkpoint_fine_tunes_it(trained, tmp_path: Path) -> None:
+    """--from starts from the checkpoint's network and canonical frame, and says so."""
+    start, _ = trained
+    cfg = _config(tmp_path, max_epochs=1)
+    tuner = Trainer(cfg, start_from=start)
+    before = load_interpolator(start)
+    assert torch.equal(tuner.canon.reference, before.canon.reference)
+    assert all(torch.equal(a, b) for a, b in zip(tuner.net.state_dict().values(),
+                                                 before.net.state_dict().values(), strict=True))
+    loss_before, _ = tuner.validate()
+    result = tuner.run(progress=False)
+    assert result.best_val_loss <= loss_before
+    meta = load_interpolator(tmp_path / "model.pt").metadata
+    assert meta["fine_tuned_from"]["checkpoint"] == str(start)
+    # another architecture, stride or molecule is refused with what differs
+    other = parse_config({**_config(tmp_path).model_dump(mode="json"),
+                          "model": {"kind": "bilstm-residual", "stride": 5, "context": 1,
+                                    "hyperparameters": {"hidden": 16, "layers": 1}}},
+                         TrainConfig, "train.yaml")
+    with pytest.raises(ModelMismatchError, match="hyperparameters: checkpoint"):
+        Trainer(other, start_from=start)
+    with pytest.raises(ValueError, match="--resume .* or --from"):
+        train(cfg, resume=True, start_from=start)

@@ -34,7 +34,7 @@ from hybridmd import __version__
 from hybridmd.checkpoint import load_torch_file, save_torch_atomic
 from hybridmd.interpolation.frames import kabsch_rotation
 from hybridmd.interpolation.windows import accelerations
-from hybridmd.trajectory import Trajectory, require_one_system
+from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
 
 log = logging.getLogger(__name__)
 
@@ -322,14 +322,37 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
                      batches_per_epoch: int = 200, validation_fraction: float = 0.1,
                      window_step: int = 1, seed: int = 0, threads: int | None = None,
                      progress: bool = True,
-                     provenance: list[dict[str, Any]] | None = None) -> ForecasterTrainResult:
-    """Fit a forecaster within a wall-time budget (Adam, cosine decay over the budget)."""
+                     provenance: list[dict[str, Any]] | None = None,
+                     start_from: str | Path | None = None) -> ForecasterTrainResult:
+    """Fit a forecaster within a wall-time budget (Adam, cosine decay over the budget).
+
+    ``start_from``: a forecaster (file or shipped name) whose network and scales the training
+    starts from, for the same molecule, Δτ and stride (its own hidden/layers are kept).
+    """
     torch.manual_seed(seed)
     torch.set_num_threads(threads or os.cpu_count() or 1)
     pairs = _Pairs(trajectories, stride, validation_fraction, window_step)
     masses = torch.as_tensor(pairs.masses)
-    scales = _fit_scales(pairs, masses, seed=seed)
-    net = ForecasterNet(len(masses), hidden, layers).double()
+    fine_tuned_from = None
+    if start_from is None:
+        scales = _fit_scales(pairs, masses, seed=seed)
+        net = ForecasterNet(len(masses), hidden, layers).double()
+    else:
+        initial = load_forecaster(start_from)
+        differ = []
+        if list(initial.numbers) != [int(z) for z in pairs.numbers]:
+            differ.append(f"atoms {list(initial.numbers)} against the data's "
+                          f"{[int(z) for z in pairs.numbers]}")
+        if (not np.isclose(initial.dt_fs, pairs.dt_fs, rtol=SPACING_RTOL)
+                or initial.stride != stride):
+            differ.append(f"{initial.stride} steps of {initial.dt_fs:g} fs against {stride} of "
+                          f"{pairs.dt_fs:g} fs")
+        if differ:
+            raise ValueError(f"--from {initial.metadata['checkpoint']} does not fit this "
+                             f"training input: {'; '.join(differ)}")
+        scales, net = initial.scales, initial.net
+        fine_tuned_from = {"checkpoint": initial.metadata["checkpoint"],
+                           "provenance": initial.metadata.get("provenance", [])}
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     rng = np.random.default_rng(seed)
     h = stride * pairs.dt_fs
@@ -375,8 +398,8 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
     net.load_state_dict(best_state)
     minutes = (time.perf_counter() - start) / 60
     meta = {"name": f"forecaster ({checkpoint.name})", "provenance": provenance or [],
-            "best_val_position_mae": best, "epochs": epoch, "minutes": minutes,
-            "history": history}
+            "fine_tuned_from": fine_tuned_from, "best_val_position_mae": best, "epochs": epoch,
+            "minutes": minutes, "history": history}
     save_forecaster(checkpoint, net, pairs.numbers, pairs.masses, pairs.dt_fs, stride, scales,
                     meta)
     log.info("forecaster: %d epochs in %.1f min, validation position MAE %.3e Å -> %s",

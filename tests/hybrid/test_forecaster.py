@@ -68,3 +68,20 @@ def test_training_writes_a_checkpoint_that_learned_something(md, tmp_path):
 def test_missing_forecaster_names_the_shipped_ones(tmp_path):
     with pytest.raises(FileNotFoundError, match=SHIPPED):
         load_forecaster(tmp_path / "nothing.pt")
+
+
+def test_training_from_the_shipped_forecaster_starts_from_its_network(md, tmp_path):
+    path = tmp_path / "tuned.pt"
+    shipped = load_forecaster(SHIPPED)
+    result = train_forecaster([md], 20, path, max_minutes=0.05, batches_per_epoch=5,
+                              learning_rate=1e-5, threads=1, progress=False,
+                              start_from=SHIPPED)
+    tuned = load_forecaster(path)
+    assert tuned.net.hyperparameters() == shipped.net.hyperparameters()
+    assert np.array_equal(tuned.scales.inputs.numpy(), shipped.scales.inputs.numpy())
+    assert tuned.metadata["fine_tuned_from"]["checkpoint"].endswith(f"{SHIPPED}.pt")
+    # a small learning rate from a good network stays good (far below the Taylor step)
+    assert result.best_val_position_mae < 0.01
+    with pytest.raises(ValueError, match="does not fit this training input"):
+        train_forecaster([md], 10, tmp_path / "x.pt", max_minutes=0.01, threads=1,
+                         progress=False, start_from=SHIPPED)

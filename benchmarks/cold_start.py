@@ -1,0 +1,159 @@
+"""Cold start: a hybrid run that learns as it goes, against the full simulation.
+
+A molecule nothing was trained for (malonaldehyde by default), its sGDML model standing in for
+the expensive calculator: every call of it is counted as a DFT call would be, training data
+included. Three runs of the same length, Bussi at the 10 fs segment boundaries, 0.5 fs steps:
+
+- full A: every segment simulated (``forecaster: none``), seed 1: the reference;
+- full B: the same with seed 2: the floor of the distribution scores for this length;
+- hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand.
+
+Prints the expensive calls by purpose against the full simulation's, the wall clock, the ML
+share, rollbacks, monitored errors and mean temperatures; the distribution scores of the fine
+trajectories (VDOS overlap, h(r) and speed Jensen-Shannon divergences) against full A and full
+B next to the floor; and the learning curve: shadow and monitored forecast errors against the
+expensive calls spent, and the call at which ML mode first held.
+
+Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cold_start.py --ps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
+from hybridmd.analysis.observables import kinetic_temperature
+from hybridmd.config import RunConfig, parse_config
+from hybridmd.hybrid.driver import HybridRun
+from hybridmd.readers import read_trajectory
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path) -> dict:
+    data = json.loads(json.dumps(data))
+    data["dynamics"].update(duration_fs=1000 * ps, seed=seed)
+    data["output"] = {"directory": str(out)}
+    if not learn:
+        data["hybrid"] = {"stride": data["hybrid"]["stride"], "interpolator": "quintic",
+                          "forecaster": None}
+    cfg = parse_config(data, RunConfig, f"{out.name}.yaml", base_dir=base_dir)
+    return HybridRun(cfg).run(overwrite=True, progress=False).summary
+
+
+def learning_curve(timeline: Path, bin_calls: int) -> list[dict]:
+    """Shadow and monitored errors by bins of expensive calls spent (driver + monitors)."""
+    lines = timeline.read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+    bins: dict[int, dict[str, list[float]]] = {}
+    for r in rows:
+        spent = int(r["force_calls"] or 0) + int(r["monitor_calls"] or 0)
+        b = bins.setdefault(spent // bin_calls, {"shadow": [], "monitor": [], "ml": []})
+        if r["event"] == "simulate" and r["shadow_error_A"]:
+            b["shadow"].append(float(r["shadow_error_A"]))
+        if r["event"] == "monitor" and r["monitor_error_A"]:
+            b["monitor"].append(float(r["monitor_error_A"]))
+        if r["event"] == "forecast":
+            b["ml"].append(1.0)
+    return [{"calls": f"{k * bin_calls}-{(k + 1) * bin_calls}",
+             "shadow": float(np.mean(v["shadow"])) if v["shadow"] else None,
+             "monitor": float(np.mean(v["monitor"])) if v["monitor"] else None,
+             "ml_segments": len(v["ml"])} for k, v in sorted(bins.items())]
+
+
+def _fmt(x: float | None, spec: str = ".3g") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--input", type=Path,
+                        default=REPO / "inputs" / "malonaldehyde-cold-start.yaml")
+    parser.add_argument("--ps", type=float, default=20.0, help="length of each run, ps")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-cold-start"))
+    parser.add_argument("--reuse-full", action="store_true",
+                        help="take the two full simulations from an earlier run of this script")
+    parser.add_argument("--bin-calls", type=int, default=500,
+                        help="expensive calls per row of the learning curve")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    data = yaml.safe_load(args.input.read_text())
+    base = args.input.resolve().parent
+
+    if args.reuse_full:
+        full_a, full_b = (json.loads((args.out / name / "summary.json").read_text())
+                          for name in ("full-a", "full-b"))
+    else:
+        full_a = run(data, args.out / "full-a", args.ps, 1, False, base)
+        full_b = run(data, args.out / "full-b", args.ps, 2, False, base)
+    hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base)
+    traj = {name: read_trajectory(args.out / name / "fine.traj")
+            for name in ("full-a", "full-b", "hybrid-a")}
+    floor = distribution_scores(traj["full-a"], traj["full-b"])
+    versus = {"full A": distribution_scores(traj["full-a"], traj["hybrid-a"]),
+              "full B": distribution_scores(traj["full-b"], traj["hybrid-a"])}
+
+    molecule = data["system"].get("molecule") or data["system"].get("file")
+    print(f"# cold start, {molecule}, {data['calculator']['type']} as the expensive "
+          f"calculator, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps, {date.today()}, "
+          f"{platform.processor() or platform.machine()}\n")
+    print("| run | simulation | ML ends | monitors | training | total | saved | wall s | "
+          "mean T (K) | ML share | rollbacks |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, s in (("full A", full_a), ("full B", full_b), ("hybrid A", hybrid)):
+        c = s["force_calls"]
+        print(f"| {name} | {c['simulation']} | {c['ml_segment_ends']} | {c['monitors']} | "
+              f"{c['training']} | {c['total']} | {c['saved_fraction']:.1%} | "
+              f"{s['wall_time_s']:.0f} | {s['mean_temperature_K']:.1f} | "
+              f"{s['ml_fraction']:.0%} | {s['rollbacks']} |")
+    learning = hybrid["learning"]
+    print(f"\nlearned force field: version {learning['version']}, {learning['frames']} frames "
+          f"labeled, {learning['fitted_to']} fitted to; learner {learning['learner_s']:.0f} s, "
+          f"the driver waited {learning['waited_s']:.0f} s for it; ML mode first held after "
+          f"{learning['ml_first_at_call']} expensive calls")
+    for key, label in (("shadow_error_A", "shadow"), ("monitor_error_A", "monitored, random"),
+                       ("uncertain_monitor_error_A", "monitored, uncertain")):
+        st = hybrid[key] or {}
+        print(f"{label} forecast error: {st.get('count', 0)} segments, mean "
+              f"{_fmt(st.get('mean'))} Å, p95 {_fmt(st.get('p95'))} Å, max {_fmt(st.get('max'))} Å")
+    print(f"rejected forecasts: {hybrid['rejected_forecasts']}")
+    t_full, t_hyb = full_a["mean_temperature_K"], hybrid["mean_temperature_K"]
+    print(f"mean temperature: hybrid {t_hyb:.1f} K, full A {t_full:.1f} K "
+          f"({t_hyb / t_full - 1:+.1%}), target {hybrid['target_temperature_K']:g} K\n")
+
+    heads = " | ".join(f"VDOS overlap, VACF {lag:g} fs" for lag in VACF_LAGS_FS)
+    print(f"| comparison | {heads} | h(r) JS (bits) | speed JS (bits) |")
+    print("|---|" + "---|" * (len(VACF_LAGS_FS) + 2))
+    for name, s in (("full A vs full B (floor)", floor),
+                    ("hybrid A vs full A", versus["full A"]),
+                    ("hybrid A vs full B", versus["full B"])):
+        overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
+        print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
+    temps = {k: kinetic_temperature(t) for k, t in traj.items()}
+    print("\nkinetic temperature of the fine trajectories (3N degrees of freedom): "
+          + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
+
+    curve = learning_curve(args.out / "hybrid-a" / "timeline.tsv", args.bin_calls)
+    print("\n| expensive calls spent | mean shadow error (Å) | mean monitored error (Å) | "
+          "ML segments made |")
+    print("|---|---|---|---|")
+    for row in curve:
+        print(f"| {row['calls']} | {_fmt(row['shadow'])} | {_fmt(row['monitor'])} | "
+              f"{row['ml_segments']} |")
+    (args.out / "scores.json").write_text(json.dumps(
+        {"full_a": full_a, "full_b": full_b, "hybrid": hybrid, "floor": floor,
+         "hybrid_vs": versus, "fine_temperatures": temps, "learning_curve": curve},
+        indent=1))
+
+
+if __name__ == "__main__":
+    main()
