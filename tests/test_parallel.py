@@ -209,3 +209,33 @@ def test_hybrid_run_over_three_ranks_equals_the_local_run(tmp_path: Path) -> Non
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
     fine = read(tmp_path / "mpi" / "fine.traj", ":")
     assert len(fine) == 401
+
+
+@needs_mpi
+def test_learning_run_with_the_learner_on_its_own_rank_equals_the_local_run(tmp_path: Path):
+    """mpiexec -n 3 with forecaster: learn: driver, interpolator rank, learner rank."""
+    data = {
+        "system": {"molecule": "ethanol"},
+        "calculator": {"type": "sgdml", "model": "ethanol"},
+        "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 300,
+                     "temperature_K": 300, "seed": 5},
+        "hybrid": {"stride": 20, "interpolator": "learn", "forecaster": "learn",
+                   "learn": {"first_fit_frames": 60, "refit_frames": 80, "lag_segments": 1,
+                             "max_frames": 40},
+                   "switch": {"tolerance_A": 0.3, "disagreement_A": 0.3,
+                              "verified_segments": 2, "max_ml_segments": 6},
+                   "monitor": {"fraction": 0.3, "workers": 0, "lag_segments": 2}},
+    }
+    for name in ("mpi", "local"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(
+            {**data, "output": {"directory": str(tmp_path / name)}}))
+    code, out, _ = mpiexec("-m", "hybridmd.cli", "run", tmp_path / "mpi.yaml", cwd=tmp_path)
+    assert code == 0, out
+    assert "learner on rank 2" in out
+    assert main(["-q", "run", str(tmp_path / "local.yaml")]) == 0
+    mpi = json.loads((tmp_path / "mpi" / "summary.json").read_text())
+    local = json.loads((tmp_path / "local" / "summary.json").read_text())
+    assert mpi["ml_segments"] > 0 and mpi["learning"]["version"] >= 2
+    assert mpi["force_calls"] == local["force_calls"]
+    a, b = (read(tmp_path / name / "coarse.traj", ":") for name in ("mpi", "local"))
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 from hybridmd.config import RunConfig
@@ -11,14 +12,25 @@ from hybridmd.hybrid.driver import HybridResult, HybridRun, run_hybrid
 log = logging.getLogger(__name__)
 
 
+def _learns(cfg: RunConfig) -> bool:
+    from pathlib import Path
+
+    from hybridmd.hybrid.learned_file import is_learned_forecaster
+
+    spec = cfg.hybrid.forecaster
+    return spec == "learn" or (spec is not None and is_learned_forecaster(Path(spec)))
+
+
 def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: bool = False,
                    progress: bool = True,
                    context: dict[str, Any] | None = None) -> HybridResult | None:
     """The hybrid loop over the ranks of ``comm`` (``mpiexec -n N hybridmd run``).
 
-    Rank 0 drives, rank 1 is the interpolator worker, ranks 2 .. N-1 are the monitors
-    (``mpi4py.futures.MPICommExecutor``; with N = 2 the driver monitors itself, and with N = 1
-    the run is the usual one). Returns the result on rank 0, None on the other ranks.
+    Rank 0 drives, rank 1 is the interpolator worker; a learning run (``forecaster: learn``)
+    has its learner on rank 2; the remaining ranks are the monitors
+    (``mpi4py.futures.MPICommExecutor``). Without monitor ranks the driver monitors itself,
+    without a rank for the learner it fits in a process of its own, and with N = 1 the run is
+    the usual one. Returns the result on rank 0, None on the other ranks.
     """
     from mpi4py import MPI
     from mpi4py.futures import MPICommExecutor
@@ -28,20 +40,34 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
     rank, size = comm.Get_rank(), comm.Get_size()
     if size == 1:
         return run_hybrid(cfg, resume, overwrite, progress, context)
-    monitors = comm.Split(MPI.UNDEFINED if rank == 1 else 0, rank)
+    learner_rank = 2 if _learns(cfg) and size >= 3 else None
+    monitor_ranks = [r for r in range(2, size) if r != learner_rank]
+    monitors = comm.Split(0 if rank == 0 or rank in monitor_ranks else MPI.UNDEFINED, rank)
+    learner = comm.Split(0 if rank in (0, learner_rank) else MPI.UNDEFINED, rank)
     if rank == 1:
         serve_interpolator(comm, 0)
         return None
     try:
-        if size == 2:
-            cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
-                "monitor": cfg.hybrid.monitor.model_copy(update={"workers": 0})})})
-            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm)
-        with MPICommExecutor(monitors, root=0) as executor:
-            if executor is None:  # a monitor rank: served tasks until the driver finished
-                return None
-            log.info("MPI: driver on rank 0, interpolator on rank 1, %d monitor ranks", size - 2)
-            return HybridRun(cfg, context=context).run(resume, overwrite, progress, comm=comm,
-                                                       monitor_executor=executor)
+        with ExitStack() as stack:
+            learner_executor = monitor_executor = None
+            if learner_rank is not None and rank in (0, learner_rank):
+                learner_executor = stack.enter_context(MPICommExecutor(learner, root=0))
+                if learner_executor is None:  # the learner rank: fitted until the driver ended
+                    return None
+            if monitor_ranks and rank != learner_rank:
+                monitor_executor = stack.enter_context(MPICommExecutor(monitors, root=0))
+                if monitor_executor is None:  # a monitor rank: served until the driver ended
+                    return None
+            if not monitor_ranks:
+                cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
+                    "monitor": cfg.hybrid.monitor.model_copy(update={"workers": 0})})})
+            log.info("MPI: driver on rank 0, interpolator on rank 1, %s, %d monitor ranks",
+                     "learner on rank 2" if learner_rank else "no learner rank",
+                     len(monitor_ranks))
+            return HybridRun(cfg, context=context).run(
+                resume, overwrite, progress, comm=comm, monitor_executor=monitor_executor,
+                learner_executor=learner_executor)
     finally:
-        monitors.Free()
+        for sub in (monitors, learner):
+            if sub != MPI.COMM_NULL:
+                sub.Free()
