@@ -84,23 +84,30 @@ def main() -> None:
                         help="take the two full simulations from an earlier run of this script")
     parser.add_argument("--bin-calls", type=int, default=500,
                         help="expensive calls per row of the learning curve")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip full B (the second full simulation): for DFT, an hour less")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data = yaml.safe_load(args.input.read_text())
     base = args.input.resolve().parent
 
-    if args.reuse_full:
-        full_a, full_b = (json.loads((args.out / name / "summary.json").read_text())
-                          for name in ("full-a", "full-b"))
-    else:
-        full_a = run(data, args.out / "full-a", args.ps, 1, False, base)
-        full_b = run(data, args.out / "full-b", args.ps, 2, False, base)
-    hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base)
-    traj = {name: read_trajectory(args.out / name / "fine.traj")
-            for name in ("full-a", "full-b", "hybrid-a")}
-    floor = distribution_scores(traj["full-a"], traj["full-b"])
-    versus = {"full A": distribution_scores(traj["full-a"], traj["hybrid-a"]),
-              "full B": distribution_scores(traj["full-b"], traj["hybrid-a"])}
+    fulls = {"full A": ("full-a", 1)} if args.no_floor else {"full A": ("full-a", 1),
+                                                              "full B": ("full-b", 2)}
+    summaries = {}
+    for name, (folder, seed) in fulls.items():
+        summaries[name] = (json.loads((args.out / folder / "summary.json").read_text())
+                           if args.reuse_full else
+                           run(data, args.out / folder, args.ps, seed, False, base))
+    summaries["hybrid A"] = hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base)
+    full_a = summaries["full A"]
+    traj = {name: read_trajectory(args.out / folder / "fine.traj")
+            for name, (folder, _) in {**fulls, "hybrid A": ("hybrid-a", 1)}.items()}
+    comparisons = {f"hybrid A vs {name}": distribution_scores(traj[name], traj["hybrid A"])
+                   for name in fulls}
+    if "full B" in traj:
+        comparisons = {"full A vs full B (floor)": distribution_scores(traj["full A"],
+                                                                       traj["full B"]),
+                       **comparisons}
 
     molecule = data["system"].get("molecule") or data["system"].get("file")
     print(f"# cold start, {molecule}, {data['calculator']['type']} as the expensive "
@@ -109,7 +116,7 @@ def main() -> None:
     print("| run | simulation | ML ends | monitors | training | total | saved | wall s | "
           "mean T (K) | ML share | rollbacks |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, s in (("full A", full_a), ("full B", full_b), ("hybrid A", hybrid)):
+    for name, s in summaries.items():
         c = s["force_calls"]
         print(f"| {name} | {c['simulation']} | {c['ml_segment_ends']} | {c['monitors']} | "
               f"{c['training']} | {c['total']} | {c['saved_fraction']:.1%} | "
@@ -133,9 +140,7 @@ def main() -> None:
     heads = " | ".join(f"VDOS overlap, VACF {lag:g} fs" for lag in VACF_LAGS_FS)
     print(f"| comparison | {heads} | h(r) JS (bits) | speed JS (bits) |")
     print("|---|" + "---|" * (len(VACF_LAGS_FS) + 2))
-    for name, s in (("full A vs full B (floor)", floor),
-                    ("hybrid A vs full A", versus["full A"]),
-                    ("hybrid A vs full B", versus["full B"])):
+    for name, s in comparisons.items():
         overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
         print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
     temps = {k: kinetic_temperature(t) for k, t in traj.items()}
@@ -150,9 +155,8 @@ def main() -> None:
         print(f"| {row['calls']} | {_fmt(row['shadow'])} | {_fmt(row['monitor'])} | "
               f"{row['ml_segments']} |")
     (args.out / "scores.json").write_text(json.dumps(
-        {"full_a": full_a, "full_b": full_b, "hybrid": hybrid, "floor": floor,
-         "hybrid_vs": versus, "fine_temperatures": temps, "learning_curve": curve},
-        indent=1))
+        {"summaries": summaries, "comparisons": comparisons, "fine_temperatures": temps,
+         "learning_curve": curve}, indent=1))
 
 
 if __name__ == "__main__":

@@ -45,12 +45,13 @@ def main() -> None:
     hybrid = run(args.out / "hybrid", args.fs, forecaster=True)
     print(f"# hybrid vs full DFT (PBE/STO-3G water, {args.fs:g} fs), {date.today()}, "
           f"{platform.processor() or platform.machine()}\n")
-    print("| run | wall s | driver force calls | monitor force calls | ML share | rollbacks | "
-          "mean T (K) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | wall s | simulation | ML segment ends | monitors | total | saved | ML share | "
+          "rollbacks | mean T (K) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, s in (("full simulation", full), ("hybrid", hybrid)):
         c = s["force_calls"]
-        print(f"| {name} | {s['wall_time_s']:.1f} | {c['driver']} | {c['monitors']} | "
+        print(f"| {name} | {s['wall_time_s']:.1f} | {c['simulation']} | {c['ml_segment_ends']} | "
+              f"{c['monitors']} | {c['total']} | {c['saved_fraction']:.1%} | "
               f"{s['ml_fraction']:.0%} | {s['rollbacks']} | {s['mean_temperature_K']:.0f} |")
     mon = hybrid["monitor_error_A"] or {}
     print(f"\nwall-time ratio hybrid / full: {hybrid['wall_time_s'] / full['wall_time_s']:.2f}; "

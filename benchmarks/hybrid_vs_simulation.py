@@ -21,16 +21,9 @@ import platform
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
-from hybridmd.analysis.observables import (
-    jensen_shannon,
-    kinetic_temperature,
-    pair_distance_distribution,
-    speed_distribution,
-    vdos,
-    vdos_overlap,
-)
+from hybridmd.analysis.compare import VACF_LAGS_FS as LAGS_FS
+from hybridmd.analysis.compare import distribution_scores as scores
+from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.driver import HybridRun
 from hybridmd.readers import read_trajectory
@@ -49,23 +42,6 @@ def run(out: Path, ps: float, seed: int, forecaster: str | None, fraction: float
         "output": {"directory": str(out)},
     }, RunConfig, "bench.yaml")
     return HybridRun(cfg).run(overwrite=True, progress=False).summary
-
-
-LAGS_FS = (250.0, 500.0, 1000.0)
-
-
-def scores(ref, other) -> dict[str, float]:
-    """VDOS overlaps at VACF lengths LAGS_FS (finer spectra are noisier), h(r), speeds."""
-    edges_r = np.linspace(0.8, 4.0, 161)
-    edges_v = np.linspace(0.0, 0.12, 121)
-    lags = {f"vdos_overlap_{lag:g}fs": round(lag / ref.dt_fs) for lag in LAGS_FS}
-    return {
-        **{k: vdos_overlap(vdos(ref, n), vdos(other, n)) for k, n in lags.items()},
-        "hr_js_bits": jensen_shannon(pair_distance_distribution(ref, edges_r),
-                                     pair_distance_distribution(other, edges_r)),
-        "speed_js_bits": jensen_shannon(speed_distribution(ref, edges_v),
-                                        speed_distribution(other, edges_v)),
-    }
 
 
 def main() -> None:
@@ -97,15 +73,16 @@ def main() -> None:
     calls = hybrid["force_calls"]
     print(f"# hybrid vs full simulation, ethanol sGDML 300 K, {args.ps:g} ps, "
           f"{date.today()}, {platform.processor() or platform.machine()}\n")
-    print("| run | force calls | saved | wall s | mean T (K) | ML share | rollbacks |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | simulation | ML segment ends | monitors | total | saved | wall s | "
+          "mean T (K) | ML share | rollbacks |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, s in (("full A", full_a), ("full B", full_b), ("hybrid A", hybrid)):
         c = s["force_calls"]
-        print(f"| {name} | {c['driver']} + {c['monitors']} monitor | {c['saved_total']:.1%} "
-              f"({c['saved_driver']:.1%} driver) | {s['wall_time_s']:.1f} | "
+        print(f"| {name} | {c['simulation']} | {c['ml_segment_ends']} | {c['monitors']} | "
+              f"{c['total']} | {c['saved_fraction']:.1%} | {s['wall_time_s']:.1f} | "
               f"{s['mean_temperature_K']:.1f} | {s['ml_fraction']:.0%} | {s['rollbacks']} |")
     print(f"\nwall-clock ratio hybrid / full A: {hybrid['wall_time_s'] / full_a['wall_time_s']:.2f}"
-          f"; driver force calls {calls['driver']} vs {calls['full_simulation']}")
+          f"; expensive calls {calls['total']} vs {calls['full_simulation']}")
     mon = hybrid["monitor_error_A"] or {}
     print(f"monitored ML segments: {mon.get('count', 0)}, end-position error (largest atom) "
           f"mean {mon.get('mean', float('nan')):.3g} Å, p95 {mon.get('p95', float('nan')):.3g}"
