@@ -92,11 +92,21 @@ def abort_on_error(comm: Any = None) -> Iterator[Any]:
     except BaseException as exc:
         if comm is None or (isinstance(exc, SystemExit) and not exc.code):
             raise
+        from hybridmd.errors import InputError
+        from hybridmd.signals import Terminated
+
         rank, size = comm.Get_rank(), comm.Get_size()
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        log.critical("rank %d of %d failed, aborting all ranks: %s\n%s", rank, size, text,
-                     "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        comm.Abort(1)
+        code = (2 if isinstance(exc, InputError) else 130 if isinstance(exc, KeyboardInterrupt)
+                else 143 if isinstance(exc, Terminated) else 1)
+        if code == 1:
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            log.critical("rank %d of %d failed, aborting all ranks: %s\n%s", rank, size, text,
+                         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        else:  # bad input or a signal: the message alone (the traceback at debug level)
+            log.critical("rank %d of %d stopped, aborting all ranks: %s", rank, size,
+                         str(exc) or type(exc).__name__)
+            log.debug("traceback", exc_info=exc)
+        comm.Abort(code)
 
 
 def replica_indices(replicas: int, rank: int, size: int) -> list[int]:
@@ -107,6 +117,13 @@ def replica_indices(replicas: int, rank: int, size: int) -> list[int]:
             f"mpiexec -n {replicas} (one replica a rank) or a number of ranks that divides "
             f"{replicas}, or set replicas: {size}")
     return list(range(rank, replicas, size))
+
+
+def this_rank_replicas(replicas: int) -> list[int]:
+    """The replicas this process runs: its rank's share under MPI, all of them without."""
+    comm = mpi_world()
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    return replica_indices(replicas, rank, size)
 
 
 def replica_config(cfg: Input, k: int) -> Input:

@@ -6,10 +6,16 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from hybridmd.config import SafetyConfig
+from hybridmd.errors import InputError
 
 
 class SimulationError(RuntimeError):
     """A run stopped because its state became unphysical; the message says what and what to do."""
+
+
+class RunFolderError(SimulationError, InputError):
+    """The output folder does not fit the flags (a run there and neither --resume nor
+    --overwrite, nothing to resume, an input changed since, damaged files): bad input."""
 
 
 def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,
