@@ -187,7 +187,7 @@ def check_sgdml_species(model_numbers: np.ndarray, numbers: np.ndarray, model: s
     if np.array_equal(model_numbers, numbers):
         return
     fm, fs = _formula(model_numbers), _formula(numbers)
-    head = f"sGDML model {model} does not fit the structure: "
+    head = f"calculator.model: sGDML model {model} does not fit the structure: "
     if len(model_numbers) != len(numbers):
         raise CalculatorMismatchError(
             head + f"the model has {len(model_numbers)} atoms ({fm}), the structure "

@@ -76,15 +76,14 @@ def load_torch_file(path: str | Path, fmt: str, what: str, shipped: list[str],
         path = shipped_path(str(path))
     if not path.exists():
         raise MissingFileError(f"no {what} at {path} (shipped: {', '.join(shipped)})")
-    with reading(path, f"a hybridmd {what}", fix=f"give a {what} written by hybridmd train "
-                 "(or a shipped name)"):
+    fix = "give one written by hybridmd train, or a shipped name"
+    with reading(path, f"a hybridmd {what}", fix=fix):
         data = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(data, dict) or data.get("format") != fmt:
         found = data.get("format") if isinstance(data, dict) else None
         kind = (f"a {found} file" if isinstance(found, str) and found.startswith("hybridmd")
                 else f"a {type(data).__name__} saved with torch")
-        raise InputError(f"{path} is {kind}, not a hybridmd {what} ({fmt}); give a {what} "
-                         "written by hybridmd train (or a shipped name)")
+        raise InputError(f"{path} is {kind}, not a hybridmd {what} ({fmt}); {fix}")
     return data, path
 
 

@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     if result.interrupted:
         print("interrupted: continue with --resume")
-    return _stop_code(result.interrupted, None)
+    return _stop_code(result.interrupted, getattr(result, "signal", None))
 
 
 def _input_context(path: Path) -> dict:
@@ -217,13 +217,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _check_dihedrals(dihedrals: list[list[int]] | None, n_atoms: int) -> None:
-    """--dihedral: two, of four different atoms of the molecule each."""
-    if not dihedrals:
-        return
-    if len(dihedrals) != 2:
-        raise InputError(f"--dihedral: give two dihedrals (the axes of the free-energy "
-                         f"surface), got {len(dihedrals)}")
-    for atoms in dihedrals:
+    """--dihedral: four different atoms of the molecule each."""
+    for atoms in dihedrals or []:
         bad = [i for i in atoms if not 0 <= i < n_atoms]
         if bad:
             raise InputError(f"--dihedral {' '.join(map(str, atoms))}: atom index {bad[0]} is "
@@ -395,31 +390,53 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 def _run_command(args: argparse.Namespace) -> int:
     """The sub-command, with every way it can end turned into an exit code."""
-    debug = args.debug
-    failures = _failures()
     try:
         with terminate_raises(), abort_on_error():  # under MPI: one rank's error ends all ranks
             return args.func(args)
     except InputError as exc:
-        _report(exc, debug)
+        _report(exc, args.debug)
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
-        if debug:
-            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        sigint = isinstance(exc, KeyboardInterrupt)
-        print(("interrupted (SIGINT)" if sigint else "terminated (SIGTERM)")
-              + ("; continue with --resume" if _resumable(args) else ""), file=sys.stderr)
-        return 130 if sigint else 143
-    except failures as exc:
-        from hybridmd.hybrid.monitor import MonitorDiedError
-        from hybridmd.streaming import WorkerDiedError
+        return _stopped(exc, args)
+    except Exception as exc:  # noqa: BLE001 (every failure ends in one line and exit code 1)
+        stopped = _interrupt_behind(exc)
+        return _failed(exc, args) if stopped is None else _stopped(exc, args, stopped)
 
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated an exception was raised while handling, if any
+    (a library's clean-up can fail on the way out of an interrupted write)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt | Terminated):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__context__
+    return None
+
+
+def _stopped(exc: BaseException, args: argparse.Namespace,
+             signal_exc: BaseException | None = None) -> int:
+    """Stopped by SIGINT (130) or SIGTERM (143) outside a run's own signal handling."""
+    if args.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    sigint = isinstance(signal_exc or exc, KeyboardInterrupt)
+    print(("interrupted (SIGINT)" if sigint else "terminated (SIGTERM)")
+          + ("; continue with --resume" if _resumable(args) else ""), file=sys.stderr)
+    return 130 if sigint else 143
+
+
+def _failed(exc: Exception, args: argparse.Namespace) -> int:
+    """A command that failed while running: one line (exit code 1)."""
+    from hybridmd.hybrid.monitor import MonitorDiedError
+    from hybridmd.streaming import WorkerDiedError
+
+    if isinstance(exc, _failures()):
         dead = isinstance(exc, WorkerDiedError | MonitorDiedError)
-        _report(exc, debug, _RESUME_HINT if dead and _resumable(args) else "")
-        return 1
-    except Exception as exc:  # noqa: BLE001 (a bug or an unforeseen failure: still one line)
-        _report(exc, debug, "" if debug else "rerun with --debug for the traceback")
-        return 1
+        _report(exc, args.debug, _RESUME_HINT if dead and _resumable(args) else "")
+    else:  # a bug or an unforeseen failure: still one line, the traceback with --debug
+        _report(exc, args.debug, "" if args.debug else "rerun with --debug for the traceback")
+    return 1
 
 
 def _resumable(args: argparse.Namespace) -> bool:

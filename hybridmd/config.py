@@ -56,6 +56,8 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
 
 def _existing_file(path: Path, info: ValidationInfo) -> Path:
     path = _resolve(path, info)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file")
     if not path.is_file():
         raise ValueError(
             f"file not found: {path} (relative paths are taken from the input file's folder)"

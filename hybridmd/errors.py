@@ -37,6 +37,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith(exc.strerror):
         return exc.strerror.lower()
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 100 and ". " in text:  # a library's paragraph: its first sentence
+        text = text[:text.index(". ") + 1]
     name = type(exc).__name__
     return f"{text} ({name})" if text else name
 

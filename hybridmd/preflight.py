@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridmd.errors import InputError, MissingFileError, reading
-from hybridmd.safety import RunFolderError
+from hybridmd.safety import RunInputError
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -119,15 +119,15 @@ def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: b
     """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume.
 
     On --resume the checkpoint, the run's metadata and its trajectories are read, so a
-    damaged folder is reported now. Raises ``RunFolderError`` (an ``InputError``).
+    damaged folder is reported now. Raises ``RunInputError`` (an ``InputError``).
     """
     check_output_folder(out, key)
     if resume and overwrite:
-        raise RunFolderError("--resume and --overwrite contradict each other: --resume "
+        raise RunInputError("--resume and --overwrite contradict each other: --resume "
                              "continues the run in the folder, --overwrite replaces it")
     if resume:
         if not checkpoint.exists():
-            raise RunFolderError(f"nothing to resume in {out}: no {checkpoint.name}; run "
+            raise RunInputError(f"nothing to resume in {out}: no {checkpoint.name}; run "
                                  "without --resume")
         for path in outputs:
             if path.suffix == ".json" and path.exists():
@@ -137,7 +137,7 @@ def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: b
         return
     existing = [p for p in outputs if p.exists()]
     if existing and not overwrite:
-        raise RunFolderError(
+        raise RunInputError(
             f"{out} already holds a run ({', '.join(p.name for p in existing)}); continue it "
             "with --resume, or start again with --overwrite")
 
@@ -146,14 +146,14 @@ def check_unchanged_input(metadata: Path, now: dict[str, Any], out: Path) -> Non
     """On --resume: only the run's length may differ from the input the run started with."""
     meta = read_json(metadata, "this run's record")
     if not isinstance(meta.get("input"), dict):
-        raise RunFolderError(f"{metadata} holds no input record; {_FRESH_FIX}")
+        raise RunInputError(f"{metadata} holds no input record; {_FRESH_FIX}")
     before = dict(meta["input"])
     if "engine" in now:  # runs from before engines
         before.setdefault("engine", {"type": "ase"})
     changed = [k for k in changed_keys(before, now) if k not in RESUMABLE_CHANGES]
     if changed:
         names = ", ".join(".".join(k) for k in changed)
-        raise RunFolderError(
+        raise RunInputError(
             f"the input changed since the run in {out} started ({names}); only "
             "dynamics.steps/duration_fs may change on --resume (to extend a run)")
 

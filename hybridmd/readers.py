@@ -272,8 +272,8 @@ def _frame_spacing(times_fs: np.ndarray, path: Path) -> float:
 def _require_dt(dt_fs: float | None, path: Path, what: str) -> float:
     if dt_fs is None:
         raise InputError(
-            f"{path}: {what} stores no time information; pass dt_fs= (the time between frames "
-            f"in fs) to read it"
+            f"{path}: {what} stores no time information; pass dt_fs= (--dt-fs on the command "
+            f"line: the time between frames in fs) to read it"
         )
     if not dt_fs > 0:
         raise InputError(f"dt_fs must be positive, got {dt_fs}")

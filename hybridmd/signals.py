@@ -109,6 +109,21 @@ def spawning_children() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+@contextmanager
+def ignoring_stop_signals() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM within the block (an MPI rank that serves the driver's rank,
+    which stops the job in order); a no-op outside the main thread."""
+    try:
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    except ValueError:
+        previous = {}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def child_process_setup() -> None:
     """First thing in a child process: ignore SIGINT/SIGTERM, and end with the parent."""
     for s in STOP_SIGNALS:

@@ -38,7 +38,7 @@ from hybridmd.output import (
 from hybridmd.preflight import RESUMABLE_CHANGES as _RESUMABLE_CHANGES  # noqa: F401 (driver)
 from hybridmd.preflight import changed_keys as _changed_keys  # noqa: F401 (the driver's)
 from hybridmd.preflight import check_run_folder, check_unchanged_input, read_json
-from hybridmd.safety import RunFolderError, SimulationError, check_state
+from hybridmd.safety import RunInputError, SimulationError, check_state
 from hybridmd.signals import stop_on_signals as _stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta
@@ -72,12 +72,12 @@ def _output_paths(cfg: SimulationConfig) -> dict[str, Path]:
 
 
 def check_simulation_folder(cfg: SimulationConfig, resume: bool, overwrite: bool) -> None:
-    """The output folder fits the flags (``RunFolderError`` otherwise); see
+    """The output folder fits the flags (``RunInputError`` otherwise); see
     ``hybridmd.preflight.check_run_folder``. On --resume the input must be the run's."""
     paths = _output_paths(cfg)
     out = cfg.output.directory
     if resume and isinstance(cfg.engine, IPIEngineConfig):
-        raise RunFolderError(
+        raise RunInputError(
             f"--resume is not supported with engine: ipi; i-PI's restart file is in "
             f"{out / RESTART_NAME} (continue it with `i-pi {RESTART_NAME}` and "
             "`hybridmd serve`), or start again with --overwrite")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.io import read
 from scipy.spatial.distance import pdist, squareform
 
@@ -35,6 +36,10 @@ def _read_frame(path: Path, index: int, what: str) -> Atoms:
     if not frames:
         raise InputError(f"{path} holds no frames; give a file with {what}")
     return frames[_frame(len(frames), index, path)]
+
+
+def _symbols(numbers: np.ndarray) -> str:
+    return " ".join(chemical_symbols[int(z)] for z in numbers)
 
 
 def _finite(array: np.ndarray, what: str, source: Path | str, key: str) -> None:
@@ -107,8 +112,8 @@ def load_momenta(cfg: MomentaFile, atoms: Atoms) -> np.ndarray:
             numbers, momenta = frame.numbers, frame.get_momenta()
     if not np.array_equal(numbers, atoms.numbers):
         raise InputError(
-            f"{key}: the momenta in {cfg.file} are for atoms {list(numbers)}, the structure "
-            f"has {list(atoms.numbers)}; give momenta of the same molecule in the same atom "
-            "order")
+            f"{key}: the momenta in {cfg.file} are for atoms {_symbols(numbers)}, the "
+            f"structure has {_symbols(atoms.numbers)}; give momenta of the same molecule in "
+            "the same atom order")
     _finite(momenta, "momenta", cfg.file, key)
     return np.asarray(momenta, dtype=float)

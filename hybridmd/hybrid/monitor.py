@@ -177,7 +177,8 @@ class MonitorPool:
         try:
             return future.result()
         except BrokenExecutor as exc:
-            raise MonitorDiedError(f"a monitor process died ({exc})") from exc
+            raise MonitorDiedError("a monitor process ended abruptly (killed, or it crashed)"
+                                   ) from exc
         except Exception as exc:
             raise MonitorDiedError(f"a monitor failed: {type(exc).__name__}: {exc}") from exc
 

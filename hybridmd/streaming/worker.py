@@ -311,7 +311,7 @@ def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
             except queue.Empty:
                 item = None
             if should_stop is not None and should_stop():
-                log.warning("interpolator worker stopped before the end of the stream")
+                log.info("interpolator worker stopped before the end of the stream")
                 break
             if item is None:
                 continue
