@@ -10,9 +10,12 @@ exit code 2, no traceback and those words.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import shutil
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +114,9 @@ class Workspace:
         write(self.root / "one-atom.xyz", Atoms("H", positions=[[0, 0, 0]]))
         fine_bytes = (self.root / "fine.traj").read_bytes()
         self._bytes("truncated.traj", fine_bytes[: len(fine_bytes) // 2])
+        # a header that announces 2**40 frames: ASE's reader raises MemoryError
+        self._bytes("huge-header.traj", fine_bytes[:32] + struct.pack("<q", 2**40)
+                    + fine_bytes[40:])
         self._bytes("garbage.traj", bytes(range(256)) * 8)
         self._bytes("garbage.xyz", b"this is\nnot a molecule\n")
         self._bytes("garbage.npz", b"PK\x03\x04 not really a zip")
@@ -155,13 +161,17 @@ class Workspace:
         """Finished runs, some then damaged, each with the input that made it."""
         from hybridmd.cli import main
 
+        with contextlib.redirect_stdout(io.StringIO()):  # their summaries
+            self._make_runs(main)
+
+    def _make_runs(self, main: Callable[[list[str]], int]) -> None:
         for name in ("sim-done", "sim-bad-checkpoint", "sim-bad-trajectory"):
             assert main(["-q", "simulate", self.sim(name)]) == 0
+        for name in ("run-done", "run-bad-state", "run-bad-checkpoint", "run-bad-coarse"):
+            assert main(["-q", "run", self.run(name)]) == 0
         (self.out / "sim-bad-checkpoint" / "checkpoint.json").write_text('{"step": 4, "fra')
         traj = self.out / "sim-bad-trajectory" / "trajectory.traj"
         traj.write_bytes(traj.read_bytes()[:300])
-        for name in ("run-done", "run-bad-state", "run-bad-checkpoint", "run-bad-coarse"):
-            assert main(["-q", "run", self.run(name)]) == 0
         (self.out / "run-bad-state" / "resume-state.pkl").write_bytes(b"\x80\x04garbage")
         (self.out / "run-bad-checkpoint" / "checkpoint.json").write_text("")
         (self.out / "run-bad-coarse" / "coarse.traj").write_bytes(bytes(range(256)))
@@ -259,6 +269,9 @@ def _cases() -> list[Case]:
          lambda w: ["simulate", w.sim("s3", **_system(w.path("garbage.traj")))])
     case("simulate/structure-truncated-traj", ("system.file", "truncated.traj"),
          lambda w: ["simulate", w.sim("s4", **_system(w.path("truncated.traj")))])
+    case("simulate/structure-impossible-header", ("system.file", "huge-header.traj",
+                                                   "impossible size"),
+         lambda w: ["simulate", w.sim("s15", **_system(w.path("huge-header.traj")))])
     case("simulate/structure-not-xyz", ("system.file", "garbage.xyz"),
          lambda w: ["simulate", w.sim("s5", **_system(w.path("garbage.xyz")))])
     case("simulate/structure-unknown-format", ("system.file", "structure.foo"),
@@ -461,6 +474,9 @@ def _cases() -> list[Case]:
     case("train/data-truncated", "truncated.traj",
          lambda w: ["train", w.train("t17", data={"trajectories": [
              {"path": w.path("truncated.traj")}]})])
+    case("train/data-impossible-header", ("huge-header.traj", "impossible size"),
+         lambda w: ["train", w.train("t23", data={"trajectories": [
+             {"path": w.path("huge-header.traj")}]})])
     case("train/data-corrupt", "garbage.traj",
          lambda w: ["train", w.train("t18", data={"trajectories": [
              {"path": w.path("garbage.traj")}]})])

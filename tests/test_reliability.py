@@ -41,12 +41,12 @@ from bad_inputs import CASES, Workspace
 KILL_SEED = 15
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
-#: the hybrid run the process tests kill, signal and resume: 100 segments of 10 fs with the
+#: the hybrid run the process tests kill, signal and resume: 60 segments of 10 fs with the
 #: shipped forecaster, a monitor process and the interpolator worker in its own process
 RUN = {
     "system": {"molecule": "ethanol"},
     "calculator": {"type": "sgdml", "model": "ethanol"},
-    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 1000,
+    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 600,
                  "temperature_K": 300, "seed": 3},
     "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "ethanol-forecaster-10fs",
                "transport": "process", "switch": {"verified_segments": 2},
@@ -104,15 +104,19 @@ IN_A_PROCESS = ("simulate/structure-truncated-traj", "run/forecaster-text-file",
                 "analyze/prediction-corrupt")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.id in IN_A_PROCESS],
-                         ids=lambda case: case.id)
-def test_bad_input_in_a_real_process(case, workspace: Workspace) -> None:
-    done = faults.run(case.argv(workspace), cwd=workspace.root, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    for words in case.says:
-        assert words in done.stderr
-    assert len(faults.error_lines(done.stderr)) == 1, done.stderr
+def test_bad_input_in_real_processes(workspace: Workspace, tmp_path: Path) -> None:
+    """One case per sub-command, each a `hybridmd` process of its own (all started at once)."""
+    cases = [c for c in CASES if c.id in IN_A_PROCESS]
+    assert len(cases) == len(IN_A_PROCESS)
+    commands = [faults.start(case.argv(workspace), tmp_path / f"{k}.log", cwd=workspace.root)
+                for k, case in enumerate(cases)]
+    for case, command in zip(cases, commands, strict=True):
+        code, text = command.wait(120), command.output()
+        assert code == 2, f"{case.id}: {text}"
+        assert "Traceback" not in text, f"{case.id}: {text}"
+        for words in case.says:
+            assert words in text, f"{case.id}: {words!r} not in {text}"
+        assert len(faults.error_lines(text)) == 1, f"{case.id}: {text}"
 
 
 # ----------------------------------------------------------------------------- processes
@@ -172,7 +176,7 @@ def test_kill_9_at_random_points_leaves_no_process_and_loses_no_frame(reference:
         return "--resume" if checkpoint.exists() else "--overwrite"
 
     #: where each kill happens: a point to reach (None: right after the start), then a delay
-    coarse_frames = rng.randint(40, 70)
+    coarse_frames = rng.randint(25, 45)
     moments = [
         ("during start-up", None, rng.uniform(0.3, 1.5)),
         ("with a monitor running",

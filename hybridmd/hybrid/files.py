@@ -37,11 +37,13 @@ class Timeline:
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
         if keep_lines is None or not path.exists():
-            path.write_text("\t".join(TIMELINE_COLUMNS) + "\n")
+            text = "\t".join(TIMELINE_COLUMNS) + "\n"
         else:
-            lines = path.read_text().splitlines(keepends=True)
-            path.write_text("".join(lines[:keep_lines + 1]))
-        self.lines = len(path.read_text().splitlines()) - 1
+            text = "".join(path.read_text().splitlines(keepends=True)[:keep_lines + 1])
+        tmp = path.with_name(path.name + ".tmp")  # a kill now leaves the old file or the new
+        tmp.write_text(text)
+        tmp.replace(path)
+        self.lines = len(text.splitlines()) - 1
         self._fh = open(path, "a")  # noqa: SIM115 (open for the whole run)
 
     def write(self, **row: Any) -> None:
