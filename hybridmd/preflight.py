@@ -127,8 +127,10 @@ def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: b
                              "continues the run in the folder, --overwrite replaces it")
     if resume:
         if not checkpoint.exists():
-            raise RunInputError(f"nothing to resume in {out}: no {checkpoint.name}; run "
-                                 "without --resume")
+            started = any(p.exists() for p in outputs)  # stopped before its first checkpoint
+            raise RunInputError(f"nothing to resume in {out}: no {checkpoint.name}; "
+                                + ("start again with --overwrite" if started
+                                   else "run without --resume"))
         for path in outputs:
             if path.suffix == ".json" and path.exists():
                 read_json(path, "a checkpoint of this run" if path == checkpoint

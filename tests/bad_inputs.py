@@ -167,8 +167,10 @@ class Workspace:
     def _make_runs(self, main: Callable[[list[str]], int]) -> None:
         for name in ("sim-done", "sim-bad-checkpoint", "sim-bad-trajectory"):
             assert main(["-q", "simulate", self.sim(name)]) == 0
-        for name in ("run-done", "run-bad-state", "run-bad-checkpoint", "run-bad-coarse"):
+        for name in ("run-done", "run-bad-state", "run-bad-checkpoint", "run-bad-coarse",
+                     "run-no-checkpoint"):
             assert main(["-q", "run", self.run(name)]) == 0
+        (self.out / "run-no-checkpoint" / "checkpoint.json").unlink()  # as if killed early
         (self.out / "sim-bad-checkpoint" / "checkpoint.json").write_text('{"step": 4, "fra')
         traj = self.out / "sim-bad-trajectory" / "trajectory.traj"
         traj.write_bytes(traj.read_bytes()[:300])
@@ -400,6 +402,8 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("run-done")])
     case("run/resume-and-overwrite", ("--overwrite", "--resume"),
          lambda w: ["run", w.run("run-done"), "--overwrite", "--resume"])
+    case("run/resume-before-the-first-checkpoint", ("nothing to resume", "--overwrite"),
+         lambda w: ["run", w.run("run-no-checkpoint"), "--resume"])
     case("run/resume-corrupt-state", ("resume-state.pkl", "--overwrite"),
          lambda w: ["run", w.run("run-bad-state"), "--resume"])
     case("run/resume-empty-checkpoint", ("checkpoint.json", "empty"),
