@@ -33,6 +33,7 @@ from hybridmd.config import (
     XTBConfig,
 )
 from hybridmd.data import model_names, model_path
+from hybridmd.errors import InputError, MissingFileError, reading
 from hybridmd.units import KCAL_MOL
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,35 @@ log = logging.getLogger(__name__)
 SGDML_NUMPY_PROCESSES = 1
 
 
-class CalculatorMismatchError(ValueError):
+class CalculatorMismatchError(InputError):
     """The calculator cannot describe this structure (e.g. an sGDML model for other atoms)."""
 
 
+class CalculatorInputError(InputError):
+    """A ``calculator:`` section that cannot be built (unknown functional, bad kwargs, ...)."""
+
+
 def build_calculator(cfg: CalculatorConfig, atoms: Atoms) -> BaseCalculator:
-    """Construct the calculator ``cfg`` describes, checked against ``atoms`` (not attached)."""
-    if isinstance(cfg, SGDMLConfig):
-        return _build_sgdml(cfg, atoms)
-    if isinstance(cfg, DFTConfig):
-        return _build_dft(cfg, atoms)
-    if isinstance(cfg, XTBConfig):
-        return _build_xtb(cfg, atoms)
-    if isinstance(cfg, ASECalculatorConfig):
-        return _build_ase(cfg)
+    """Construct the calculator ``cfg`` describes, checked against ``atoms`` (not attached).
+
+    Raises ``CalculatorMismatchError`` or ``CalculatorInputError`` (both ``InputError``,
+    both ``ValueError``) that say what to change in the ``calculator:`` section.
+    """
+    try:
+        if isinstance(cfg, SGDMLConfig):
+            return _build_sgdml(cfg, atoms)
+        if isinstance(cfg, DFTConfig):
+            return _build_dft(cfg, atoms)
+        if isinstance(cfg, XTBConfig):
+            return _build_xtb(cfg, atoms)
+        if isinstance(cfg, ASECalculatorConfig):
+            return _build_ase(cfg)
+    except InputError:
+        raise
+    except ValueError as exc:  # the builders' checks: each says what to change
+        text = str(exc)
+        raise CalculatorInputError(text if text.startswith("calculator")
+                                   else f"calculator: {text}") from exc
     raise TypeError(f"unknown calculator config {type(cfg).__name__}")
 
 
@@ -171,7 +187,7 @@ def check_sgdml_species(model_numbers: np.ndarray, numbers: np.ndarray, model: s
     if np.array_equal(model_numbers, numbers):
         return
     fm, fs = _formula(model_numbers), _formula(numbers)
-    head = f"sGDML model {model} does not fit the structure: "
+    head = f"calculator.model: sGDML model {model} does not fit the structure: "
     if len(model_numbers) != len(numbers):
         raise CalculatorMismatchError(
             head + f"the model has {len(model_numbers)} atoms ({fm}), the structure "
@@ -261,13 +277,16 @@ def _sgdml_calculator_class() -> type[Calculator]:
 def _build_sgdml(cfg: SGDMLConfig, atoms: Atoms) -> Calculator:
     path = sgdml_model_path(cfg.model)
     if not path.is_file():
-        raise ValueError(f"sGDML model file not found: {path}")
-    check_sgdml_species(read_sgdml_model(path)["z"], atoms.numbers, cfg.model)
+        raise MissingFileError(f"calculator.model: sGDML model file not found: {path}")
+    with reading(path, "an sGDML model", key="calculator.model"):
+        model_numbers = read_sgdml_model(path)["z"]
+    check_sgdml_species(model_numbers, atoms.numbers, cfg.model)
     if cfg.use_torch:
         import torch  # noqa: F401  (fail here, clearly, if the torch backend cannot run)
-    calc = _sgdml_calculator_class()(
-        path, use_torch=cfg.use_torch, max_processes=SGDML_NUMPY_PROCESSES
-    )
+    with reading(path, "an sGDML model", key="calculator.model"):
+        calc = _sgdml_calculator_class()(
+            path, use_torch=cfg.use_torch, max_processes=SGDML_NUMPY_PROCESSES
+        )
     predict = calc.gdml_predict
     if cfg.use_torch:
         import torch

@@ -19,6 +19,7 @@ from ase import Atoms
 
 from hybridmd import __version__
 from hybridmd.data import interpolator_names, interpolator_path
+from hybridmd.errors import InputError, MissingFileError, reading
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.models.base import InterpolatorNet
@@ -28,7 +29,7 @@ from hybridmd.trajectory import SPACING_RTOL, Trajectory
 FORMAT = "hybridmd-interpolator/1"
 
 
-class ModelMismatchError(ValueError):
+class ModelMismatchError(InputError):
     """A checkpoint used with data it was not trained for."""
 
 
@@ -73,11 +74,16 @@ def load_torch_file(path: str | Path, fmt: str, what: str, shipped: list[str],
     path = Path(path)
     if not path.is_file() and str(path) in shipped:
         path = shipped_path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path} (shipped: {', '.join(shipped)})")
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    if not path.exists():
+        raise MissingFileError(f"no {what} at {path} (shipped: {', '.join(shipped)})")
+    fix = "give one written by hybridmd train, or a shipped name"
+    with reading(path, f"a hybridmd {what}", fix=fix):
+        data = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ValueError(f"{path} is not a hybridmd {what} ({fmt})")
+        found = data.get("format") if isinstance(data, dict) else None
+        kind = (f"a {found} file" if isinstance(found, str) and found.startswith("hybridmd")
+                else f"a {type(data).__name__} saved with torch")
+        raise InputError(f"{path} is {kind}, not a hybridmd {what} ({fmt}); {fix}")
     return data, path
 
 
@@ -96,13 +102,14 @@ def load_interpolator(path: str | Path, device: str = "cpu") -> NeuralInterpolat
     """The trained interpolator stored at ``path``."""
     data = read_checkpoint(path)
     path = data["path"]
-    net = build_net(data["kind"], data["n_atoms"], data["stride"], data["context"],
-                    **data["hyperparameters"])
-    net.load_state_dict(data["state_dict"])
-    canon = Canonicaliser(torch.tensor(data["masses"]), data["reference"], data["scales"])
-    meta = {**data["metadata"], "numbers": data["numbers"], "dt_fs": data["dt_fs"],
-            "checkpoint": str(path), "kind": data["kind"],
-            "name": f"{data['kind']} ({Path(path).name})"}
+    with reading(path, "a hybridmd interpolator checkpoint"):
+        net = build_net(data["kind"], data["n_atoms"], data["stride"], data["context"],
+                        **data["hyperparameters"])
+        net.load_state_dict(data["state_dict"])
+        canon = Canonicaliser(torch.tensor(data["masses"]), data["reference"], data["scales"])
+        meta = {**data["metadata"], "numbers": data["numbers"], "dt_fs": data["dt_fs"],
+                "checkpoint": str(path), "kind": data["kind"],
+                "name": f"{data['kind']} ({Path(path).name})"}
     return NeuralInterpolator(net.to(device), canon, meta)
 
 

@@ -1,77 +1,119 @@
-"""The `hybridmd` command line: one sub-command per task."""
+"""The `hybridmd` command line: one sub-command per task.
+
+Exit codes: 0 done, 2 bad input (an input, file or flag; the message names it and says the
+fix, found before any expensive work wherever it can be), 130 stopped by SIGINT (Ctrl-C), 143
+stopped by SIGTERM, 1 a failure while running. A problem is one message, no traceback; ``--debug``
+adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridmd import __version__
+from hybridmd.errors import InputError
 from hybridmd.parallel import abort_on_error, mpi_size, mpi_world
+from hybridmd.signals import Terminated, exit_code, received, terminate_raises
 
 if TYPE_CHECKING:
-    from hybridmd.config import SimulationConfig
+    from hybridmd.config import RunConfig, SimulationConfig
 
 log = logging.getLogger("hybridmd")
 
+#: what a run's folder lets a user do after a failure that stopped it
+_RESUME_HINT = "the frames so far are on disk: continue with --resume"
+
+
+def _stop_code(interrupted: bool, signum: int | None) -> int:
+    """0, or the exit code of the signal that stopped a run (SIGINT when unknown)."""
+    if not interrupted:
+        return 0
+    return exit_code(signum or received() or 2)
+
+
+# ----------------------------------------------------------------------------- commands
+
 
 def _simulate(args: argparse.Namespace) -> int:
-    from hybridmd.calculators import CalculatorMismatchError
-    from hybridmd.config import ConfigError, SimulationConfig, load_config
-    from hybridmd.simulate import Simulation
+    from hybridmd.config import SimulationConfig, load_config
+    from hybridmd.preflight import preflight_simulate
+    from hybridmd.simulate import Simulation, check_simulation_folder
 
     cfg = load_config(args.input, SimulationConfig)
+    preflight_simulate(cfg)
     if cfg.replicas > 1 or mpi_size() > 1:
         return _simulate_replicas(cfg, args)
-    try:
-        simulation = Simulation(cfg)
-    except CalculatorMismatchError as exc:
-        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
-    result = simulation.run(resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    check_simulation_folder(cfg, args.resume, args.overwrite)
+    result = Simulation(cfg).run(resume=args.resume, overwrite=args.overwrite,
+                                 progress=not args.quiet)
     status = "interrupted" if result.interrupted else "finished"
     print(f"{status}: {result.steps} steps, {result.frames} frames in {result.trajectory} "
           f"({result.wall_time_s:.1f} s)")
-    return 130 if result.interrupted else 0
+    return _stop_code(result.interrupted, result.signal)
+
+
+def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
+    """``replicas: N``: this rank's replicas (all of them without MPI), one line each."""
+    from hybridmd.parallel import replica_config, run_replicas, this_rank_replicas
+    from hybridmd.simulate import check_simulation_folder
+
+    for k in this_rank_replicas(cfg.replicas):
+        check_simulation_folder(replica_config(cfg, k), args.resume, args.overwrite)
+    results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    for k, result in results:
+        status = "interrupted" if result.interrupted else "finished"
+        print(f"replica {k}: {status}: {result.steps} steps, {result.frames} frames in "
+              f"{result.trajectory} ({result.wall_time_s:.1f} s)")
+    stopped = [result for _, result in results if result.interrupted]
+    return _stop_code(bool(stopped), stopped[0].signal if stopped else None)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hybridmd.calculators import CalculatorMismatchError
-    from hybridmd.config import ConfigError, RunConfig, load_config
+    from hybridmd.config import RunConfig, load_config
     from hybridmd.hybrid.driver import HybridRun
     from hybridmd.hybrid.mpi import run_hybrid_mpi
     from hybridmd.hybrid.summary import format_summary
-    from hybridmd.parallel import run_replicas
+    from hybridmd.parallel import replica_config, run_replicas, this_rank_replicas
+    from hybridmd.preflight import preflight_run
 
     cfg = load_config(args.input, RunConfig)
     comm = mpi_world()
     context = _input_context(args.input)
-    try:
-        if cfg.replicas > 1:
-            def one(replica: RunConfig) -> object:
-                return HybridRun(replica, context=context).run(
-                    resume=args.resume, overwrite=args.overwrite,
-                    progress=not args.quiet and (comm is None or comm.Get_size() == 1))
+    if cfg.replicas > 1:
+        for k in this_rank_replicas(cfg.replicas):
+            preflight_run(replica_config(cfg, k), args.resume, args.overwrite)
 
-            for k, result in run_replicas(cfg, runner=one):
-                print(f"replica {k}:\n{format_summary(result.summary)}")
+        def one(replica: RunConfig) -> object:
+            return HybridRun(replica, context=context).run(
+                resume=args.resume, overwrite=args.overwrite,
+                progress=not args.quiet and (comm is None or comm.Get_size() == 1))
+
+        results = run_replicas(cfg, runner=one)
+        for k, result in results:
+            print(f"replica {k}:\n{format_summary(result.summary)}")
+        return _stop_code(any(result.interrupted for _, result in results), None)
+    # under MPI only the driver's rank checks the folder (it writes there while others check)
+    preflight_run(cfg, args.resume, args.overwrite,
+                  check_folder=comm is None or comm.Get_rank() == 0)
+    if comm is not None and comm.Get_size() > 1:
+        result = run_hybrid_mpi(cfg, comm, args.resume, args.overwrite, not args.quiet,
+                                context)
+        if result is None:  # the interpolator and monitor ranks
             return 0
-        if comm is not None and comm.Get_size() > 1:
-            result = run_hybrid_mpi(cfg, comm, args.resume, args.overwrite, not args.quiet,
-                                    context)
-            if result is None:  # the interpolator and monitor ranks
-                return 0
-        else:
-            run = HybridRun(cfg, context=context)
-            result = run.run(resume=args.resume, overwrite=args.overwrite,
-                             progress=not args.quiet)
-    except CalculatorMismatchError as exc:
-        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    else:
+        result = HybridRun(cfg, context=context).run(resume=args.resume,
+                                                     overwrite=args.overwrite,
+                                                     progress=not args.quiet)
     print(format_summary(result.summary))
     if result.interrupted:
         print("interrupted: continue with --resume")
-    return 130 if result.interrupted else 0
+    return _stop_code(result.interrupted, getattr(result, "signal", None))
 
 
 def _input_context(path: Path) -> dict:
@@ -79,25 +121,15 @@ def _input_context(path: Path) -> dict:
     return {"base_dir": str(path.resolve().parent), "input_name": path.stem}
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. localhost:31415; got {text!r}")
-    return host, int(port)
-
-
 def _serve(args: argparse.Namespace) -> int:
-    from hybridmd.calculators import CalculatorMismatchError, build_calculator
-    from hybridmd.config import ConfigError, ServeConfig, load_config
+    from hybridmd.calculators import build_calculator
+    from hybridmd.config import load_serve_config
     from hybridmd.engines.ipi import serve
     from hybridmd.structures import build_structure
 
-    cfg = load_config(args.input, ServeConfig)
+    cfg = load_serve_config(args.input)
     atoms = build_structure(cfg.system)
-    try:
-        calculator = build_calculator(cfg.calculator, atoms)
-    except CalculatorMismatchError as exc:
-        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
+    calculator = build_calculator(cfg.calculator, atoms)
     host, port = args.inet or (None, None)
     calls = serve(atoms, calculator, address=args.address, host=host, port=port,
                   timeout_s=args.timeout)
@@ -105,29 +137,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
-    """``replicas: N``: this rank's replicas (all of them without MPI), one line each."""
-    from hybridmd.calculators import CalculatorMismatchError
-    from hybridmd.config import ConfigError
-    from hybridmd.parallel import run_replicas
-
-    try:
-        results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
-                               progress=not args.quiet)
-    except CalculatorMismatchError as exc:
-        raise ConfigError(str(args.input), [("calculator.model", str(exc))]) from None
-    for k, result in results:
-        status = "interrupted" if result.interrupted else "finished"
-        print(f"replica {k}: {status}: {result.steps} steps, {result.frames} frames in "
-              f"{result.trajectory} ({result.wall_time_s:.1f} s)")
-    return 130 if any(result.interrupted for _, result in results) else 0
-
-
 def _train(args: argparse.Namespace) -> int:
     from hybridmd.config import TrainConfig, load_config
+    from hybridmd.preflight import preflight_train
     from hybridmd.training import train
 
     cfg = load_config(args.input, TrainConfig)
+    preflight_train(cfg, args.resume, args.overwrite)
     result = train(cfg, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
           f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")
@@ -137,8 +153,12 @@ def _train(args: argparse.Namespace) -> int:
 def _interpolate(args: argparse.Namespace) -> int:
     from hybridmd.checkpoint import load_interpolator
     from hybridmd.interpolation.reconstruct import reconstruct
+    from hybridmd.preflight import check_input_file, check_output_file
     from hybridmd.readers import read_trajectory, write_trajectory
 
+    check_input_file(args.coarse, "coarse trajectory")
+    check_output_file(args.output, "-o/--output", existing_folder=True,
+                      suffixes=(".traj", ".extxyz", ".xyz", ".npz"))
     model = load_interpolator(args.model)
     coarse = read_trajectory(args.coarse, dt_fs=args.dt_fs)
     fine = reconstruct(model, coarse)
@@ -153,8 +173,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from hybridmd.checkpoint import load_interpolator
     from hybridmd.interpolation.evaluate import evaluate, format_table, scores_as_dicts
+    from hybridmd.preflight import check_input_file, check_output_file
     from hybridmd.readers import read_trajectory
 
+    for path in args.reference:
+        check_input_file(path, "--reference")
+    if args.json:
+        check_output_file(args.json, "--json", existing_folder=True)
+    if args.plot:
+        from hybridmd.interpolation.evaluate import plot_formats
+
+        check_output_file(args.plot, "--plot", existing_folder=True, suffixes=plot_formats())
     models = [load_interpolator(path) for path in args.model]
     references = [read_trajectory(path, dt_fs=args.dt_fs) for path in args.reference]
     scores = evaluate(models, references, strides=tuple(args.stride))
@@ -171,9 +200,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from hybridmd.analysis.report import analyze
     from hybridmd.analysis.sources import read_source
+    from hybridmd.preflight import check_output_folder
 
-    reference, ref_notes = read_source(args.reference, args.dt_fs)
-    prediction, pred_notes = read_source(args.prediction, args.dt_fs)
+    check_output_folder(args.out, "--out")
+    reference, ref_notes = read_source(args.reference, args.dt_fs, "--reference")
+    prediction, pred_notes = read_source(args.prediction, args.dt_fs, "--prediction")
+    _check_dihedrals(args.dihedral, reference.n_atoms)
     scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
                      interpolated_stride=args.stride, temperature_K=args.temperature_k,
                      notes=ref_notes + pred_notes)
@@ -184,12 +216,74 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_dihedrals(dihedrals: list[list[int]] | None, n_atoms: int) -> None:
+    """--dihedral: four different atoms of the molecule each."""
+    for atoms in dihedrals or []:
+        bad = [i for i in atoms if not 0 <= i < n_atoms]
+        if bad:
+            raise InputError(f"--dihedral {' '.join(map(str, atoms))}: atom index {bad[0]} is "
+                             f"out of range; the molecule has {n_atoms} atoms (0 to "
+                             f"{n_atoms - 1})")
+        if len(set(atoms)) != 4:
+            raise InputError(f"--dihedral {' '.join(map(str, atoms))}: give four different "
+                             "atoms")
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _number(kind: type, minimum: float, strict: bool, what: str):
+    """An argparse type: a number of ``kind`` above (``strict``) or at least ``minimum``."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum or (strict and value == minimum) or value != value:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _number(float, 0, True, "a positive number")
+_positive_seconds = _number(float, 0, True, "a positive number of seconds")
+_stride = _number(int, 2, False, "a whole number of steps, at least 2")
+_positive_int = _number(int, 1, False, "a positive whole number")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. localhost:31415; got {text!r}")
+    return host, int(port)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options that work after the sub-command too (``hybridmd run x.yaml --debug``)."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error (and debug logging)")
+
+
+def _resume_flags(parser: argparse.ArgumentParser, resume: str, overwrite: str) -> None:
+    flags = parser.add_mutually_exclusive_group()
+    flags.add_argument("--resume", action="store_true", help=resume)
+    flags.add_argument("--overwrite", action="store_true", help=overwrite)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hybridmd", description="Hybrid MD: coarse simulation plus ML time super-resolution.")
+        prog="hybridmd", description="Hybrid MD: coarse simulation plus ML time super-resolution.",
+        epilog="exit codes: 0 done, 1 failed while running, 2 bad input, 130 SIGINT, 143 SIGTERM")
     parser.add_argument("--version", action="version", version=f"hybridmd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (and debug logging)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     for name, func, text in (
@@ -198,30 +292,30 @@ def build_parser() -> argparse.ArgumentParser:
                           "fine trajectory streamed by the interpolator")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("input", type=Path, help="YAML input file")
-        cmd.add_argument("--resume", action="store_true",
-                         help="continue the run in the output folder from its last checkpoint")
-        cmd.add_argument("--overwrite", action="store_true",
-                         help="replace an earlier run in the output folder")
+        _resume_flags(cmd, "continue the run in the output folder from its last checkpoint",
+                      "replace an earlier run in the output folder")
         cmd.set_defaults(func=func)
 
     sv = sub.add_parser("serve", help="serve the input's calculator to a running i-PI "
                         "simulation (an i-PI force client, until i-PI sends EXIT)")
     sv.add_argument("input", type=Path,
                     help="YAML input; its system: and calculator: sections are used (the atom "
-                         "order must be that of the i-PI simulation)")
+                         "order must be that of the i-PI simulation); a simulate or run input "
+                         "is checked whole")
     where = sv.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", "--unix", metavar="NAME",
                        help="unix socket: i-PI's <ffsocket mode='unix'><address> "
                             "(the socket file is /tmp/ipi_NAME)")
     where.add_argument("--inet", type=_host_port, metavar="HOST:PORT",
                        help="inet socket of an <ffsocket mode='inet'>")
-    sv.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    sv.add_argument("--timeout", type=_positive_seconds, default=60.0, metavar="S",
                     help="seconds to wait for the i-PI server (default: 60)")
     sv.set_defaults(func=_serve)
 
     tr = sub.add_parser("train", help="train an interpolator network from fine trajectories")
     tr.add_argument("input", type=Path, help="YAML training input")
-    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    _resume_flags(tr, "continue the training in output.checkpoint",
+                  "replace an existing output.checkpoint")
     tr.add_argument("--from", dest="start_from", metavar="CHECKPOINT",
                     help="start from this checkpoint's network (a file or a shipped name) and "
                          "fine-tune it on the input's data")
@@ -230,8 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     ip = sub.add_parser("interpolate", help="reconstruct the fine trajectory of a coarse one")
     ip.add_argument("--model", required=True, type=Path, help="interpolator checkpoint")
     ip.add_argument("coarse", type=Path, help="coarse trajectory (any format hybridmd reads)")
-    ip.add_argument("-o", "--output", required=True, type=Path, help="fine trajectory to write")
-    ip.add_argument("--dt-fs", type=float, help="coarse frame spacing where the file has none")
+    ip.add_argument("-o", "--output", required=True, type=Path,
+                    help="fine trajectory to write (.traj, .extxyz or .npz)")
+    ip.add_argument("--dt-fs", type=_positive,
+                    help="coarse frame spacing where the file has none")
     ip.set_defaults(func=_interpolate)
 
     ev = sub.add_parser("evaluate", help="score models and classical baselines on a reference")
@@ -240,9 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference", required=True, type=Path, nargs="+",
                     help="fine reference trajectory, or several (e.g. NVE segments): windows "
                     "are cut from each, none spans two")
-    ev.add_argument("--stride", action="append", default=[], type=int,
+    ev.add_argument("--stride", action="append", default=[], type=_stride,
                     help="also score the baselines at this stride (repeatable)")
-    ev.add_argument("--dt-fs", type=float, help="reference frame spacing where the file has none")
+    ev.add_argument("--dt-fs", type=_positive,
+                    help="reference frame spacing where the file has none")
     ev.add_argument("--json", type=Path, help="write the scores as JSON")
     ev.add_argument("--plot", type=Path, help="plot position MAE against Δt to this PNG")
     ev.set_defaults(func=_evaluate)
@@ -256,38 +353,104 @@ def build_parser() -> argparse.ArgumentParser:
                          "output folder of `hybridmd run`")
     an.add_argument("--out", type=Path, default=Path("analysis"),
                     help="folder for the figures, scores.json and report.md (default: analysis)")
-    an.add_argument("--dt-fs", type=float, help="frame spacing where a file has none")
+    an.add_argument("--dt-fs", type=_positive, help="frame spacing where a file has none")
     an.add_argument("--dihedral", action="append", nargs=4, type=int,
                     metavar=("I", "J", "K", "L"),
                     help="dihedral of the free-energy surface, 0-based atom indices (give two; "
                          "default: the two most flexible)")
-    an.add_argument("--stride", type=int,
+    an.add_argument("--stride", type=_stride,
                     help="fine frames per interpolated window (default: from the prediction "
                          "file's metadata, if any)")
-    an.add_argument("--temperature-k", type=float,
+    an.add_argument("--temperature-k", type=_positive,
                     help="temperature of the free-energy surface (default: the reference's "
                          "kinetic temperature)")
     an.set_defaults(func=_analyze)
+    for cmd in sub.choices.values():
+        _common(cmd)
     return parser
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _report(exc: BaseException, debug: bool, hint: str = "") -> None:
+    """The error as one message on stderr; its traceback first with ``debug``."""
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    text = str(exc).strip() or type(exc).__name__
+    print(f"error: {text}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """Errors of a run that stopped: said in one line (the frames so far are on disk)."""
+    from hybridmd.engines.ipi import IPIClientError
+    from hybridmd.hybrid.monitor import MonitorDiedError
+    from hybridmd.safety import SimulationError
+    from hybridmd.streaming import WorkerDiedError
+
+    return SimulationError, IPIClientError, WorkerDiedError, MonitorDiedError
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """The sub-command, with every way it can end turned into an exit code."""
+    try:
+        with terminate_raises(), abort_on_error():  # under MPI: one rank's error ends all ranks
+            return args.func(args)
+    except InputError as exc:
+        _report(exc, args.debug)
+        return 2
+    except (KeyboardInterrupt, Terminated) as exc:
+        return _stopped(exc, args)
+    except Exception as exc:  # noqa: BLE001 (every failure ends in one line and exit code 1)
+        stopped = _interrupt_behind(exc)
+        return _failed(exc, args) if stopped is None else _stopped(exc, args, stopped)
+
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated an exception was raised while handling, if any
+    (a library's clean-up can fail on the way out of an interrupted write)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt | Terminated):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__context__
+    return None
+
+
+def _stopped(exc: BaseException, args: argparse.Namespace,
+             signal_exc: BaseException | None = None) -> int:
+    """Stopped by SIGINT (130) or SIGTERM (143) outside a run's own signal handling."""
+    if args.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    sigint = isinstance(signal_exc or exc, KeyboardInterrupt)
+    print(("interrupted (SIGINT)" if sigint else "terminated (SIGTERM)")
+          + ("; continue with --resume" if _resumable(args) else ""), file=sys.stderr)
+    return 130 if sigint else 143
+
+
+def _failed(exc: Exception, args: argparse.Namespace) -> int:
+    """A command that failed while running: one line (exit code 1)."""
+    from hybridmd.hybrid.monitor import MonitorDiedError
+    from hybridmd.streaming import WorkerDiedError
+
+    if isinstance(exc, _failures()):
+        dead = isinstance(exc, WorkerDiedError | MonitorDiedError)
+        _report(exc, args.debug, _RESUME_HINT if dead and _resumable(args) else "")
+    else:  # a bug or an unforeseen failure: still one line, the traceback with --debug
+        _report(exc, args.debug, "" if args.debug else "rerun with --debug for the traceback")
+    return 1
+
+
+def _resumable(args: argparse.Namespace) -> bool:
+    return args.command in ("simulate", "run", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    from hybridmd.config import ConfigError
-    from hybridmd.engines.ipi import IPIClientError
-    from hybridmd.safety import SimulationError
-
-    try:
-        with abort_on_error():  # under MPI: one rank's error ends all ranks, with its message
-            return args.func(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (SimulationError, IPIClientError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return _run_command(args)
 
 
 if __name__ == "__main__":

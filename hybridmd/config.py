@@ -10,13 +10,15 @@ from __future__ import annotations
 import difflib
 import glob
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -24,9 +26,10 @@ from pydantic import (
 )
 
 from hybridmd.data import geometry_names, model_names
+from hybridmd.errors import InputError
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """An input that cannot be run; the message lists every problem with its key and a hint."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
@@ -53,6 +56,8 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
 
 def _existing_file(path: Path, info: ValidationInfo) -> Path:
     path = _resolve(path, info)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file")
     if not path.is_file():
         raise ValueError(
             f"file not found: {path} (relative paths are taken from the input file's folder)"
@@ -175,6 +180,18 @@ class MomentaFile(Strict):
         return _existing_file(path, info)
 
 
+def _momenta_kind(value: Any) -> str:
+    return "file" if isinstance(value, dict | MomentaFile) else "name"
+
+
+#: ``maxwell-boltzmann`` or a file section; the tag picks the one to validate, so an error
+#: in a file section is reported alone, not next to "expected 'maxwell-boltzmann'"
+InitialMomenta = Annotated[
+    Annotated[Literal["maxwell-boltzmann"], Tag("name")] | Annotated[MomentaFile, Tag("file")],
+    Discriminator(_momenta_kind),
+]
+
+
 class DynamicsConfig(Strict):
     """Thermostated (or NVE) MD on the ASE engine."""
 
@@ -187,12 +204,21 @@ class DynamicsConfig(Strict):
     tau_fs: float = Field(100.0, gt=0, description="Bussi / Nose-Hoover coupling time, fs")
     chain_length: int = Field(3, ge=1, description="Nose-Hoover chain length")
     seed: int = Field(0, ge=0, description="seed for initial momenta and stochastic thermostats")
-    initial_momenta: Literal["maxwell-boltzmann"] | MomentaFile = "maxwell-boltzmann"
+    initial_momenta: InitialMomenta = Field(
+        "maxwell-boltzmann", description="maxwell-boltzmann, or {file: ..., index: ...}")
 
     @model_validator(mode="after")
     def _length(self) -> DynamicsConfig:
         if (self.steps is None) == (self.duration_fs is None):
             raise ValueError("give exactly one of `steps:` or `duration_fs:`")
+        if self.duration_fs is not None:
+            steps = self.duration_fs / self.timestep_fs
+            if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+                below = max(1, int(steps)) * self.timestep_fs
+                raise ValueError(
+                    f"duration_fs = {self.duration_fs:g} is not a whole number of steps of "
+                    f"timestep_fs = {self.timestep_fs:g} ({steps:.4g} steps); use "
+                    f"{below:g} or {below + self.timestep_fs:g}, or give `steps:`")
         return self
 
     @property
@@ -200,7 +226,7 @@ class DynamicsConfig(Strict):
         """Total number of MD steps."""
         if self.steps is not None:
             return self.steps
-        return max(1, round(self.duration_fs / self.timestep_fs))
+        return round(self.duration_fs / self.timestep_fs)
 
 
 # ----------------------------------------------------------------------------- engines
@@ -522,16 +548,23 @@ class RunConfig(Strict):
 
 
 class ServeConfig(Strict):
-    """What `hybridmd serve` reads of an input: the molecule and the calculator.
+    """What `hybridmd serve` needs of an input: the molecule and the calculator.
 
-    Other sections (dynamics, output, ...) may be there, as in a `simulate` input, and are
-    ignored: i-PI runs the dynamics.
+    A `simulate` or `run` input works too, and is then checked as a whole, as that command
+    would (``serve_model``): a typo in any section is an error, not ignored.
     """
-
-    model_config = ConfigDict(extra="ignore")
 
     system: SystemConfig
     calculator: CalculatorConfig
+
+
+def serve_model(data: Any) -> type[BaseModel]:
+    """The input model an input for `serve` is checked against: that of the command it is for."""
+    if isinstance(data, dict) and "hybrid" in data:
+        return RunConfig
+    if isinstance(data, dict) and "dynamics" in data:
+        return SimulationConfig
+    return ServeConfig
 
 
 # ----------------------------------------------------------------------------- training
@@ -578,6 +611,10 @@ class TrainDataConfig(Strict):
         return expanded
 
 
+#: what ``model.hyperparameters`` of ``kind: forecaster`` may set (``ForecasterNet``)
+FORECASTER_HYPERPARAMETERS = ["hidden", "layers"]
+
+
 class ModelConfig(Strict):
     kind: str = Field("bilstm-residual", description="network kind, see models.registry, or "
                       "`forecaster` (the hybrid loop's x(t) -> x(t+Δt) network)")
@@ -594,6 +631,24 @@ class ModelConfig(Strict):
             raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}, "
                              "forecaster")
         return kind
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_hyperparameters(cls, hyper: dict[str, Any], info: ValidationInfo) -> dict:
+        """Names the network's constructor takes (checked here, not after the data is read)."""
+        from hybridmd.models.registry import hyperparameter_names
+
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is wrong: reported there
+            return hyper
+        known = FORECASTER_HYPERPARAMETERS if kind == "forecaster" else hyperparameter_names(kind)
+        for name in hyper:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{kind} networks have no hyper-parameter {name!r}{hint} "
+                                 f"(known: {', '.join(known)})")
+        return hyper
 
 
 class PlateauConfig(Strict):
@@ -676,23 +731,40 @@ def _tag(section: type[BaseModel]) -> Any:
     return args[0] if len(args) == 1 else None
 
 
+def _tagged(annotation: Any) -> dict[str, list[type[BaseModel]]]:
+    """The members of a union with a callable discriminator, by their ``Tag``."""
+    found: dict[str, list[type[BaseModel]]] = {}
+    for arg in get_args(annotation):
+        for meta in getattr(arg, "__metadata__", ()):
+            if isinstance(meta, Tag):
+                found[meta.tag] = _models_in(get_args(arg)[0])
+    return found
+
+
 def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
     """Readable key path of an error location and the keys allowed in its section.
 
     Pydantic puts the discriminator value of a tagged union into the location
-    (``calculator.sgdml.model``); it is dropped from the path users see.
+    (``calculator.sgdml.model``, ``dynamics.initial_momenta.file.file``); it is dropped from
+    the path users see.
     """
     sections: list[type[BaseModel]] = [model]
+    tags: dict[str, list[type[BaseModel]]] = {}
     shown: list[str] = []
     for i, part in enumerate(loc):
+        if part in tags:  # the tag of a callable-discriminated union: not a key
+            sections, tags = tags[part], {}
+            continue
         shown.append(str(part))
         if i == len(loc) - 1:
             if i and any(_tag(s) == part for s in sections):
                 shown.pop()  # a section's own check: reported at the section
             break
         if any(part in s.model_fields for s in sections):
-            sections = [m for s in sections if part in s.model_fields
-                        for m in _models_in(s.model_fields[part].annotation)]
+            annotations = [s.model_fields[part].annotation for s in sections
+                           if part in s.model_fields]
+            tags = {k: v for a in annotations for k, v in _tagged(a).items()}
+            sections = [m for a in annotations for m in _models_in(a)]
         elif any(_tag(s) == part for s in sections):
             sections = [s for s in sections if _tag(s) == part]
             shown.pop()
@@ -736,13 +808,22 @@ def parse_config(data: Any, model: type[M], source: str, base_dir: Path | None =
         raise ConfigError(source, [_describe(model, e) for e in exc.errors()]) from None
 
 
-def load_config(path: str | Path, model: type[M]) -> M:
-    """Read and validate a YAML input file."""
+def read_input(path: str | Path) -> Any:
+    """The parsed YAML document of an input file; ConfigError when it cannot be read."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), [("(file)", "this is a folder; give the YAML input file")])
     if not path.is_file():
         raise ConfigError(str(path), [("(file)", "input file not found; check the path")])
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = ("not a text file" if isinstance(exc, UnicodeDecodeError)
+               else exc.strerror or str(exc))
+        raise ConfigError(str(path), [("(file)", f"cannot read it ({why}); give the YAML "
+                                                 "input file")]) from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -750,4 +831,17 @@ def load_config(path: str | Path, model: type[M]) -> M:
         raise ConfigError(
             str(path), [(where, f"malformed YAML: {problem}; check indentation and colons")]
         ) from None
+
+
+def load_config(path: str | Path, model: type[M]) -> M:
+    """Read and validate a YAML input file."""
+    path = Path(path)
+    data = read_input(path)
     return parse_config(data, model, str(path), base_dir=path.resolve().parent)
+
+
+def load_serve_config(path: str | Path) -> SimulationConfig | RunConfig | ServeConfig:
+    """An input for `serve`, checked whole against the model of the command it is for."""
+    path = Path(path)
+    data = read_input(path)
+    return parse_config(data, serve_model(data), str(path), base_dir=path.resolve().parent)

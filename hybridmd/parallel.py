@@ -9,8 +9,9 @@
   ``mpi_world`` and the MPI transport switch that off.
 - ``abort_on_error`` (a context manager and decorator): a rank that raises logs its message and
   traceback with its rank and calls ``comm.Abort(1)``, so the other ranks, which may be waiting
-  for a message from it, end too instead of hanging; without an exception it does nothing and
-  MPI shuts down as usual at exit.
+  for a message from it, end too instead of hanging; bad input (``InputError``) and SIGINT or
+  SIGTERM log the message alone and abort with 2, 130 or 143, the codes of the command line;
+  without an exception it does nothing and MPI shuts down as usual at exit.
 - ``run_replicas``: ``replicas: N`` of a ``hybridmd simulate`` input, N independent runs, replica
   k with seed ``dynamics.seed + k`` writing to ``<output.directory>/replica-<k>``; under
   ``mpiexec -n P`` rank r runs replicas r, r + P, ... (P must divide N: one replica a rank when
@@ -83,7 +84,8 @@ def abort_on_error(comm: Any = None) -> Iterator[Any]:
     """Abort the whole MPI job when the block raises (``comm``: default ``mpi_world()``).
 
     The exception's message and traceback are logged with this rank's number before
-    ``comm.Abort(1)``; a ``SystemExit`` with code 0 or None passes. Without MPI the exception
+    ``comm.Abort(1)`` (bad input, SIGINT, SIGTERM: the message, then ``Abort(2/130/143)``); a
+    ``SystemExit`` with code 0 or None passes. Without MPI the exception
     propagates as usual. Yields the communicator (None without MPI).
     """
     comm = mpi_world() if comm is None else comm
@@ -92,21 +94,40 @@ def abort_on_error(comm: Any = None) -> Iterator[Any]:
     except BaseException as exc:
         if comm is None or (isinstance(exc, SystemExit) and not exc.code):
             raise
+        from hybridmd.errors import InputError
+        from hybridmd.signals import Terminated
+
         rank, size = comm.Get_rank(), comm.Get_size()
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        log.critical("rank %d of %d failed, aborting all ranks: %s\n%s", rank, size, text,
-                     "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        comm.Abort(1)
+        code = (2 if isinstance(exc, InputError) else 130 if isinstance(exc, KeyboardInterrupt)
+                else 143 if isinstance(exc, Terminated) else 1)
+        if code == 1:
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            log.critical("rank %d of %d failed, aborting all ranks: %s\n%s", rank, size, text,
+                         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        else:  # bad input or a signal: the message alone (the traceback at debug level)
+            log.critical("rank %d of %d stopped, aborting all ranks: %s", rank, size,
+                         str(exc) or type(exc).__name__)
+            log.debug("traceback", exc_info=exc)
+        comm.Abort(code)
 
 
 def replica_indices(replicas: int, rank: int, size: int) -> list[int]:
     """The replicas rank ``rank`` of ``size`` runs: rank, rank + size, ... (size divides N)."""
     if replicas % size:
-        raise ValueError(
+        from hybridmd.errors import InputError
+
+        raise InputError(
             f"replicas: {replicas} cannot be shared evenly by {size} MPI ranks: start "
             f"mpiexec -n {replicas} (one replica a rank) or a number of ranks that divides "
             f"{replicas}, or set replicas: {size}")
     return list(range(rank, replicas, size))
+
+
+def this_rank_replicas(replicas: int) -> list[int]:
+    """The replicas this process runs: its rank's share under MPI, all of them without."""
+    comm = mpi_world()
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    return replica_indices(replicas, rank, size)
 
 
 def replica_config(cfg: Input, k: int) -> Input:

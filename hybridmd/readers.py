@@ -32,6 +32,7 @@ from ase import units as _ase_units
 from ase.data import atomic_masses, atomic_numbers
 from ase.io.formats import string2index
 
+from hybridmd.errors import InputError, MissingFileError, reading
 from hybridmd.trajectory import SPACING_RTOL, Trajectory, finite_difference_momenta
 from hybridmd.units import BOHR, FS, HARTREE, KCAL_MOL
 
@@ -108,21 +109,31 @@ def read_trajectory(
             ``"eV"``, ``"kcal/mol"``, ``"kJ/mol"``); energies are not read without it.
 
     Raises:
-        FileNotFoundError: ``path`` or ``velocities`` does not exist.
-        ValueError: unknown format or unit, no way to know the time step, uneven frame times,
-            inconsistent files, or fewer than 3 frames where finite differences are needed.
+        MissingFileError (a ``FileNotFoundError``): ``path`` or ``velocities`` does not exist.
+        InputError (a ``ValueError``) that names the file: unknown format or unit, no way to
+            know the time step, uneven frame times, inconsistent files, fewer than 3 frames
+            where finite differences are needed, or a file that cannot be read at all (empty,
+            truncated, corrupt, not the format its name says).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"trajectory file not found: {path}")
+    if not path.exists():
+        raise MissingFileError(f"trajectory file not found: {path}; check the path")
+    with reading(path, "a trajectory"):
+        return _read_trajectory(path, format, dt_fs, index, velocities, use_file_velocities,
+                                energy_unit)
+
+
+def _read_trajectory(path: Path, format: str | None, dt_fs: float | None, index: Index,
+                     velocities: str | Path | None, use_file_velocities: bool,
+                     energy_unit: str | None) -> Trajectory:
     fmt = _resolve_format(path, format)
     if velocities is not None and fmt != "ipi":
-        raise ValueError(
+        raise InputError(
             f"a separate velocities file is only read for i-PI outputs (format 'ipi'), "
             f"not for format {fmt!r}"
         )
     if energy_unit is not None and fmt != "xyz":
-        raise ValueError(f"energy_unit applies to plain xyz comment lines, not format {fmt!r}")
+        raise InputError(f"energy_unit applies to plain xyz comment lines, not format {fmt!r}")
     logger.info("reading %s as %s", path, fmt)
 
     if fmt in ("traj", "extxyz"):
@@ -155,12 +166,12 @@ def write_trajectory(traj: Trajectory, path: str | Path, format: str | None = No
         suffix = path.suffix.lower()
         format = "extxyz" if suffix == ".xyz" else _EXTENSIONS.get(suffix)
         if format is None:
-            raise ValueError(
+            raise InputError(
                 f"cannot tell the format of {path} from its extension; pass format= one of "
                 f"{', '.join(WRITE_FORMATS)}"
             )
     if format not in WRITE_FORMATS:
-        raise ValueError(f"unknown output format {format!r}; known: {', '.join(WRITE_FORMATS)}")
+        raise InputError(f"unknown output format {format!r}; known: {', '.join(WRITE_FORMATS)}")
     if format == "traj":
         ase.io.write(path, traj.to_atoms_list(), format="traj")
     elif format == "extxyz":
@@ -195,13 +206,13 @@ def _resolve_format(path: Path, format: str | None) -> str:
     """The reader to use for ``path``."""
     if format is not None:
         if format not in KNOWN_FORMATS:
-            raise ValueError(
+            raise InputError(
                 f"unknown format {format!r}; known formats: {', '.join(KNOWN_FORMATS)}"
             )
         return format
     fmt = _EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(
+        raise InputError(
             f"cannot tell the format of {path} from its extension {path.suffix!r}; known "
             f"extensions: {', '.join(_EXTENSIONS)}; or pass format= one of "
             f"{', '.join(KNOWN_FORMATS)}"
@@ -228,7 +239,7 @@ def _unit_factor(kind: str, unit: Any, table: dict[str, float], path: Path) -> f
     """Factor converting ``unit`` to hybridmd's unit of ``kind``."""
     key = str(unit).strip().lower()
     if key not in table:
-        raise ValueError(f"{path}: unknown {kind} unit {str(unit)!r}; known: {', '.join(table)}")
+        raise InputError(f"{path}: unknown {kind} unit {str(unit)!r}; known: {', '.join(table)}")
     return table[key]
 
 
@@ -236,7 +247,7 @@ def _velocity_factor(unit: Any, path: Path) -> float:
     """Factor converting a velocity unit like ``"Angstrom/fs"`` to Å/fs."""
     parts = str(unit).split("/")
     if len(parts) != 2:
-        raise ValueError(f"{path}: unknown velocity unit {str(unit)!r}; expected length/time")
+        raise InputError(f"{path}: unknown velocity unit {str(unit)!r}; expected length/time")
     length = _unit_factor("length", parts[0], _LENGTH_UNITS, path)
     time = _unit_factor("time", parts[1], _TIME_UNITS, path)
     return length / time
@@ -245,12 +256,12 @@ def _velocity_factor(unit: Any, path: Path) -> float:
 def _frame_spacing(times_fs: np.ndarray, path: Path) -> float:
     """Spacing of equally spaced, increasing frame times; ValueError otherwise."""
     if len(times_fs) < 2:
-        raise ValueError(f"{path}: cannot infer a time step from {len(times_fs)} frame")
+        raise InputError(f"{path}: cannot infer a time step from {len(times_fs)} frame")
     diffs = np.diff(times_fs)
     dt = float(times_fs[-1] - times_fs[0]) / (len(times_fs) - 1)
     if not dt > 0 or np.max(np.abs(diffs - dt)) > SPACING_RTOL * abs(dt):
         bad = int(np.argmax(np.abs(diffs - dt)))
-        raise ValueError(
+        raise InputError(
             f"{path}: frames are not equally spaced in time (spacing {diffs.min():g} to "
             f"{diffs.max():g} fs, e.g. {diffs[bad]:g} fs between frames {bad} and {bad + 1}); "
             f"hybridmd needs a uniform time step"
@@ -260,18 +271,18 @@ def _frame_spacing(times_fs: np.ndarray, path: Path) -> float:
 
 def _require_dt(dt_fs: float | None, path: Path, what: str) -> float:
     if dt_fs is None:
-        raise ValueError(
-            f"{path}: {what} stores no time information; pass dt_fs= (the time between frames "
-            f"in fs) to read it"
+        raise InputError(
+            f"{path}: {what} stores no time information; pass dt_fs= (--dt-fs on the command "
+            f"line: the time between frames in fs) to read it"
         )
     if not dt_fs > 0:
-        raise ValueError(f"dt_fs must be positive, got {dt_fs}")
+        raise InputError(f"dt_fs must be positive, got {dt_fs}")
     return float(dt_fs)
 
 
 def _check_dt_agrees(dt_file: float, dt_fs: float | None, path: Path) -> None:
     if dt_fs is not None and abs(dt_fs - dt_file) > SPACING_RTOL * dt_file:
-        raise ValueError(
+        raise InputError(
             f"{path}: the file says frames are {dt_file:g} fs apart but dt_fs={dt_fs:g} was given"
         )
 
@@ -282,11 +293,11 @@ def _select_frames(index: Index, n_frames: int, path: Path) -> np.ndarray:
         index = string2index(index)
     frames = np.atleast_1d(np.arange(n_frames)[index])
     if frames.size == 0:
-        raise ValueError(f"{path}: index {index!r} selects no frames out of {n_frames}")
+        raise InputError(f"{path}: index {index!r} selects no frames out of {n_frames}")
     if frames.size > 1:
         steps = np.diff(frames)
         if steps[0] <= 0 or np.any(steps != steps[0]):
-            raise ValueError(
+            raise InputError(
                 f"index {index!r} must select equally spaced frames in increasing order"
             )
     return frames
@@ -303,7 +314,7 @@ def _assemble(raw: dict[str, Any], index: Index, path: Path) -> Trajectory:
     momenta = raw["momenta"]
     if momenta is None:
         if n_frames < 3:
-            raise ValueError(
+            raise InputError(
                 f"{path}: has no velocities and only {n_frames} frame(s); finite-difference "
                 f"velocities need at least 3"
             )
@@ -315,6 +326,11 @@ def _assemble(raw: dict[str, Any], index: Index, path: Path) -> Trajectory:
 
     frames = _select_frames(index, n_frames, path)
     stride = int(frames[1] - frames[0]) if frames.size > 1 else 1
+    steps = raw.get("steps")
+    if steps is not None and frames.size > 1:
+        gaps = np.diff(steps[frames])
+        if np.all(gaps == gaps[0]):
+            metadata["md_steps_between_frames"] = int(gaps[0])
     energies, forces = raw.get("energies"), raw.get("forces")
     return Trajectory(
         numbers=raw["numbers"],
@@ -333,7 +349,7 @@ def _numbers_from_symbols(symbols: list[str] | np.ndarray, path: Path) -> np.nda
     try:
         return np.array([atomic_numbers[str(s).strip().capitalize()] for s in symbols])
     except KeyError as err:
-        raise ValueError(f"{path}: atom label {err.args[0]!r} is not an element symbol") from None
+        raise InputError(f"{path}: atom label {err.args[0]!r} is not an element symbol") from None
 
 
 # ----------------------------------------------------------------------------- ASE formats
@@ -348,11 +364,11 @@ def _calc_result(atoms: Atoms, key: str) -> Any:
 def _read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
     frames: list[Atoms] = ase.io.read(path, index=":", format=fmt)
     if not frames:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
     numbers = frames[0].numbers
     for i, atoms in enumerate(frames):
         if not np.array_equal(atoms.numbers, numbers):
-            raise ValueError(f"{path}: frame {i} has different atoms than frame 0")
+            raise InputError(f"{path}: frame {i} has different atoms than frame 0")
     positions = np.stack([atoms.positions for atoms in frames])
 
     has_time = ["time_fs" in atoms.info for atoms in frames]
@@ -380,6 +396,7 @@ def _read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
             logger.warning("%s: only some frames have %s; leaving them out", path, key)
         return None
 
+    infos = [atoms.info for atoms in frames]
     return {
         "numbers": numbers,
         "positions": positions,
@@ -389,6 +406,11 @@ def _read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
         "dt_fs": dt_fs if len(frames) == 1 else None,
         "energies": stacked("energy"),
         "forces": stacked("forces"),
+        # MD step numbers (hybridmd simulate) and whether these are a hybrid run's coarse frames
+        "steps": np.array([i["step"] for i in infos]) if all("step" in i for i in infos)
+        else None,
+        "metadata": {"coarse_frames": True} if all("coarse_index" in i and "fine_index" not in i
+                                                    for i in infos) else {},
     }
 
 
@@ -429,11 +451,11 @@ def _parse_xyz_frames(path: Path) -> Iterator[tuple[list[str], np.ndarray, str]]
         try:
             n_atoms = int(lines[i].split()[0])
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"{path}, line {i + 1}: expected an atom count, got {lines[i]!r}"
             ) from None
         if i + 2 + n_atoms > len(lines):
-            raise ValueError(f"{path}: the frame starting at line {i + 1} is incomplete")
+            raise InputError(f"{path}: the frame starting at line {i + 1} is incomplete")
         comment = lines[i + 1]
         symbols, coords = [], []
         for j in range(i + 2, i + 2 + n_atoms):
@@ -442,9 +464,9 @@ def _parse_xyz_frames(path: Path) -> Iterator[tuple[list[str], np.ndarray, str]]
                 coords.append([float(x) for x in fields[1:4]])
                 symbols.append(fields[0])
             except (ValueError, IndexError):
-                raise ValueError(f"{path}, line {j + 1}: not an atom line: {lines[j]!r}") from None
+                raise InputError(f"{path}, line {j + 1}: not an atom line: {lines[j]!r}") from None
             if len(coords[-1]) != 3:
-                raise ValueError(f"{path}, line {j + 1}: not an atom line: {lines[j]!r}")
+                raise InputError(f"{path}, line {j + 1}: not an atom line: {lines[j]!r}")
         yield symbols, np.array(coords), comment
         i += 2 + n_atoms
 
@@ -464,11 +486,11 @@ def _read_plain_xyz(path: Path, dt_fs: float | None, energy_unit: str | None) ->
     dt = _require_dt(dt_fs, path, "this plain xyz file")
     frames = list(_parse_xyz_frames(path))
     if not frames:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
     symbols = frames[0][0]
     for k, (syms, _, _) in enumerate(frames):
         if syms != symbols:
-            raise ValueError(f"{path}: frame {k} has different atoms than frame 0")
+            raise InputError(f"{path}: frame {k} has different atoms than frame 0")
     numbers = _numbers_from_symbols(symbols, path)
     comment_energies = [_comment_energy(comment) for _, _, comment in frames]
     energies = None
@@ -476,7 +498,7 @@ def _read_plain_xyz(path: Path, dt_fs: float | None, energy_unit: str | None) ->
         factor = _unit_factor("energy", energy_unit, _ENERGY_UNITS, path)
         missing = [k for k, e in enumerate(comment_energies) if e is None]
         if missing:
-            raise ValueError(f"{path}: no energy on the comment line of frame {missing[0]}")
+            raise InputError(f"{path}: no energy on the comment line of frame {missing[0]}")
         energies = np.array(comment_energies) * factor
     elif all(e is not None for e in comment_energies):
         logger.warning(
@@ -537,20 +559,20 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
         except RuntimeError:  # i-PI's reader hit the end of the file inside a frame header
             logger.warning("%s: dropping the incomplete last frame", path)
         except (IndexError, ValueError) as err:
-            raise ValueError(
+            raise InputError(
                 f"{path}, near line {lines.count}: not a readable i-PI xyz file ({err})"
             ) from None
     if not frames:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
 
     names = [str(n) for n in frames[0]["names"]]
     dimension, units, _ = auto_units(comment=frames[0]["comment"], mode="xyz")
     data, steps = [], []
     for k, raw in enumerate(frames):
         if k and auto_units(comment=raw["comment"], mode="xyz")[:2] != (dimension, units):
-            raise ValueError(f"{path}: frame {k} has other units than frame 0")
+            raise InputError(f"{path}: frame {k} has other units than frame 0")
         if [str(n) for n in raw["names"]] != names:
-            raise ValueError(f"{path}: frame {k} has different atoms than frame 0")
+            raise InputError(f"{path}: frame {k} has different atoms than frame 0")
         data.append(np.array(raw["data"], dtype=float).reshape(-1, 3))
         step = _IPI_STEP_RE.search(raw["comment"])
         steps.append(None if step is None else int(step.group(1)))
@@ -563,7 +585,7 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
             dimension,
         )
     if dimension not in expected:
-        raise ValueError(f"{path}: holds {dimension} data, expected {' or '.join(expected)}")
+        raise InputError(f"{path}: holds {dimension} data, expected {' or '.join(expected)}")
     if dimension == "length" and units.lower() == "angstrom":
         factor = 1.0  # i-PI's 8-digit Bohr would otherwise rescale Å by 1 - 1.3e-8
     else:
@@ -589,16 +611,16 @@ def _read_ipi(path: Path, dt_fs: float | None, velocities: Path | None) -> dict[
     momenta = None
     if velocities is not None:
         if not velocities.is_file():
-            raise FileNotFoundError(f"velocities file not found: {velocities}")
+            raise MissingFileError(f"velocities file not found: {velocities}")
         vel = _read_ipi_file(velocities, ("velocity", "momentum"))
         if len(vel["names"]) != len(pos["names"]):
-            raise ValueError(
+            raise InputError(
                 f"{velocities} has {len(vel['names'])} atoms but {path} has {len(pos['names'])}"
             )
         if vel["names"] != pos["names"]:
-            raise ValueError(f"{velocities} and {path} list different atoms")
+            raise InputError(f"{velocities} and {path} list different atoms")
         if len(vel["data"]) != n_frames:
-            raise ValueError(
+            raise InputError(
                 f"{velocities} has {len(vel['data'])} frames but {path} has {n_frames}"
             )
         if (
@@ -606,7 +628,7 @@ def _read_ipi(path: Path, dt_fs: float | None, velocities: Path | None) -> dict[
             and pos["steps"] is not None
             and not np.array_equal(vel["steps"], pos["steps"])
         ):
-            raise ValueError(f"{velocities} and {path} are not at the same Step numbers")
+            raise InputError(f"{velocities} and {path} are not at the same Step numbers")
         if vel["dimension"] == "velocity":
             momenta = vel["data"] * masses[None, :, None]
         else:
@@ -636,7 +658,7 @@ def _read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
         data = {key: npz[key] for key in npz.files}
     for key in ("R", "z"):
         if key not in data:
-            raise ValueError(
+            raise InputError(
                 f"{path}: no {key!r} array; expected an MD17/sGDML-style npz with R (positions) "
                 f"and z (atomic numbers); keys present: {', '.join(sorted(data))}"
             )
@@ -645,7 +667,7 @@ def _read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
     e_factor = _unit_factor("energy", data.get("e_unit", "kcal/mol"), _ENERGY_UNITS, path)
     positions = np.asarray(data["R"], dtype=float) * r_factor
     if positions.ndim != 3 or positions.shape[1:] != (len(numbers), 3):
-        raise ValueError(f"{path}: R has shape {positions.shape}, z has {len(numbers)} atoms")
+        raise InputError(f"{path}: R has shape {positions.shape}, z has {len(numbers)} atoms")
     n_frames = len(positions)
     masses = np.asarray(data["masses"], dtype=float) if "masses" in data else atomic_masses[numbers]
 
@@ -669,7 +691,7 @@ def _read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
             logger.warning("%s: V has no v_unit; assuming (r_unit)/fs", path)
         velocities = np.asarray(data["V"], dtype=float) * v_factor
         if velocities.shape != positions.shape:
-            raise ValueError(f"{path}: V has shape {velocities.shape}, R has {positions.shape}")
+            raise InputError(f"{path}: V has shape {velocities.shape}, R has {positions.shape}")
         momenta = velocities / FS * masses[None, :, None]
 
     energies = None
@@ -677,7 +699,7 @@ def _read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
         if key in data:
             energies = np.asarray(data[key], dtype=float) * e_factor
             if energies.size != n_frames:
-                raise ValueError(f"{path}: {key} has {energies.size} values for {n_frames} frames")
+                raise InputError(f"{path}: {key} has {energies.size} values for {n_frames} frames")
             energies = energies.reshape(n_frames)
             metadata["energy_key"] = key
             break

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from hybridmd.engines.ase_md import (
     maxwell_boltzmann_momenta,
 )
 from hybridmd.engines.ipi import RESTART_NAME, IPIEngine
+from hybridmd.errors import reading
 from hybridmd.output import (
     CHECKPOINT_NAME,
     LOG_NAME,
@@ -36,17 +35,15 @@ from hybridmd.output import (
     truncate_frames,
     write_json_atomic,
 )
-from hybridmd.safety import SimulationError, check_state
+from hybridmd.preflight import check_run_folder, check_unchanged_input, read_json
+from hybridmd.safety import RunInputError, SimulationError, check_state
+from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
-from hybridmd.structures import build_structure, load_momenta
+from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 
 log = logging.getLogger(__name__)
 
 FINE_NAME = "fine.traj"  #: the interpolated trajectory of ``interpolation:``
-
-#: input keys that may change between a run and its resumption (to extend a run)
-_RESUMABLE_CHANGES = {("dynamics", "steps"), ("dynamics", "duration_fs")}
-
 
 @dataclass
 class SimulationResult:
@@ -58,30 +55,7 @@ class SimulationResult:
     frames: int
     wall_time_s: float
     interrupted: bool = False
-
-
-class _StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the MD loop checks between steps (never mid-step)."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.signal = signum
-
-
-@contextmanager
-def _stop_on_signals():
-    stop = _StopRequest()
-    try:
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signal handling to the caller
-        previous = {}
-    try:
-        yield stop
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    signal: int | None = None  #: the signal that interrupted the run
 
 
 def _output_paths(cfg: SimulationConfig) -> dict[str, Path]:
@@ -95,15 +69,20 @@ def _output_paths(cfg: SimulationConfig) -> dict[str, Path]:
     }
 
 
-def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: tuple = ()) -> list[tuple]:
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += _changed_keys(a, b, prefix + (key,))
-        elif a != b:
-            keys.append(prefix + (key,))
-    return keys
+def check_simulation_folder(cfg: SimulationConfig, resume: bool, overwrite: bool) -> None:
+    """The output folder fits the flags (``RunInputError`` otherwise); see
+    ``hybridmd.preflight.check_run_folder``. On --resume the input must be the run's."""
+    paths = _output_paths(cfg)
+    out = cfg.output.directory
+    if resume and isinstance(cfg.engine, IPIEngineConfig):
+        raise RunInputError(
+            f"--resume is not supported with engine: ipi; i-PI's restart file is in "
+            f"{out / RESTART_NAME} (continue it with `i-pi {RESTART_NAME}` and "
+            "`hybridmd serve`), or start again with --overwrite")
+    outputs = [p for k, p in paths.items() if k != "failure"]
+    check_run_folder(out, outputs, paths["checkpoint"], resume, overwrite)
+    if resume:
+        check_unchanged_input(paths["metadata"], cfg.model_dump(mode="json"), out)
 
 
 class Simulation:
@@ -113,6 +92,7 @@ class Simulation:
         self.cfg = cfg
         self.paths = _output_paths(cfg)
         self.atoms: Atoms = build_structure(cfg.system)
+        check_start_geometry(self.atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
         # The calculator is built (and an sGDML model checked against the structure) before
         # anything is written or computed.
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
@@ -140,44 +120,28 @@ class Simulation:
     # ------------------------------------------------------------------ output folder
 
     def _prepare_output(self, resume: bool, overwrite: bool) -> None:
-        out = self.cfg.output.directory
-        existing = [p for p in self.paths.values() if p.exists()]
+        check_simulation_folder(self.cfg, resume, overwrite)
         if resume:
-            if isinstance(self.cfg.engine, IPIEngineConfig):
-                raise SimulationError(
-                    f"--resume is not supported with engine: ipi; i-PI's restart file is in "
-                    f"{out / RESTART_NAME} (continue it with `i-pi {RESTART_NAME}` and "
-                    "`hybridmd serve`), or start again with --overwrite")
-            if not self.paths["checkpoint"].exists():
-                raise SimulationError(
-                    f"nothing to resume in {out}: no {CHECKPOINT_NAME}; run without --resume")
             return
-        if existing and not overwrite:
-            raise SimulationError(
-                f"{out} already holds a run ({', '.join(p.name for p in existing)}); "
-                "continue it with --resume, or start again with --overwrite")
-        for path in existing:
-            path.unlink()
-        out.mkdir(parents=True, exist_ok=True)
+        for path in self.paths.values():
+            path.unlink(missing_ok=True)
+        self.cfg.output.directory.mkdir(parents=True, exist_ok=True)
 
     def _restore(self) -> None:
-        ckpt = json.loads(self.paths["checkpoint"].read_text())
-        meta = json.loads(self.paths["metadata"].read_text())
+        ckpt = read_json(self.paths["checkpoint"], "a checkpoint of this run")
+        meta = read_json(self.paths["metadata"], "this run's record")
         meta["input"].setdefault("engine", {"type": "ase"})  # runs from before engines
-        changed = [k for k in _changed_keys(meta["input"], self._input_echo())
-                   if k not in _RESUMABLE_CHANGES]
-        if changed:
-            names = ", ".join(".".join(k) for k in changed)
-            raise SimulationError(
-                f"the input changed since the run in {self.cfg.output.directory} started "
-                f"({names}); only dynamics.steps/duration_fs may change on --resume")
-        self.atoms.set_positions(np.array(ckpt["positions"]))
-        self.atoms.set_momenta(np.array(ckpt["momenta"]))
-        self.engine = ASEEngine(self.atoms, self.cfg.dynamics, self.engine.rng)
-        self.engine.set_state(ckpt["engine"])
-        self.step_index = ckpt["step"]
-        self.frames_written = ckpt["frames"]
-        dropped = truncate_frames(self.paths["trajectory"], self.frames_written)
+        with reading(self.paths["checkpoint"], "a checkpoint of this run",
+                     fix="start again with --overwrite"):
+            self.atoms.set_positions(np.array(ckpt["positions"]))
+            self.atoms.set_momenta(np.array(ckpt["momenta"]))
+            self.engine = ASEEngine(self.atoms, self.cfg.dynamics, self.engine.rng)
+            self.engine.set_state(ckpt["engine"])
+            self.step_index = ckpt["step"]
+            self.frames_written = ckpt["frames"]
+        with reading(self.paths["trajectory"], "the trajectory of this run",
+                     fix="start again with --overwrite"):
+            dropped = truncate_frames(self.paths["trajectory"], self.frames_written)
         MDLog.truncate_after(self.paths["log"], self.step_index)
         meta.setdefault("resumed", []).append({"step": self.step_index, "dropped_frames": dropped})
         write_json_atomic(self.paths["metadata"], meta)
@@ -216,14 +180,14 @@ class Simulation:
         writer = FrameWriter(self.paths["trajectory"])
         md_log = MDLog(self.paths["log"])
         start_step, t_start, last_ckpt = self.step_index, time.perf_counter(), time.monotonic()
-        interrupted = False
+        interrupted, stopped_by = False, None
         try:
             if self.engine is None:
                 self.engine = IPIEngine(self.atoms, cfg.dynamics, cfg.engine, cfg.output.directory)
             if not resume:
                 self._observe(writer, md_log, write_frame=True, write_log=True)
                 self._checkpoint()
-            with _stop_on_signals() as stop, tqdm(
+            with stop_on_signals() as stop, tqdm(
                 total=n_steps, initial=self.step_index, unit="step", disable=not progress,
                 mininterval=1.0, desc="MD",
             ) as bar:
@@ -235,7 +199,7 @@ class Simulation:
                                           write_log=self.step_index % log_stride == 0)
                     bar.update()
                     if stop.signal is not None:
-                        interrupted = True
+                        interrupted, stopped_by = True, stop.signal
                         log.warning("stopped by signal %d at step %d; %s", stop.signal,
                                     self.step_index, "i-PI's restart file is in the output "
                                     "folder" if isinstance(self.engine, IPIEngine)
@@ -260,7 +224,7 @@ class Simulation:
         wall = time.perf_counter() - t_start
         self._record_timing(start_step, wall)
         return SimulationResult(cfg.output.directory, self.paths["trajectory"], self.step_index,
-                                self.frames_written, wall, interrupted)
+                                self.frames_written, wall, interrupted, stopped_by)
 
     def _observe(self, writer: FrameWriter, md_log: MDLog, write_frame: bool,
                  write_log: bool) -> bool:

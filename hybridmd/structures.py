@@ -1,4 +1,10 @@
-"""Build the starting structure and initial momenta from the `system:` section of an input."""
+"""Build the starting structure and initial momenta from the `system:` section of an input.
+
+Files are read through ``hybridmd.errors.reading``: an unreadable, empty, truncated or corrupt
+file, or a frame index past its end, is an ``InputError`` that names the key and the file. A
+start geometry with non-finite coordinates or atoms closer than ``safety.min_distance_A`` is
+refused here, before any calculator is built.
+"""
 
 from __future__ import annotations
 
@@ -6,57 +12,108 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.io import read
+from scipy.spatial.distance import pdist, squareform
 
-from hybridmd.config import MomentaFile, SystemConfig
+from hybridmd.config import MomentaFile, SafetyConfig, SystemConfig
 from hybridmd.data import geometry_path
+from hybridmd.errors import InputError, reading
 from hybridmd.units import FS
 
 
 def _frame(n_frames: int, index: int, source: Path) -> int:
     if not -n_frames <= index < n_frames:
-        raise ValueError(f"frame index {index} is out of range for {source} ({n_frames} frames)")
+        raise InputError(f"frame index {index} is out of range for {source} ({n_frames} "
+                         f"frame{'s' if n_frames != 1 else ''}); give an index from "
+                         f"{-n_frames} to {n_frames - 1}")
     return index % n_frames
+
+
+def _read_frame(path: Path, index: int, what: str) -> Atoms:
+    """Frame ``index`` of any file ASE reads (all frames are read, so the range is checked)."""
+    frames = read(path, index=":")
+    if not frames:
+        raise InputError(f"{path} holds no frames; give a file with {what}")
+    return frames[_frame(len(frames), index, path)]
+
+
+def _symbols(numbers: np.ndarray) -> str:
+    return " ".join(chemical_symbols[int(z)] for z in numbers)
+
+
+def _finite(array: np.ndarray, what: str, source: Path | str, key: str) -> None:
+    bad = sorted({int(i) for i in np.argwhere(~np.isfinite(array))[:, 0]})
+    if bad:
+        raise InputError(f"{key}: {source} has non-finite {what} (nan or inf) for atoms "
+                         f"{bad}; fix the file")
 
 
 def build_structure(cfg: SystemConfig) -> Atoms:
     """The molecule named or read by ``cfg`` (a shipped name, an MD17 npz frame, any ASE file)."""
     if cfg.molecule is not None:
         atoms = read(geometry_path(cfg.molecule))
-    elif cfg.file.suffix == ".npz":
-        with np.load(cfg.file) as data:
-            if "R" not in data or "z" not in data:
-                raise ValueError(
-                    f"{cfg.file} has no 'R' and 'z' arrays; an MD17/sGDML data set is expected"
-                )
-            i = _frame(len(data["R"]), cfg.index, cfg.file)
-            atoms = Atoms(numbers=data["z"], positions=data["R"][i])
     else:
-        atoms = read(cfg.file, index=cfg.index)
+        with reading(cfg.file, "a structure", key="system.file"):
+            if cfg.file.suffix == ".npz":
+                with np.load(cfg.file) as data:
+                    if "R" not in data or "z" not in data:
+                        raise InputError(f"{cfg.file} has no 'R' and 'z' arrays; an MD17/sGDML "
+                                         "data set is expected")
+                    i = _frame(len(data["R"]), cfg.index, cfg.file)
+                    atoms = Atoms(numbers=data["z"], positions=data["R"][i])
+            else:
+                atoms = _read_frame(cfg.file, cfg.index, "a structure")
+    source = cfg.file or cfg.molecule
     if len(atoms) < 2:
-        raise ValueError(f"the structure has {len(atoms)} atom(s); molecular dynamics needs two")
+        raise InputError(f"system: the structure in {source} has {len(atoms)} atom(s); "
+                         "molecular dynamics needs two")
+    _finite(atoms.positions, "coordinates", source, "system.file")
     atoms.pbc = False
     atoms.cell = None
     return atoms
 
 
+def check_start_geometry(atoms: Atoms, safety: SafetyConfig, source: Path | str) -> None:
+    """Refuse atoms closer than ``safety.min_distance_A`` (before a calculator sees them)."""
+    if safety.min_distance_A <= 0:
+        return
+    distances = squareform(pdist(atoms.positions))
+    np.fill_diagonal(distances, np.inf)
+    i, j = np.unravel_index(np.argmin(distances), distances.shape)
+    if distances[i, j] < safety.min_distance_A:
+        raise InputError(
+            f"system: atoms {min(i, j)} and {max(i, j)} of the start geometry ({source}) are "
+            f"{distances[i, j]:.3f} Å apart, below safety.min_distance_A = "
+            f"{safety.min_distance_A:g} Å; fix the geometry (overlapping atoms?) or lower "
+            "safety.min_distance_A")
+
+
 def load_momenta(cfg: MomentaFile, atoms: Atoms) -> np.ndarray:
     """Momenta (ASE units) for ``atoms`` from a frame of a file; species must match."""
-    if cfg.file.suffix == ".npz":
-        with np.load(cfg.file) as data:
-            if "V" not in data:
-                raise ValueError(f"{cfg.file} has no 'V' array (velocities in Å/fs)")
-            i = _frame(len(data["V"]), cfg.index, cfg.file)
-            numbers = data.get("z", atoms.numbers)
-            momenta = data["V"][i] / FS * atoms.get_masses()[:, None]
-    else:
-        frame = read(cfg.file, index=cfg.index)
-        if not frame.has("momenta"):
-            raise ValueError(f"frame {cfg.index} of {cfg.file} carries no momenta")
-        numbers, momenta = frame.numbers, frame.get_momenta()
+    key = "dynamics.initial_momenta.file"
+    with reading(cfg.file, "momenta", key=key):
+        if cfg.file.suffix == ".npz":
+            with np.load(cfg.file) as data:
+                if "V" not in data:
+                    raise InputError(f"{cfg.file} has no 'V' array (velocities in Å/fs)")
+                i = _frame(len(data["V"]), cfg.index, cfg.file)
+                numbers = data.get("z", atoms.numbers)
+                velocities = np.asarray(data["V"][i], dtype=float)
+                if velocities.shape != atoms.positions.shape:
+                    raise InputError(f"{cfg.file}: V holds {velocities.shape[0]} atoms, the "
+                                     f"structure {len(atoms)}")
+                momenta = velocities / FS * atoms.get_masses()[:, None]
+        else:
+            frame = _read_frame(cfg.file, cfg.index, "momenta")
+            if not frame.has("momenta"):
+                raise InputError(f"frame {cfg.index} of {cfg.file} carries no momenta; give "
+                                 "a trajectory written with momenta (e.g. a run's .traj)")
+            numbers, momenta = frame.numbers, frame.get_momenta()
     if not np.array_equal(numbers, atoms.numbers):
-        raise ValueError(
-            f"the momenta in {cfg.file} are for atoms {list(numbers)}, the structure has "
-            f"{list(atoms.numbers)}; give momenta of the same molecule in the same atom order"
-        )
+        raise InputError(
+            f"{key}: the momenta in {cfg.file} are for atoms {_symbols(numbers)}, the "
+            f"structure has {_symbols(atoms.numbers)}; give momenta of the same molecule in "
+            "the same atom order")
+    _finite(momenta, "momenta", cfg.file, key)
     return np.asarray(momenta, dtype=float)

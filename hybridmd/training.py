@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.config import TrainConfig
+from hybridmd.errors import InputError
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
 from hybridmd.interpolation.windows import accelerations
@@ -31,6 +32,25 @@ from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
 
 log = logging.getLogger(__name__)
+
+
+def check_fine_spacing(trajectories: list[Trajectory]) -> None:
+    """Refuse coarse or subsampled trajectories as training data: wrong spacing.
+
+    A network learns the frames between coarse ones from a fine trajectory (every MD step);
+    hybridmd's own files say when they are not one (``step`` numbers more than one apart, or
+    the coarse frames of a hybrid run).
+    """
+    for t in trajectories:
+        source = t.metadata.get("source", "a trajectory")
+        steps = t.metadata.get("md_steps_between_frames", 1)
+        if t.metadata.get("coarse_frames") or steps > 1:
+            what = (f"its frames are {steps} MD steps ({t.dt_fs:g} fs) apart" if steps > 1
+                    else f"it holds the coarse frames of a hybrid run ({t.dt_fs:g} fs apart)")
+            raise InputError(
+                f"data.trajectories: {source}: wrong spacing: {what}. Training needs a fine "
+                "trajectory with every MD step (simulate with output.stride: 1, or the "
+                "fine.traj of a run); the model's stride makes the coarse frames from it")
 
 
 class WindowSource:
@@ -55,10 +75,14 @@ class WindowSource:
         self.train_starts, self.val_starts = np.concatenate(train), np.concatenate(val)
         if not len(self.train_starts) or not len(self.val_starts):
             need = (2 * context - 1) * stride + 1
-            raise ValueError(
-                f"too little data: windows of stride {stride} with context {context} need "
-                f"{need} frames in both the training part and the final "
-                f"{validation_fraction:.0%} of a trajectory")
+            longest = max(len(t) for t in trajectories)
+            raise InputError(
+                f"data.trajectories: too little data: windows of stride {stride} with context "
+                f"{context} need {need} frames in both the training part and the final "
+                f"{validation_fraction:.0%} of a trajectory; the longest has {longest} frames "
+                f"{self.dt_fs:g} fs apart (a window spans {need - 1} of them, "
+                f"{(need - 1) * self.dt_fs:g} fs): give longer trajectories, or check that "
+                "these are fine ones (every MD step)")
 
     def _starts(self, begin: int, end: int, step: int) -> np.ndarray:
         """Window starts whose context frames all lie in frames [begin, end)."""
@@ -147,6 +171,7 @@ class Trainer:
         self.device = _device(opt.device)
         trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
                         for src in cfg.data.trajectories]
+        check_fine_spacing(trajectories)
         self.provenance = [{"path": str(src.path), "frames": len(t), "dt_fs": t.dt_fs,
                             "velocities": t.metadata.get("velocities")}
                            for src, t in zip(cfg.data.trajectories, trajectories, strict=True)]
@@ -156,8 +181,11 @@ class Trainer:
         self.fine_tuned_from: dict[str, Any] | None = None
         if start_from is None:
             self.canon, self.loss_scale = fit_canonicaliser(self.source, seed=opt.seed)
-            self.net: InterpolatorNet = build_net(m.kind, len(self.source.numbers), m.stride,
-                                                  m.context, **m.hyperparameters)
+            try:
+                self.net: InterpolatorNet = build_net(m.kind, len(self.source.numbers),
+                                                      m.stride, m.context, **m.hyperparameters)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"model.hyperparameters: {exc}") from exc
             if hasattr(self.net, "residual_scale"):
                 self.net.residual_scale.copy_(self.loss_scale)
         else:
@@ -362,6 +390,7 @@ def _train_forecaster(cfg: TrainConfig, progress: bool,
     opt = cfg.training
     trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
                     for src in cfg.data.trajectories]
+    check_fine_spacing(trajectories)
     provenance = [{"path": str(src.path), "frames": len(t), "dt_fs": t.dt_fs}
                   for src, t in zip(cfg.data.trajectories, trajectories, strict=True)]
     result = train_forecaster(

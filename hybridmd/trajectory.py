@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
 
+from hybridmd.errors import InputError
 from hybridmd.units import FS
 
 #: relative difference below which two frame spacings count as one time step (the readers'
@@ -154,7 +155,7 @@ def require_one_system(trajectories: Sequence[Trajectory], role: str) -> None:
     for t in trajectories[1:]:
         if (list(t.numbers) != list(first.numbers)
                 or not math.isclose(t.dt_fs, first.dt_fs, rel_tol=SPACING_RTOL)):
-            raise ValueError(
+            raise InputError(
                 f"{role} trajectories differ: {t.metadata.get('source', 'one')} has atoms "
                 f"{t.symbols} at {t.dt_fs:g} fs, {first.metadata.get('source', 'the first')} "
                 f"{first.symbols} at {first.dt_fs:g} fs; give trajectories of one molecule, "

@@ -19,6 +19,7 @@ from ase.io import read
 
 from hybridmd.calculators import CalculatorMismatchError
 from hybridmd.config import ConfigError
+from hybridmd.errors import InputError
 from hybridmd.safety import SimulationError
 from hybridmd.simulate import Simulation, run_simulation
 
@@ -157,7 +158,7 @@ def test_killed_run_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
     assert list(steps) == list(range(0, 1501, 5))
 
 
-def test_sigterm_checkpoints_and_exits_cleanly(tmp_path: Path) -> None:
+def test_sigterm_checkpoints_and_exits_143(tmp_path: Path) -> None:
     data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
     data["dynamics"]["steps"] = 100000
     data["output"] = {"stride": 10, "directory": str(tmp_path / "t")}
@@ -171,7 +172,7 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path: Path) -> None:
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err  # 128 + SIGTERM, what batch systems read
     ckpt = json.loads((tmp_path / "t" / "checkpoint.json").read_text())
     assert not ckpt["finished"] and ckpt["step"] > 50
     assert "--resume" in err
@@ -213,9 +214,17 @@ def test_nan_forces_stop_the_run(config_factory) -> None:
 
 
 def test_atoms_too_close_stop_the_run(config_factory) -> None:
-    cfg = config_factory({"dynamics": {"steps": 5}, "safety": {"min_distance_A": 1.2}})
+    """The O-H bond starts at 0.979 Å and shortens to 0.95 Å within five steps."""
+    cfg = config_factory({"dynamics": {"steps": 5}, "safety": {"min_distance_A": 0.96}})
     with pytest.raises(SimulationError, match="min_distance_A"):
         run_simulation(cfg, progress=False)
+
+
+def test_atoms_too_close_at_the_start_are_refused_before_the_calculator(config_factory) -> None:
+    cfg = config_factory({"safety": {"min_distance_A": 1.2}})
+    with pytest.raises(InputError, match=r"atoms 2 and 8 .* 0.979 Å apart.*min_distance_A"):
+        Simulation(cfg, calculator=None)
+    assert not cfg.output.directory.exists()
 
 
 def test_interpolation_streams_fine_frames_and_survives_a_resume(tmp_path: Path) -> None:

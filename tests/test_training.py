@@ -156,10 +156,10 @@ def test_interpolate_cli_rebuilds_the_fine_trajectory(trained, tmp_path: Path) -
     assert len(fine) == 101 and fine.dt_fs == pytest.approx(1.0)
     np.testing.assert_allclose(fine.positions[::5], water.positions[::5], atol=1e-12)
     assert np.abs(fine.positions - water.positions).mean() < 5e-3
-    # a coarse file at the wrong spacing is refused
+    # a coarse file at the wrong spacing is refused as bad input
     write_trajectory(water.subsample(4), coarse_path)
     assert main(["-q", "interpolate", "--model", str(trained[0]), str(coarse_path),
-                 "-o", str(out)]) == 1
+                 "-o", str(out)]) == 2
 
 
 def test_evaluate_cli_json(trained, tmp_path: Path, capsys) -> None:

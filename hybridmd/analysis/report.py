@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hybridmd.analysis import observables as ob
+from hybridmd.errors import InputError
 from hybridmd.interpolation.metrics import pair_distances
 from hybridmd.trajectory import SPACING_RTOL, Trajectory
 
@@ -54,28 +55,33 @@ Coordinate = tuple[int, ...]
 # ------------------------------------------------------------------------------ alignment
 
 
+def _source(traj: Trajectory) -> str:
+    return str(traj.metadata.get("source", "?"))
+
+
 def common_frames(reference: Trajectory,
                   prediction: Trajectory) -> tuple[Trajectory, Trajectory, list[str]]:
     """The two trajectories cut to their common time range, and notes on what was cut.
 
-    Raises ValueError where they differ in atoms or frame spacing, their frames do not lie on
-    one time grid, or they share fewer than 4 frames.
+    Raises InputError (a ValueError) where they differ in atoms or frame spacing, their frames
+    do not lie on one time grid, or they share fewer than 4 frames.
     """
     if (reference.numbers.shape != prediction.numbers.shape
             or np.any(reference.numbers != prediction.numbers)):
-        raise ValueError(
+        raise InputError(
             f"reference and prediction are different molecules: {reference.n_atoms} atoms "
-            f"{_formula(reference)} against {prediction.n_atoms} atoms {_formula(prediction)} "
-            "(same atoms in the same order needed)")
+            f"{_formula(reference)} in {_source(reference)} against {prediction.n_atoms} atoms "
+            f"{_formula(prediction)} in {_source(prediction)} (same atoms in the same order "
+            "needed)")
     if not math.isclose(reference.dt_fs, prediction.dt_fs, rel_tol=SPACING_RTOL):
-        raise ValueError(
+        raise InputError(
             f"reference frames are {reference.dt_fs:g} fs apart, prediction frames "
             f"{prediction.dt_fs:g} fs: compare trajectories with the same spacing (subsample "
             "the finer one, or pass the right --dt-fs)")
     dt = reference.dt_fs
     shift = (prediction.t0_fs - reference.t0_fs) / dt
     if abs(shift - round(shift)) > 1e-3:
-        raise ValueError(
+        raise InputError(
             f"the prediction starts at {prediction.t0_fs:g} fs, the reference at "
             f"{reference.t0_fs:g} fs: not on one time grid of {dt:g} fs")
     shift = int(round(shift))
@@ -83,7 +89,7 @@ def common_frames(reference: Trajectory,
     pred_start = max(0, -shift)
     n = min(len(reference) - ref_start, len(prediction) - pred_start)
     if n < 4:
-        raise ValueError(
+        raise InputError(
             f"reference ({len(reference)} frames from {reference.t0_fs:g} fs) and prediction "
             f"({len(prediction)} frames from {prediction.t0_fs:g} fs) share {max(n, 0)} "
             "frames: at least 4 needed")
@@ -426,9 +432,9 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     Returns:
         The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
     """
+    ref, pred, cut = common_frames(reference, prediction)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ref, pred, cut = common_frames(reference, prediction)
     notes = [*notes, *cut]
     stride = interpolated_stride or prediction.metadata.get("stride")
     stride = int(stride) if stride else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hybridmd.errors import MissingFileError, reading
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import Trajectory
 
@@ -17,21 +18,31 @@ RUN_NOTE = ("{name} is a hybrid run: its trajectory and the other one separate w
             "the distributions (VDOS, h(r), speeds, free energy) say whether the physics agrees.")
 
 
-def read_source(path: Path, dt_fs: float | None = None) -> tuple[Trajectory, list[str]]:
-    """The trajectory at ``path`` (file or run folder) and notes for the report."""
+def read_source(path: Path, dt_fs: float | None = None,
+                key: str = "trajectory") -> tuple[Trajectory, list[str]]:
+    """The trajectory at ``path`` (file or run folder) and notes for the report.
+
+    ``key`` names the flag in errors (``InputError``: missing, unreadable, not a run folder).
+    """
     path = Path(path)
     if not path.is_dir():
-        return read_trajectory(path, dt_fs=dt_fs), []
+        with reading(path, "a trajectory", key=key):
+            return read_trajectory(path, dt_fs=dt_fs), []
     for name in ("fine.traj", "trajectory.traj", "trajectory.extxyz"):
         if (path / name).is_file():
             break
     else:
-        raise FileNotFoundError(f"{path} holds no fine.traj (hybridmd run) or trajectory.traj "
-                                "(hybridmd simulate): give a trajectory file or a run folder")
-    traj = read_trajectory(path / name, dt_fs=dt_fs)
+        raise MissingFileError(f"{key}: {path} holds no fine.traj (hybridmd run) or "
+                               "trajectory.traj (hybridmd simulate): give a trajectory file or "
+                               "a run folder")
+    with reading(path / name, "a trajectory", key=key):
+        traj = read_trajectory(path / name, dt_fs=dt_fs)
     notes = []
     meta = path / "run.json"
-    hybrid = json.loads(meta.read_text())["input"].get("hybrid") if meta.is_file() else None
+    hybrid = None
+    if meta.is_file():
+        with reading(meta, "a run record (run.json)", key=key):
+            hybrid = json.loads(meta.read_text())["input"].get("hybrid")
     if name == "fine.traj" and hybrid:
         traj.metadata.setdefault("stride", hybrid["stride"])
         notes.append(RUN_NOTE.format(name=str(path)))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hybridmd.hybrid.files import frame_from_json, frame_json, last_coarse_index
 from hybridmd.hybrid.ledger import RunStats
 from hybridmd.output import truncate_frames, write_json_atomic
-from hybridmd.safety import SimulationError
+from hybridmd.safety import RunInputError
 from hybridmd.streaming import CoarseFrame
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class Checkpointer:
         run = self.run
         self.quiet = {
             "committed": run.n_committed, "frame": run.committed[-1], "steps": run.steps,
+            # the generators now: the monitor choice has drawn since the frame was made
+            "rng": run._rng_state(),
             "switch": run.switch.state_dict(), "choice": run.choice.state_dict(),
             "ledger": run.ledger.state_dict(), "stats": run.stats.lengths(),
             "predictor": run.predictor.state_dict() if run.predictor else {},
@@ -84,7 +86,7 @@ class Checkpointer:
         run.committed = [frame]
         run.n_committed = state["committed"]
         run.steps = state["steps"]
-        run._set_rng_state(frame.rng_state)
+        run._set_rng_state(state["rng"])
         run.thermostat.energy = frame.thermostat_energy
         run.switch.load_state_dict(state["switch"])
         run.choice.load_state_dict(state["choice"])
@@ -109,8 +111,12 @@ class Checkpointer:
         fine_end = last_coarse_index(paths["fine"], frame.index)
         primer = [f for f in tail if f.index <= fine_end]
         resend = [f for f in tail if f.index > fine_end]
+        if fine_end < 0 and tail[0].index == 0:
+            # killed before the worker (still starting) wrote a frame: the stream starts again
+            log.info("resuming at coarse frame %d; the fine output starts again", frame.index)
+            return [], resend
         if not primer or primer[0].index > max(0, fine_end - run.context_frames + 1):
-            raise SimulationError(
+            raise RunInputError(
                 f"cannot resume the fine trajectory in {paths['fine']}: it ends at coarse frame "
                 f"{fine_end}, the saved stream tail starts at {tail[0].index}; start again "
                 "with --overwrite")

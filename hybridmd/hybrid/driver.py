@@ -57,11 +57,11 @@ from hybridmd.hybrid.summary import build_summary
 from hybridmd.hybrid.surrogate import FitSettings
 from hybridmd.hybrid.switch import Switch
 from hybridmd.output import FrameWriter
-from hybridmd.safety import SimulationError, check_state
-from hybridmd.simulate import _stop_on_signals
+from hybridmd.preflight import forecaster_mismatch
+from hybridmd.safety import RunInputError, SimulationError, check_state
+from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
-from hybridmd.structures import build_structure, load_momenta
-from hybridmd.trajectory import SPACING_RTOL
+from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 from hybridmd.units import FS, KB
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class HybridResult:
     directory: Path
     summary: dict[str, Any]
     interrupted: bool = False
+    signal: int | None = None  #: the signal that stopped the run (exit code 128 + it)
 
 
 class HybridRun:
@@ -102,6 +103,7 @@ class HybridRun:
         self.folder = RunFolder(cfg.output.directory)
         self.out = self.folder.directory
         self.atoms: Atoms = build_structure(cfg.system)
+        check_start_geometry(self.atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
         self.counter = CallCounter.of(self.atoms.calc)
         self.ledger = CallLedger(self.counter)
@@ -156,32 +158,24 @@ class HybridRun:
         if is_learned_forecaster(Path(spec)):
             return self._warm_start(Path(spec))
         forecaster = load_forecaster(spec)
-        numbers = list(self.atoms.numbers)
-        if list(forecaster.numbers) != numbers:
-            raise SimulationError(
-                f"hybrid.forecaster {spec} was trained for {_formula(forecaster.numbers)} in "
-                f"another order or composition than the system ({_formula(numbers)}); train "
-                "one for this system")
-        if (not np.isclose(forecaster.dt_fs, self.dt_fs, rtol=SPACING_RTOL)
-                or forecaster.stride != self.n):
-            raise SimulationError(
-                f"hybrid.forecaster {spec} forecasts {forecaster.stride} steps of "
-                f"{forecaster.dt_fs:g} fs; the input has hybrid.stride {self.n} at "
-                f"dynamics.timestep_fs {self.dt_fs:g}")
+        problem = forecaster_mismatch(self.atoms.numbers, self.dt_fs, self.n, forecaster.numbers,
+                                      forecaster.dt_fs, forecaster.stride)
+        if problem:
+            raise RunInputError(f"hybrid.forecaster: {spec} {problem}")
         return NetworkPredictor(forecaster, self.atoms, self.ledger)
 
     def _warm_start(self, path: Path) -> LearnedPredictor:
         """An earlier learning run's forecaster.pt: its version and frames, learning on."""
         model, dataset, data = load_learned(path)
         if list(data["numbers"]) != list(self.atoms.numbers):
-            raise SimulationError(
+            raise RunInputError(
                 f"hybrid.forecaster {path} was learned for {_formula(data['numbers'])}; the "
                 f"system is {_formula(self.atoms.numbers)} (in this order); use "
                 "forecaster: learn to start afresh")
         theirs = data["provenance"].get("calculator_config")
         ours = self.cfg.calculator.model_dump(mode="json")
         if theirs != ours:
-            raise SimulationError(
+            raise RunInputError(
                 f"hybrid.forecaster {path} was learned from another calculator ({theirs}); "
                 f"this run's is {ours}. Frames of one level of theory cannot teach another: "
                 "use forecaster: learn to start afresh")
@@ -199,7 +193,7 @@ class HybridRun:
                 make_interpolator(self._stream_interpolator()), self.atoms.numbers,
                 self.masses, self.n, self.dt_fs).context
         except ValueError as exc:
-            raise SimulationError(f"hybrid.interpolator: {exc}") from None
+            raise RunInputError(f"hybrid.interpolator: {exc}") from None
 
     def _stream_interpolator(self) -> str:
         # with interpolator: learn every segment carries its own fine frames; the quintic
@@ -511,10 +505,9 @@ class HybridRun:
         monitors and the learner on other ranks.
         """
         t0 = time.perf_counter()
-        if resume:
-            self.folder.check_resumable(self.cfg)
-        else:
-            self.folder.prepare(overwrite, self.cfg)
+        self.folder.check(self.cfg, resume, overwrite)
+        if not resume:
+            self.folder.prepare(self.cfg)
         paths = self.folder.paths
         self._tail_length = self.cfg.hybrid.queue_size + 2 * self.context_frames + 2
         resume_state = self.checkpointer.load() if resume else None
@@ -532,7 +525,7 @@ class HybridRun:
             self.dt_fs, self.masses, transport="mpi" if comm else self.cfg.hybrid.transport,
             maxsize=self.cfg.hybrid.queue_size, threads=1, comm=comm, worker_rank=1,
             resume_frames=stream_tail[0] if stream_tail else None)
-        interrupted = False
+        interrupted, stopped_by = False, None
         last_ckpt = time.monotonic()
         try:
             self.stream.start()
@@ -541,7 +534,7 @@ class HybridRun:
                     self.stream.submit(frame)
             else:
                 self._start()
-            with _stop_on_signals() as stop, tqdm(
+            with stop_on_signals() as stop, tqdm(
                     total=self.n_segments, initial=self.current.index, unit="seg",
                     disable=not progress, mininterval=1.0, desc="hybrid") as bar:
                 while not interrupted:
@@ -558,7 +551,7 @@ class HybridRun:
                                 self.checkpointer.write()
                                 last_ckpt = time.monotonic()
                         if stop.signal is not None:
-                            interrupted = True
+                            interrupted, stopped_by = True, stop.signal
                             log.warning("stopped by signal %d at segment %d; resume with "
                                         "--resume", stop.signal, self.current.index)
                             break
@@ -568,7 +561,9 @@ class HybridRun:
             if not interrupted:
                 self.checkpointer.snapshot()
                 self._save_learned()
-            self.checkpointer.write(finished=not interrupted)
+            # stopped after a resume before any quiet point: the checkpoint on disk is the last
+            if self.checkpointer.quiet is not None:
+                self.checkpointer.write(finished=not interrupted)
             fine_frames = self._fine_before + self.stream.close()
         except (SimulationError, LearnerError) as exc:
             self._on_failure(exc)
@@ -586,7 +581,7 @@ class HybridRun:
             self._timeline.close()
         summary = build_summary(self, time.perf_counter() - t0, fine_frames)
         self.folder.write_summary(summary)
-        return HybridResult(self.out, summary, interrupted)
+        return HybridResult(self.out, summary, interrupted, stopped_by)
 
     def _monitor_atoms(self) -> Atoms | None:
         if self.monitor_calculator is None:

@@ -10,7 +10,6 @@ and weights, the labeled frames and the learned force field); a learning run als
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ from ase.io import read
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.hybrid.segments import BoundaryFrame
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
-from hybridmd.safety import SimulationError
 
 if TYPE_CHECKING:
     from hybridmd.config import RunConfig
@@ -52,34 +50,23 @@ class RunFolder:
                       "metadata": d / METADATA_NAME, "forecaster": d / FILE_NAME,
                       "force_field": d / MODEL_NAME, "frames": d / FRAMES_NAME}
 
-    def check_resumable(self, cfg: RunConfig) -> None:
-        """Refuse to resume where there is no checkpoint or the input changed."""
-        from hybridmd.simulate import _RESUMABLE_CHANGES, _changed_keys
+    def check(self, cfg: RunConfig, resume: bool, overwrite: bool) -> None:
+        """The folder fits the flags (a fresh one, --overwrite, or a run to --resume with an
+        unchanged input); ``RunInputError`` with the fix where it does not."""
+        from hybridmd.preflight import check_run_folder, check_unchanged_input
 
-        if not self.paths["checkpoint"].exists():
-            raise SimulationError(f"nothing to resume in {self.directory}: no {CHECKPOINT_NAME}; "
-                                  "run without --resume")
-        meta = json.loads(self.paths["metadata"].read_text())
-        changed = [k for k in _changed_keys(meta["input"], cfg.model_dump(mode="json"))
-                   if k not in _RESUMABLE_CHANGES]
-        if changed:
-            names = ", ".join(".".join(k) for k in changed)
-            raise SimulationError(
-                f"the input changed since the run in {self.directory} started ({names}); only "
-                "dynamics.steps/duration_fs may change on --resume (to extend a run)")
+        check_run_folder(self.directory, list(self.paths.values()), self.paths["checkpoint"],
+                         resume, overwrite)
+        if resume:
+            check_unchanged_input(self.paths["metadata"], cfg.model_dump(mode="json"),
+                                  self.directory)
 
-    def prepare(self, overwrite: bool, cfg: RunConfig) -> None:
-        """A fresh run: refuse to replace one without ``overwrite``; write ``run.json``."""
+    def prepare(self, cfg: RunConfig) -> None:
+        """A fresh run: clear the folder's run files and write ``run.json``."""
         from hybridmd.calculators import describe_calculator
 
-        existing = [p for p in self.paths.values() if p.exists()]
-        if existing and not overwrite:
-            raise SimulationError(
-                f"{self.directory} already holds a run "
-                f"({', '.join(p.name for p in existing)}); continue it with --resume, or "
-                "start again with --overwrite")
-        for path in existing:
-            path.unlink()
+        for path in self.paths.values():
+            path.unlink(missing_ok=True)
         self.directory.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.paths["metadata"], run_metadata(
             cfg.model_dump(mode="json"), describe_calculator(cfg.calculator)))
@@ -105,11 +92,13 @@ class Timeline:
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
         if keep_lines is None or not path.exists():
-            path.write_text("\t".join(TIMELINE_COLUMNS) + "\n")
+            text = "\t".join(TIMELINE_COLUMNS) + "\n"
         else:
-            lines = path.read_text().splitlines(keepends=True)
-            path.write_text("".join(lines[:keep_lines + 1]))
-        self.lines = len(path.read_text().splitlines()) - 1
+            text = "".join(path.read_text().splitlines(keepends=True)[:keep_lines + 1])
+        tmp = path.with_name(path.name + ".tmp")  # a kill now leaves the old file or the new
+        tmp.write_text(text)
+        tmp.replace(path)
+        self.lines = len(text.splitlines()) - 1
         self._fh = open(path, "a")  # noqa: SIM115 (open for the whole run)
 
     def write(self, **row: Any) -> None:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from hybridmd import __version__
 from hybridmd.checkpoint import load_torch_file, save_torch_atomic
+from hybridmd.errors import InputError, reading
 from hybridmd.interpolation.frames import kabsch_rotation
 from hybridmd.interpolation.windows import accelerations
 from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
@@ -290,8 +291,10 @@ class _Pairs:
             offset += len(t)
         self.train, self.val = np.concatenate(train), np.concatenate(val)
         if not len(self.train) or not len(self.val):
-            raise ValueError(f"too little data for stride {stride}: need more than {stride} "
-                             "frames in both the training part and the validation part")
+            raise InputError(
+                f"data.trajectories: too little data for stride {stride}: need more than "
+                f"{stride} frames in both the training part and the validation part (the "
+                f"frames are {self.dt_fs:g} fs apart); give longer fine trajectories")
         self.stride = stride
 
     def gather(self, starts: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -433,10 +436,11 @@ def load_forecaster(path: str | Path) -> Forecaster:
 
     data, path = load_torch_file(path, FORMAT, "forecaster", forecaster_names(),
                                  forecaster_path)
-    net = ForecasterNet(data["n_atoms"], **data["hyperparameters"]).double()
-    net.load_state_dict({k: v.double() for k, v in data["state_dict"].items()})
-    scales = Scales(data["reference"], data["input_scales"], data["target_scales"],
-                    data.get("groups", []))
-    meta = {**data["metadata"], "checkpoint": str(path), "version": data["version"]}
+    with reading(path, "a hybridmd forecaster"):
+        net = ForecasterNet(data["n_atoms"], **data["hyperparameters"]).double()
+        net.load_state_dict({k: v.double() for k, v in data["state_dict"].items()})
+        scales = Scales(data["reference"], data["input_scales"], data["target_scales"],
+                        data.get("groups", []))
+        meta = {**data["metadata"], "checkpoint": str(path), "version": data["version"]}
     return Forecaster(net, np.array(data["masses"]), np.array(data["numbers"]), data["dt_fs"],
                       data["stride"], scales, meta)

@@ -27,6 +27,7 @@ import numpy as np
 
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, fit_force_field
+from hybridmd.signals import child_process_setup, spawning_children
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,15 @@ def run_fit(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
 
 
 def make_executor(transport: str) -> Executor:
-    """A one-worker executor for the fits: a spawned process or a thread."""
+    """A one-worker executor for the fits: a spawned process or a thread.
+
+    The process ignores SIGINT/SIGTERM (the driver stops it in order) and ends with the
+    driver, however the driver ends (``hybridmd.signals``).
+    """
     if transport == "thread":
         return ThreadPoolExecutor(1, thread_name_prefix="hybridmd-learner")
-    return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+    return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                               initializer=child_process_setup)
 
 
 class Learner:
@@ -100,8 +106,9 @@ class Learner:
 
     def _submit(self, dataset: ExpensiveFrames) -> None:
         r, f, e = dataset.arrays(self.pending.frames)
-        self._future = self._executor.submit(run_fit, r, f, e, self.numbers, self.settings,
-                                             self.pending.version)
+        with spawning_children():  # a process pool starts its process on the first submission
+            self._future = self._executor.submit(run_fit, r, f, e, self.numbers, self.settings,
+                                                 self.pending.version)
 
     def take_up_due(self, step: int) -> bool:
         return self.pending is not None and step >= self.pending.requested_at + self.lag
@@ -138,7 +145,13 @@ class Learner:
             self._submit(dataset)
 
     def close(self) -> None:
+        """Stop the learner: a fit in progress is abandoned (a resume asks for it again)."""
         if self._future is not None:
             self._future.cancel()
-        if self._owns:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        if not self._owns:
+            return
+        processes = list(getattr(self._executor, "_processes", {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # a process pool would otherwise wait for the running fit
+            process.terminate()
+            process.join(timeout=10)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,14 @@ from ase import Atoms
 from ase.md.verlet import VelocityVerlet
 
 from hybridmd.hybrid.segments import CallCounter, SegmentResult, simulate_segment
+from hybridmd.signals import child_process_setup, spawning_children
 from hybridmd.units import FS
 
 log = logging.getLogger(__name__)
+
+
+class MonitorDiedError(RuntimeError):
+    """A monitor process died or failed; the run stops with its committed frames on disk."""
 
 
 @dataclass
@@ -83,6 +88,12 @@ def _init_worker(spec: dict[str, Any]) -> None:
     atoms = build_structure(cfg.system)
     atoms.calc = build_calculator(cfg.calculator, atoms)
     _WORKER = _Resimulator(atoms, cfg.hybrid.stride, cfg.dynamics.timestep_fs)
+
+
+def _init_monitor_process(spec: dict[str, Any]) -> None:
+    """A monitor process: ignores SIGINT/SIGTERM (the driver stops it), ends with the driver."""
+    child_process_setup()
+    _init_worker(spec)
 
 
 def _run_task(task: MonitorTask) -> MonitorResult:
@@ -143,7 +154,7 @@ class MonitorPool:
             _init_worker(self._spec)
             return _InlineExecutor()
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._spec,))
+                                   initializer=_init_monitor_process, initargs=(self._spec,))
 
     def submit(self, task: MonitorTask, now: int) -> None:
         if self._executor is None:
@@ -151,7 +162,8 @@ class MonitorPool:
         if self._initialising:
             future = self._executor.submit(_run_task_initialising, self._spec, task)
         else:
-            future = self._executor.submit(_run_task, task)
+            with spawning_children():  # the pool starts its processes on submission
+                future = self._executor.submit(_run_task, task)
         self._pending.append(_Pending(now, future))
 
     @property
@@ -191,8 +203,11 @@ class MonitorPool:
     def _result(self, future: Future) -> MonitorResult:
         try:
             return future.result()
+        except BrokenExecutor as exc:
+            raise MonitorDiedError("a monitor process ended abruptly (killed, or it crashed)"
+                                   ) from exc
         except Exception as exc:
-            raise RuntimeError(f"a monitor failed: {exc}") from exc
+            raise MonitorDiedError(f"a monitor failed: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         """Stop the monitors (an MPI executor is shut down by its owner)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from hybridmd.config import RunConfig
 from hybridmd.hybrid.driver import HybridResult, HybridRun, run_hybrid
+from hybridmd.signals import ignoring_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
     has its learner on rank 2; the remaining ranks are the monitors
     (``mpi4py.futures.MPICommExecutor``). Without monitor ranks the driver monitors itself,
     without a rank for the learner it fits in a process of its own, and with N = 1 the run is
-    the usual one. Returns the result on rank 0, None on the other ranks.
+    the usual one. Returns the result on rank 0, None on the other ranks. The other ranks
+    ignore SIGINT/SIGTERM: the launcher passes a Ctrl-C to every rank, and the driver's rank
+    stops the job at a clean point (its checkpoint written, the stream closed).
     """
     from mpi4py import MPI
     from mpi4py.futures import MPICommExecutor
@@ -45,11 +48,14 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
     monitors = comm.Split(0 if rank == 0 or rank in monitor_ranks else MPI.UNDEFINED, rank)
     learner = comm.Split(0 if rank in (0, learner_rank) else MPI.UNDEFINED, rank)
     if rank == 1:
-        serve_interpolator(comm, 0)
+        with ignoring_stop_signals():  # a Ctrl-C reaches every rank; the driver's stops the job
+            serve_interpolator(comm, 0)
         return None
     try:
         with ExitStack() as stack:
             learner_executor = monitor_executor = None
+            if rank > 1:  # a Ctrl-C reaches every rank; the driver's stops the job
+                stack.enter_context(ignoring_stop_signals())
             if learner_rank is not None and rank in (0, learner_rank):
                 learner_executor = stack.enter_context(MPICommExecutor(learner, root=0))
                 if learner_executor is None:  # the learner rank: fitted until the driver ended

@@ -68,6 +68,13 @@ def scores_as_dicts(scores: list[Score]) -> list[dict]:
     return [asdict(s) for s in scores]
 
 
+def plot_formats() -> tuple[str, ...]:
+    """File extensions ``plot_error_vs_dt`` can write (matplotlib's, e.g. .png, .pdf, .svg)."""
+    from matplotlib.figure import Figure
+
+    return tuple(f".{ext}" for ext in Figure().canvas.get_supported_filetypes())
+
+
 def plot_error_vs_dt(scores: list[Score], path: str | Path) -> None:
     """Position MAE (log scale) against Δt for every model and baseline, as a PNG at ``path``.
 

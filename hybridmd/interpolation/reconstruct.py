@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from hybridmd.checkpoint import check_compatible
+from hybridmd.errors import InputError
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.interpolation.windows import coarse_windows
@@ -25,7 +26,8 @@ def reconstruct(model: NeuralInterpolator, coarse: Trajectory) -> Trajectory:
     check_compatible(model, coarse, coarse=True)
     n, c, m = model.stride, model.context, len(coarse)
     if m < 2:
-        raise ValueError("a coarse trajectory needs at least two frames to interpolate between")
+        raise InputError(f"{coarse.metadata.get('source', 'the coarse trajectory')} has {m} "
+                         "frame; a coarse trajectory needs at least two to interpolate between")
     r = np.empty(((m - 1) * n + 1, coarse.n_atoms, 3))
     v = np.empty_like(r)
     edges = list(range(0, min(c - 1, m - 1))) + list(range(max(m - c, c - 1), m - 1))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hybridmd.errors import InputError
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
 
@@ -96,8 +97,9 @@ def make_windows(traj: Trajectory, stride: int, context: int = 1, step: int | No
     first = (context - 1) * stride
     last = n_frames - 1 - context * stride
     if last < first:
-        raise ValueError(
-            f"a trajectory of {n_frames} frames is too short for windows of stride {stride} "
+        raise InputError(
+            f"{traj.metadata.get('source', 'a trajectory')}: {n_frames} frames are too short "
+            f"for windows of stride {stride} "
             f"with {context} coarse frame(s) of context on each side: it needs "
             f"{(2 * context - 1) * stride + 1} frames")
     starts = np.arange(first, last + 1, step)

@@ -299,6 +299,7 @@ def _constructor(name: str, cls: type[InterpolatorNet], bidirectional: bool,
             raise ValueError(f"bidirectional={not bidirectional} contradicts model kind {name!r}")
         return cls(n_atoms, stride, context, bidirectional=bidirectional, **fixed, **hyper)
 
+    build.network_class, build.fixed_arguments = cls, set(fixed)  # for hyper-parameter checks
     return build
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from hybridmd.models.base import InterpolatorNet
@@ -18,6 +19,17 @@ def _models() -> dict[str, Callable[..., InterpolatorNet]]:
             n, stride, c, **{**kw, "bidirectional": False}),
         **PAPER_MODELS,
     }
+
+
+def hyperparameter_names(kind: str) -> list[str]:
+    """The hyper-parameters a network of ``kind`` takes (its constructor's keywords)."""
+    if kind not in _models():
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}")
+    build = _models()[kind]
+    cls = getattr(build, "network_class", ResidualLSTM)
+    fixed = getattr(build, "fixed_arguments", set())
+    params = list(inspect.signature(cls.__init__).parameters)
+    return sorted(set(params) - {"self", "n_atoms", "stride", "context"} - fixed)
 
 
 def model_kinds() -> list[str]:

@@ -41,6 +41,7 @@ from ase.data import atomic_masses
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.windows import Windows
 from hybridmd.output import FrameWriter
+from hybridmd.signals import child_process_setup, spawning_children
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.streaming.transport import (
     END_OF_STREAM,
@@ -310,7 +311,7 @@ def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
             except queue.Empty:
                 item = None
             if should_stop is not None and should_stop():
-                log.warning("interpolator worker stopped before the end of the stream")
+                log.info("interpolator worker stopped before the end of the stream")
                 break
             if item is None:
                 continue
@@ -350,10 +351,17 @@ def _parent_gone() -> bool:
     return parent is not None and not parent.is_alive()
 
 
-def _process_main(transport: Transport, results: Transport, options: dict[str, Any]) -> None:
-    """Entry point of the spawned worker process: exit code 1 when the worker failed."""
+def _process_main(transport: Transport, results: Transport, options: dict[str, Any],
+                  stop: Any) -> None:
+    """Entry point of the spawned worker process: exit code 1 when the worker failed.
+
+    It ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole process group; the driver stops
+    the worker through ``stop``, an event) and ends by itself when the driver dies.
+    """
+    child_process_setup()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ok = _worker_main(transport, results, options, should_stop=_parent_gone)
+    ok = _worker_main(transport, results, options,
+                      should_stop=lambda: stop.is_set() or _parent_gone())
     results.close()  # the report is flushed to the pipe before the process exits
     if not ok:
         raise SystemExit(1)
@@ -389,10 +397,13 @@ class _ProcessWorker:
     """The worker in a spawned daemon process."""
 
     def __init__(self, transport: Transport, results: Transport, options: dict[str, Any]):
-        self._process = mp.get_context("spawn").Process(
-            target=_process_main, args=(transport, results, options),
+        context = mp.get_context("spawn")
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_process_main, args=(transport, results, options, self._stop),
             name="hybridmd-interpolator", daemon=True)
-        self._process.start()
+        with spawning_children():
+            self._process.start()
         self.pid: int | None = self._process.pid
 
     @property
@@ -413,9 +424,9 @@ class _ProcessWorker:
         self._process.join(timeout)
 
     def stop(self) -> None:
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(5.0)
+        """Ask the worker to stop (it checks between frames), then kill it if it does not."""
+        self._stop.set()
+        self._process.join(3.0)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5.0)

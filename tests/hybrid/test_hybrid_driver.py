@@ -180,6 +180,24 @@ def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
     a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
     assert len(a) == len(b)
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+    assert (out / "timeline.tsv").read_text() == (part / "timeline.tsv").read_text()
+
+
+def test_a_resume_at_the_end_of_an_ml_run_makes_the_same_choices(hybrid_run, tmp_path):
+    """The last ML segment of a run of max_ml_segments is committed in the step that made it,
+    after the monitor choice drew for it: a checkpoint there must hold the generators as they
+    are then, not as they were when the frame was made, or the resumed run monitors other
+    segments than the uninterrupted one."""
+    out, result = hybrid_run
+    ends = [int(r["segment"]) for r in timeline(out)
+            if r["event"] == "switch" and r["reason"] == "longest ML run"]
+    assert ends
+    part = tmp_path / "part"
+    assert interrupted_at(make_run(part), ends[0]).run(progress=False).interrupted
+    resumed = make_run(part).run(resume=True, progress=False)
+    assert (out / "timeline.tsv").read_text() == (part / "timeline.tsv").read_text()
+    for key in ("force_calls", "monitor_error_A", "ml_verified_segments", "fine_frames"):
+        assert resumed.summary[key] == result.summary[key], key
 
 
 def test_monitor_processes_give_the_same_result_as_inline(hybrid_run, tmp_path):

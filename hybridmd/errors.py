@@ -1,0 +1,94 @@
+"""Bad input as one clear error: what is wrong with which file or key, and how to fix it.
+
+``InputError`` is every problem a user can fix by changing an input, a file or a flag; the
+command line reports it in one message and exits with code 2. ``reading`` is the one place that
+turns a failure while reading a file (whatever the reader raised: ASE's ``UnknownFileTypeError``
+or ``InvalidULMFileError``, a ``StopIteration`` past the last frame, an ``UnpicklingError``, a
+``MemoryError`` from a corrupt header, ...) into an ``InputError`` that names the file, says what
+was expected and what to do. The original exception stays chained, for ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """An input, file or flag that cannot be used; the message names it and says the fix."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """A file an input or flag names does not exist."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The reader's own words for what went wrong, made readable where they are not."""
+    if isinstance(exc, StopIteration):
+        return "it has fewer frames than asked for"
+    if isinstance(exc, MemoryError):
+        return "its header announces an impossible size (corrupt or not this format)"
+    if isinstance(exc, EOFError):
+        return "it ends early (empty or truncated)"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is binary, not text"
+    if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith(exc.strerror):
+        return exc.strerror.lower()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 100 and ". " in text:  # a library's paragraph: its first sentence
+        text = text[:text.index(". ") + 1]
+    name = type(exc).__name__
+    return f"{text} ({name})" if text else name
+
+
+def describe_read_error(path: Path | str, what: str, exc: BaseException,
+                        fix: str | None = None, key: str | None = None) -> str:
+    """One line: which key and file, that it could not be read as ``what``, why, the fix."""
+    prefix = f"{key}: " if key else ""
+    return prefix + _describe(Path(path), what, exc, fix)
+
+
+def _describe(path: Path, what: str, exc: BaseException, fix: str | None) -> str:
+    if isinstance(exc, FileNotFoundError) and not path.exists():
+        return f"{path}: no such file; check the path"
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        return f"{path} is a folder, not {what}; give the file"
+    if isinstance(exc, PermissionError) or (path.exists() and not os.access(path, os.R_OK)):
+        return f"{path}: permission denied; make the file readable"
+    if path.is_file() and path.stat().st_size == 0:
+        return f"{path} is empty, not {what}; give a file that holds {what}"
+    message = f"{path} could not be read as {what}: {_reason(exc)}"
+    return message + f"; {fix or 'the file may be truncated or corrupt: give an intact one'}"
+
+
+@contextmanager
+def reading(path: Path | str, what: str, fix: str | None = None,
+            key: str | None = None) -> Iterator[None]:
+    """Turn any failure while reading ``path`` as ``what`` into an ``InputError``.
+
+    ``key``: the input key or flag that named the file, put first in the message. An
+    ``InputError`` raised inside passes unchanged (with ``key`` put first); a ``ValueError``
+    whose message already names the file (the readers' own checks) keeps its message.
+    """
+    prefix = f"{key}: " if key else ""
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        if str(path) not in text and Path(path).name not in text:
+            text = f"{path}: {text}"
+        if prefix and not text.startswith(prefix):
+            text = prefix + text
+        if text == str(exc):
+            raise
+        cls = MissingFileError if isinstance(exc, MissingFileError) else InputError
+        raise cls(text) from exc
+    except Exception as exc:  # noqa: BLE001 (any reader failure is a problem of the file)
+        if isinstance(exc, FileNotFoundError) and not Path(path).exists():
+            raise MissingFileError(describe_read_error(path, what, exc, fix, key)) from exc
+        text = str(exc)
+        if isinstance(exc, ValueError) and str(path) in text:
+            raise InputError(prefix + text) from exc
+        raise InputError(describe_read_error(path, what, exc, fix, key)) from exc

@@ -1,0 +1,297 @@
+"""Start-up checks: every file a command reads and every path it writes, before any work.
+
+Each check raises ``InputError`` (exit code 2 on the command line) with the key or flag, the
+file, what is wrong and the fix, so that a bad input never costs a calculator set-up, a
+training run or a scoring pass. The commands call the checks that fit them (``hybridmd.cli``);
+``Simulation`` calls the run-folder check itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybridmd.errors import InputError, MissingFileError, reading
+from hybridmd.safety import RunInputError
+
+if TYPE_CHECKING:
+    from ase import Atoms
+
+    from hybridmd.config import RunConfig, SimulationConfig, TrainConfig
+
+#: input keys that may change between a run and its resumption (to extend a run)
+RESUMABLE_CHANGES = {("dynamics", "steps"), ("dynamics", "duration_fs")}
+#: the fix for a run folder whose files are damaged
+_FRESH_FIX = "start again with --overwrite"
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def check_output_folder(path: Path, key: str) -> None:
+    """``path`` is, or can be made as, a writable folder: no file on the way, write access."""
+    path = Path(path)
+    for ancestor in (path, *path.parents):
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            what = "is" if ancestor == path else f"cannot hold a folder: {ancestor} is"
+            raise InputError(f"{key}: {path} {what} a file, not a folder; choose another "
+                             f"{key} (or move the file away)")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise InputError(f"{key}: {ancestor} is not writable, so {path} cannot be made "
+                             f"there; choose another {key}")
+        return
+
+
+def check_output_file(path: Path, key: str, existing_folder: bool = False,
+                      suffixes: tuple[str, ...] = ()) -> None:
+    """A file to write: not a folder, in a folder that exists (``existing_folder``) or can be
+    made, with one of ``suffixes`` (when given)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{key}: {path} is a folder; give a file path, e.g. "
+                         f"{path / ('out' + (suffixes[0] if suffixes else ''))}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{key}: {path} has the extension {path.suffix or '(none)'!r}; "
+                         f"use one of {', '.join(suffixes)}")
+    folder = path.parent
+    if existing_folder and not folder.is_dir():
+        if folder.exists():
+            raise InputError(f"{key}: {folder} is a file, not a folder; choose another path")
+        raise InputError(f"{key}: the folder {folder} does not exist; create it first "
+                         "(mkdir -p) or choose another path")
+    check_output_folder(folder, key)
+
+
+def check_input_file(path: Path, key: str) -> Path:
+    """A file a flag names: it exists and is a file."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{key}: {path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{key}: {path} is a folder; give a file")
+    return path
+
+
+# ----------------------------------------------------------------------------- run folders
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: tuple = ()) -> list[tuple]:
+    """Key paths whose values differ between two nested dictionaries."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, prefix + (key,))
+        elif a != b:
+            keys.append(prefix + (key,))
+    return keys
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON file of a run folder; ``InputError`` when it is missing or unreadable."""
+    with reading(path, what, fix=_FRESH_FIX):
+        data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not {what} (no JSON object); {_FRESH_FIX}")
+    return data
+
+
+def _check_trajectory_file(path: Path) -> None:
+    """A run's ASE trajectory opens, and its last frame reads."""
+    if path.suffix != ".traj" or not path.exists():
+        return
+    from ase.io.trajectory import Trajectory
+
+    with reading(path, "a trajectory of this run", fix=_FRESH_FIX), Trajectory(str(path)) as traj:
+        if len(traj):
+            traj[len(traj) - 1]
+
+
+def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: bool,
+                     overwrite: bool, key: str = "output.directory") -> None:
+    """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume.
+
+    On --resume the checkpoint, the run's metadata and its trajectories are read, so a
+    damaged folder is reported now. Raises ``RunInputError`` (an ``InputError``).
+    """
+    check_output_folder(out, key)
+    if resume and overwrite:
+        raise RunInputError("--resume and --overwrite contradict each other: --resume "
+                             "continues the run in the folder, --overwrite replaces it")
+    if resume:
+        if not checkpoint.exists():
+            started = any(p.exists() for p in outputs)  # stopped before its first checkpoint
+            raise RunInputError(f"nothing to resume in {out}: no {checkpoint.name}; "
+                                + ("start again with --overwrite" if started
+                                   else "run without --resume"))
+        for path in outputs:
+            if path.suffix == ".json" and path.exists():
+                read_json(path, "a checkpoint of this run" if path == checkpoint
+                          else "this run's record")
+            _check_trajectory_file(path)
+        return
+    existing = [p for p in outputs if p.exists()]
+    if existing and not overwrite:
+        raise RunInputError(
+            f"{out} already holds a run ({', '.join(p.name for p in existing)}); continue it "
+            "with --resume, or start again with --overwrite")
+
+
+def check_unchanged_input(metadata: Path, now: dict[str, Any], out: Path) -> None:
+    """On --resume: only the run's length may differ from the input the run started with."""
+    meta = read_json(metadata, "this run's record")
+    if not isinstance(meta.get("input"), dict):
+        raise RunInputError(f"{metadata} holds no input record; {_FRESH_FIX}")
+    before = dict(meta["input"])
+    if "engine" in now:  # runs from before engines
+        before.setdefault("engine", {"type": "ase"})
+    changed = [k for k in changed_keys(before, now) if k not in RESUMABLE_CHANGES]
+    if changed:
+        names = ", ".join(".".join(k) for k in changed)
+        raise RunInputError(
+            f"the input changed since the run in {out} started ({names}); only "
+            "dynamics.steps/duration_fs may change on --resume (to extend a run)")
+
+
+def check_resume_state(path: Path) -> None:
+    """The pickled stream tail of a hybrid run unpickles."""
+    with reading(path, "the saved state of this run", fix=_FRESH_FIX), open(path, "rb") as fh:
+        saved = pickle.load(fh)
+    if not isinstance(saved, dict) or "tail" not in saved:
+        raise InputError(f"{path} is not the saved state of a hybrid run; {_FRESH_FIX}")
+
+
+# ----------------------------------------------------------------------------- structure, models
+
+
+def check_start(cfg: SimulationConfig | RunConfig) -> Atoms:
+    """The start structure and momenta of an input, read and checked (no calculator yet)."""
+    from hybridmd.structures import build_structure, check_start_geometry, load_momenta
+
+    atoms = build_structure(cfg.system)
+    check_start_geometry(atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
+    if cfg.dynamics.initial_momenta != "maxwell-boltzmann":
+        load_momenta(cfg.dynamics.initial_momenta, atoms)
+    return atoms
+
+
+def check_interpolator(spec: str, atoms: Atoms, stride: int, dt_fs: float, key: str) -> None:
+    """An interpolator (name, checkpoint or spline) that fits the molecule and the time grid."""
+    from hybridmd.streaming.worker import IncrementalReconstructor, make_interpolator
+
+    with reading(spec, "a hybridmd interpolator checkpoint", key=key):
+        model = make_interpolator(spec)
+    try:
+        IncrementalReconstructor(model, atoms.numbers, atoms.get_masses(), stride, dt_fs)
+    except ValueError as exc:
+        raise InputError(f"{key}: {exc}") from exc
+
+
+def forecaster_mismatch(numbers: Any, dt_fs: float, stride: int, fc_numbers: Any,
+                        fc_dt_fs: float, fc_stride: int) -> str | None:
+    """What keeps a forecaster from a run (None when it fits)."""
+    from ase import Atoms
+
+    from hybridmd.trajectory import SPACING_RTOL
+
+    if list(fc_numbers) != list(numbers):
+        return (f"was trained for {Atoms(numbers=list(fc_numbers)).get_chemical_formula()} in "
+                "another order or composition than the system "
+                f"({Atoms(numbers=list(numbers)).get_chemical_formula()}); train one for this "
+                "system")
+    if not np.isclose(fc_dt_fs, dt_fs, rtol=SPACING_RTOL) or fc_stride != stride:
+        return (f"forecasts {fc_stride} steps of {fc_dt_fs:g} fs; the input has hybrid.stride "
+                f"{stride} at dynamics.timestep_fs {dt_fs:g}")
+    return None
+
+
+def check_forecaster(spec: str, atoms: Atoms, stride: int, dt_fs: float) -> None:
+    """A forecaster that loads and fits the molecule and the segment length (a network), or
+    the forecaster.pt of an earlier learning run for the same molecule."""
+    from hybridmd.hybrid.forecaster import load_forecaster
+    from hybridmd.hybrid.learned_file import is_learned_forecaster, load_learned
+
+    if is_learned_forecaster(Path(spec)):
+        with reading(spec, "a learned forecaster", key="hybrid.forecaster"):
+            _, _, data = load_learned(Path(spec))
+        if list(data["numbers"]) != [int(z) for z in atoms.numbers]:
+            raise InputError(f"hybrid.forecaster: {spec} was learned for atoms "
+                             f"{data['numbers']}, the system has {list(atoms.numbers)}; use "
+                             "forecaster: learn to start afresh")
+        return
+    with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
+        fc = load_forecaster(spec)
+    problem = forecaster_mismatch(atoms.numbers, dt_fs, stride, fc.numbers, fc.dt_fs,
+                                  fc.stride)
+    if problem:
+        raise InputError(f"hybrid.forecaster: {spec} {problem}")
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def preflight_simulate(cfg: SimulationConfig) -> Atoms:
+    """`simulate`: structure, momenta, the streaming interpolator; the folder is checked by
+    ``Simulation`` (per replica)."""
+    atoms = check_start(cfg)
+    if cfg.interpolation is not None:
+        check_interpolator(cfg.interpolation.interpolator, atoms, cfg.output.stride,
+                           cfg.dynamics.timestep_fs, "interpolation.interpolator")
+    return atoms
+
+
+def preflight_run(cfg: RunConfig, resume: bool, overwrite: bool,
+                  check_folder: bool = True) -> Atoms:
+    """`run`: the output folder (``check_folder``: the driver's rank only), structure,
+    momenta, interpolator and forecaster."""
+    from hybridmd.hybrid import files
+
+    if check_folder:
+        folder = files.RunFolder(cfg.output.directory)
+        folder.check(cfg, resume, overwrite)
+        if resume:
+            check_resume_state(folder.paths["tail"])
+    atoms = check_start(cfg)
+    h = cfg.hybrid
+    if h.interpolator != "learn":  # learn: the learned force field's own frames
+        check_interpolator(h.interpolator, atoms, h.stride, cfg.dynamics.timestep_fs,
+                           "hybrid.interpolator")
+    if h.forecaster is not None and h.forecaster != "learn":
+        check_forecaster(h.forecaster, atoms, h.stride, cfg.dynamics.timestep_fs)
+    return atoms
+
+
+def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """`train`: where the checkpoint goes (refused before training, not after) and, on
+    --resume, the checkpoint to continue."""
+    path = cfg.output.checkpoint
+    key = "output.checkpoint"
+    check_output_file(path, key)
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite contradict each other: --resume continues "
+                         f"the training in {path}, --overwrite starts it again")
+    if resume:
+        if cfg.model.kind == "forecaster":
+            raise InputError("--resume is for interpolator training; a forecaster trains "
+                             "within its time budget in one go (start again with --overwrite)")
+        if not path.exists():
+            raise InputError(f"{key}: nothing to resume: {path} does not exist; train without "
+                             "--resume")
+        from hybridmd.checkpoint import read_checkpoint
+
+        with reading(path, "a hybridmd interpolator checkpoint", key=key):
+            data = read_checkpoint(path)
+        if data.get("training_state") is None:
+            raise InputError(f"{key}: {path} holds no training state to resume (a shipped or "
+                             "final model); train without --resume")
+    elif path.exists() and not overwrite:
+        raise InputError(f"{key}: {path} already exists; replace it with --overwrite, "
+                         "continue its training with --resume, or choose another "
+                         "output.checkpoint")

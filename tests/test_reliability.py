@@ -1,0 +1,354 @@
+"""The fault-injection suite: bad input everywhere, kills, signals, dead workers and monitors.
+
+What it keeps true (docs/reliability.md):
+- every bad input of the table in tests/bad_inputs.py, over all seven sub-commands, ends with
+  exit code 2, one message that names the key, flag or file, no traceback, and nothing
+  written (in-process for the whole table, as real processes for one case per sub-command);
+- a `hybridmd run` killed with SIGKILL at random points leaves no process behind (its
+  interpolator worker, monitor and multiprocessing's resource tracker end within a bounded
+  time), and resuming it gives the uninterrupted run's trajectories frame for frame; the same
+  for `simulate` with an interpolator worker, and for MPI jobs;
+- Ctrl-C to the whole process group exits 130, SIGTERM 143, each at a clean point from which
+  --resume continues;
+- a dead interpolator worker or monitor stops the run with one line that says so and that
+  --resume continues, and --resume then finishes the run exactly.
+
+Real processes throughout: ethanol with the shipped sGDML model and forecaster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hybridmd.cli import main
+
+import faults
+from bad_inputs import CASES, Workspace
+
+#: seeds the moments at which runs are killed (fixed: the same points every time)
+KILL_SEED = 15
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+
+#: the hybrid run the process tests kill, signal and resume: 60 segments of 10 fs with the
+#: shipped forecaster, a monitor process and the interpolator worker in its own process
+RUN = {
+    "system": {"molecule": "ethanol"},
+    "calculator": {"type": "sgdml", "model": "ethanol"},
+    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 600,
+                 "temperature_K": 300, "seed": 3},
+    "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "ethanol-forecaster-10fs",
+               "transport": "process", "switch": {"verified_segments": 2},
+               "monitor": {"fraction": 0.25, "workers": 1}},
+    "output": {"checkpoint_interval_s": 0},
+}
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("bad-inputs"))
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        return main(["-q", *argv])
+    except SystemExit as exc:  # argparse's usage errors
+        return int(exc.code)
+
+
+def test_the_table_covers_every_sub_command() -> None:
+    commands = {case.id.split("/")[0] for case in CASES}
+    assert commands == {"simulate", "run", "serve", "train", "interpolate", "evaluate",
+                        "analyze"}
+    assert len(CASES) >= 60
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_bad_input_is_one_clear_error(case, workspace: Workspace, capsys) -> None:
+    argv = case.argv(workspace)
+    before = _snapshot(workspace.out)
+    code = _main(argv)
+    captured = capsys.readouterr()
+    text = captured.err + captured.out
+    assert code == 2, text
+    assert "Traceback" not in text
+    for words in case.says:
+        assert words in captured.err, f"{words!r} not in: {captured.err}"
+    assert len(re.findall(r"(?m)^(?:hybridmd \w+: )?error:", captured.err)) == 1, captured.err
+    assert _snapshot(workspace.out) == before, "a bad input must not write anything"
+
+
+#: one case per sub-command, run as a real `hybridmd` process
+IN_A_PROCESS = ("simulate/structure-truncated-traj", "run/forecaster-text-file",
+                "serve/typo-in-dynamics", "train/wrong-spacing",
+                "interpolate/model-not-a-checkpoint", "evaluate/plot-into-missing-folder",
+                "analyze/prediction-corrupt")
+
+
+def test_bad_input_in_real_processes(workspace: Workspace, tmp_path: Path) -> None:
+    """One case per sub-command, each a `hybridmd` process of its own (all started at once)."""
+    cases = [c for c in CASES if c.id in IN_A_PROCESS]
+    assert len(cases) == len(IN_A_PROCESS)
+    commands = [faults.start(case.argv(workspace), tmp_path / f"{k}.log", cwd=workspace.root)
+                for k, case in enumerate(cases)]
+    for case, command in zip(cases, commands, strict=True):
+        code, text = command.wait(120), command.output()
+        assert code == 2, f"{case.id}: {text}"
+        assert "Traceback" not in text, f"{case.id}: {text}"
+        for words in case.says:
+            assert words in text, f"{case.id}: {words!r} not in {text}"
+        assert len(faults.error_lines(text)) == 1, f"{case.id}: {text}"
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _input(folder: Path, name: str) -> Path:
+    """The process tests' run input, writing to ``folder/name``."""
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**RUN, "output": {**RUN["output"],
+                                                      "directory": str(folder / name)}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run: what every killed and resumed run must end up with."""
+    folder = tmp_path_factory.mktemp("reference")
+    done = faults.run(["run", str(_input(folder, "ref"))], cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder / "ref"
+
+
+def _assert_same_run(reference: Path, resumed: Path) -> None:
+    """No frame lost, duplicated or changed, in the coarse and the fine trajectory; the same
+    summary (but for the wall time) and the same timeline, counts included."""
+    for name in ("coarse.traj", "fine.traj"):
+        assert faults.frames_lost(reference / name, resumed / name) == 0, name
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (reference, resumed))
+    for s in (a, b):
+        del s["wall_time_s"], s["directory"]
+    assert a == b
+    assert (reference / "timeline.tsv").read_text() == (resumed / "timeline.tsv").read_text()
+
+
+def _spawned(command: faults.Command) -> list:
+    """The command's multiprocessing children (worker, monitors), not the resource tracker."""
+    return [p for p in faults.descendants(command.pid) if "spawn_main" in faults.cmdline(p)]
+
+
+def _worker_pid(command: faults.Command) -> int | None:
+    found = re.search(r"interpolator worker started \(process, pid (\d+)\)", command.output())
+    return int(found.group(1)) if found else None
+
+
+def _monitor_running(command: faults.Command) -> bool:
+    worker = _worker_pid(command)
+    return worker is not None and any(p.pid != worker for p in _spawned(command))
+
+
+def _assert_nothing_left(tree: list, where: str) -> None:
+    left = faults.left_after(tree)
+    faults.kill_all(left)
+    assert not left, f"{where}: still running {faults.describe(left)}"
+
+
+def test_kill_9_at_random_points_leaves_no_process_and_loses_no_frame(reference: Path,
+                                                                        tmp_path: Path) -> None:
+    rng = random.Random(KILL_SEED)
+    path, out = _input(tmp_path, "killed"), tmp_path / "killed"
+    checkpoint = out / "checkpoint.json"
+
+    def resume_flag() -> str:
+        return "--resume" if checkpoint.exists() else "--overwrite"
+
+    #: where each kill happens: a point to reach (None: right after the start), then a delay
+    coarse_frames = rng.randint(25, 45)
+    moments = [
+        ("during start-up", None, rng.uniform(0.3, 1.5)),
+        ("with a monitor running",
+         lambda c: _monitor_running(c) and faults.frames_in(out / "fine.traj") > 0,
+         rng.uniform(0.0, 1.5)),
+        (f"after a resume, at {coarse_frames} coarse frames",
+         lambda c: faults.frames_in(out / "coarse.traj") >= coarse_frames, rng.uniform(0, 1)),
+    ]
+    for k, (where, point, delay) in enumerate(moments):
+        command = faults.start(["run", str(path), resume_flag()], tmp_path / f"kill-{k}.log",
+                               cwd=tmp_path)
+        if point is not None:
+            faults.wait_until(lambda c=command, p=point: p(c), command)
+        time.sleep(delay)
+        running = [faults.cmdline(p) for p in faults.descendants(command.pid)]
+        tree = faults.kill(command)
+        if point is not None:  # the worker, the monitor and the resource tracker are up
+            assert len(tree) >= 3, running
+            assert any("resource_tracker" in line for line in running), running
+        _assert_nothing_left(tree, f"kill -9 {where}")
+    done = faults.run(["run", str(path), resume_flag()], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _assert_same_run(reference, out)
+
+
+def test_resume_before_the_worker_wrote_a_frame(tmp_path: Path) -> None:
+    """A run killed after its first checkpoint but before the interpolator worker (still
+    starting) wrote anything: --resume makes the fine trajectory from the start."""
+    from bad_inputs import RUN as SHORT
+
+    path = tmp_path / "short.yaml"
+    path.write_text(yaml.safe_dump({**SHORT, "output": {"directory": str(tmp_path / "short")}}))
+    assert main(["-q", "run", str(path)]) == 0
+    fine = tmp_path / "short" / "fine.traj"
+    expected = faults.positions(fine)
+    fine.unlink()
+    assert main(["-q", "run", str(path), "--resume"]) == 0
+    assert (faults.positions(fine) == expected).all()
+
+
+def _interrupted_after(run, steps: int):
+    """``run``, which sends itself SIGINT (a Ctrl-C) after ``steps`` segments."""
+    step, done = run._step, []
+
+    def step_then_interrupt() -> None:
+        step()
+        done.append(1)
+        if len(done) == steps:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run._step = step_then_interrupt
+    return run
+
+
+def test_stop_right_after_a_resume(tmp_path: Path) -> None:
+    """Ctrl-C in the first segment after a resume (forecasts pending, so no quiet point yet):
+    the run stops cleanly, and the next --resume ends as the uninterrupted run."""
+    from hybridmd.config import RunConfig, parse_config
+    from hybridmd.hybrid.driver import HybridRun
+
+    def config(name: str) -> RunConfig:
+        return parse_config({**RUN, "dynamics": {**RUN["dynamics"], "duration_fs": 300},
+                             "hybrid": {**RUN["hybrid"], "transport": "thread", "monitor": {
+                                 "workers": 0, "fraction": 1.0, "lag_segments": 1}},
+                             "output": {"directory": str(tmp_path / name),
+                                        "checkpoint_interval_s": 0}}, RunConfig, "t.yaml")
+
+    assert _interrupted_after(HybridRun(config("split")), 8).run(progress=False).interrupted
+    checkpoint = json.loads((tmp_path / "split" / "checkpoint.json").read_text())
+    assert checkpoint["switch"]["mode"] == "ml"
+    again = _interrupted_after(HybridRun(config("split")), 1).run(resume=True, progress=False)
+    assert again.interrupted
+    HybridRun(config("split")).run(resume=True, progress=False)
+    HybridRun(config("through")).run(progress=False)
+    _assert_same_run(tmp_path / "through", tmp_path / "split")
+
+
+def test_ctrl_c_and_sigterm_to_the_process_group(reference: Path, tmp_path: Path) -> None:
+    """SIGINT to the whole group (a terminal's Ctrl-C) exits 130, SIGTERM 143, both cleanly."""
+    path, out = _input(tmp_path, "signalled"), tmp_path / "signalled"
+    checkpoint = out / "checkpoint.json"
+    flags = [[], ["--resume"]]
+    for (signum, code), extra in zip(((signal.SIGINT, 130), (signal.SIGTERM, 143)), flags,
+                                     strict=True):
+        before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+        command = faults.start(["run", str(path), *extra], tmp_path / f"{signum}.log",
+                               cwd=tmp_path, new_session=True)
+        # a monitor at work, and a checkpoint written by this session (a quiet point reached)
+        faults.wait_until(lambda c=command, b=before: _monitor_running(c) and checkpoint.exists()
+                          and checkpoint.stat().st_mtime_ns != b, command)
+        tree = faults.descendants(command.pid)
+        faults.signal_group(command, signum)
+        assert command.wait(120) == code, command.output()
+        text = command.output()
+        assert "Traceback" not in text and "--resume" in text, text
+        assert not faults.error_lines(text), text
+        _assert_nothing_left(tree, signal.Signals(signum).name)
+    done = faults.run(["run", str(path), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _assert_same_run(reference, out)
+
+
+@pytest.mark.parametrize("victim", ["worker", "monitor"])
+def test_a_dead_child_is_one_line_and_resume_finishes_the_run(victim: str, reference: Path,
+                                                              tmp_path: Path) -> None:
+    path, out = _input(tmp_path, victim), tmp_path / victim
+    command = faults.start(["run", str(path)], tmp_path / "run.log", cwd=tmp_path)
+    faults.wait_until(lambda: _monitor_running(command)
+                      and faults.frames_in(out / "coarse.traj") >= 10, command)
+    worker = _worker_pid(command)
+    target = next(p for p in _spawned(command) if (p.pid == worker) == (victim == "worker"))
+    tree = faults.descendants(command.pid)
+    target.send_signal(signal.SIGKILL)
+    assert command.wait(120) == 1, command.output()
+    text = command.output()
+    assert "Traceback" not in text, text
+    (line,) = faults.error_lines(text)
+    expected = "interpolator worker died" if victim == "worker" else "monitor process ended"
+    assert expected in line and "continue with --resume" in line, line
+    _assert_nothing_left(tree, f"after the {victim} died")
+    done = faults.run(["run", str(path), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _assert_same_run(reference, out)
+
+
+def test_kill_9_of_simulate_with_an_interpolator_worker_leaves_no_process(tmp_path: Path
+                                                                          ) -> None:
+    out = tmp_path / "sim"
+    path = tmp_path / "sim.yaml"
+    path.write_text(yaml.safe_dump({
+        "system": {"molecule": "ethanol"}, "calculator": {"type": "sgdml", "model": "ethanol"},
+        "dynamics": {"timestep_fs": 0.5, "steps": 100000, "seed": 1},
+        "output": {"directory": str(out), "stride": 20},
+        "interpolation": {"interpolator": "quintic", "transport": "process"}}))
+    command = faults.start(["simulate", str(path)], tmp_path / "sim.log", cwd=tmp_path)
+    faults.wait_until(lambda: faults.frames_in(out / "fine.traj") > 40, command)
+    tree = faults.kill(command)
+    assert len(tree) >= 2, faults.describe(tree)  # the worker and the resource tracker
+    _assert_nothing_left(tree, "kill -9 of simulate")
+
+
+@pytest.mark.skipif(not (MPIEXEC.exists() and find_spec("mpi4py")),
+                    reason=f"needs mpi4py and {MPIEXEC}")
+@pytest.mark.parametrize("target", ["mpiexec", "driver rank"])
+def test_kill_9_of_an_mpi_job_leaves_no_rank(target: str, tmp_path: Path) -> None:
+    """mpiexec -n 3 hybridmd run: driver, interpolator rank, monitor rank; kill -9 either the
+    launcher or the driver's rank and every rank ends."""
+    path = _input(tmp_path, "mpi")
+    log = tmp_path / "mpi.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([str(MPIEXEC), "-n", "3", *faults.cli("run", str(path))],
+                                cwd=tmp_path, env=faults.ENV, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    command = faults.Command(proc, log)
+    try:
+        faults.wait_until(lambda: faults.frames_in(tmp_path / "mpi" / "coarse.traj") >= 10,
+                          command)
+        tree = faults.descendants(proc.pid)
+        ranks = [p for p in tree if "hybridmd.cli" in faults.cmdline(p)]
+        assert len(ranks) == 3, faults.describe(tree)
+        victim = (proc if target == "mpiexec"
+                  else next(p for p in ranks if p.environ().get("PMI_RANK") == "0"))
+        victim.send_signal(signal.SIGKILL)
+        _assert_nothing_left(tree, f"kill -9 of the {target}")
+    finally:
+        faults.kill_all(faults.descendants(proc.pid))
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
