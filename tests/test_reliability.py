@@ -145,8 +145,10 @@ def _assert_same_run(reference: Path, resumed: Path) -> None:
     for name in ("coarse.traj", "fine.traj"):
         assert faults.frames_lost(reference / name, resumed / name) == 0, name
     a, b = (json.loads((d / "summary.json").read_text()) for d in (reference, resumed))
-    for s in (a, b):
+    for s in (a, b):  # wall-clock figures
         del s["wall_time_s"], s["directory"]
+        if s["learning"]:
+            del s["learning"]["learner_s"], s["learning"]["waited_s"]
     assert a == b
     assert (reference / "timeline.tsv").read_text() == (resumed / "timeline.tsv").read_text()
 
@@ -306,6 +308,44 @@ def test_a_dead_child_is_one_line_and_resume_finishes_the_run(victim: str, refer
     done = faults.run(["run", str(path), "--resume"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     _assert_same_run(reference, out)
+
+
+#: a learning run (forecaster: learn, the learner in its own process): 40 segments
+LEARN = {**RUN, "dynamics": {**RUN["dynamics"], "duration_fs": 400, "seed": 5},
+         "hybrid": {"stride": 20, "interpolator": "learn", "forecaster": "learn",
+                    "transport": "process",
+                    "learn": {"first_fit_frames": 60, "refit_frames": 80, "lag_segments": 1,
+                              "max_frames": 40},
+                    "switch": {"tolerance_A": 0.3, "disagreement_A": 0.3,
+                               "verified_segments": 2, "max_ml_segments": 6},
+                    "monitor": {"fraction": 0.3, "uncertain_fraction": 0.2, "workers": 1}}}
+
+
+def test_kill_9_of_a_learning_run_leaves_no_learner_and_resume_is_the_same_run(tmp_path: Path
+                                                                                ) -> None:
+    """The learner process ends with a killed driver like the worker and the monitor, and
+    the resumed run (which asks the learner for the pending fit again) is the uninterrupted
+    one: trajectories, summary and timeline."""
+    def write(name: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**LEARN, "output": {**LEARN["output"],
+                                                            "directory": str(tmp_path / name)}}))
+        return path
+
+    done = faults.run(["run", str(write("whole"))], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path, out = write("killed"), tmp_path / "killed"
+    command = faults.start(["run", str(path)], tmp_path / "killed.log", cwd=tmp_path)
+    # the learner has fitted (a version is in the timeline) and the run goes on
+    faults.wait_until(lambda: (out / "timeline.tsv").exists()
+                      and "\tlearn\t" in (out / "timeline.tsv").read_text()
+                      and faults.frames_in(out / "coarse.traj") >= 15, command)
+    tree = faults.kill(command)
+    assert len(tree) >= 3, faults.describe(tree)  # worker, monitor or learner, tracker
+    _assert_nothing_left(tree, "kill -9 of a learning run")
+    resumed = faults.run(["run", str(path), "--resume"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_run(tmp_path / "whole", out)
 
 
 def test_kill_9_of_simulate_with_an_interpolator_worker_leaves_no_process(tmp_path: Path

@@ -313,17 +313,15 @@ class HybridRun:
         if learner is None:
             return
         if learner.take_up_due(self.steps):
-            waited = learner.wait_seconds
             model = learner.take_up()
-            waited = f"waited {learner.wait_seconds - waited:.1f} s"
             k = self.current.index
             if isinstance(model, FitFailure):
                 reason = (f"version {model.version} failed ({model.message}); keeping "
-                          f"version {self.predictor.version}; {waited}")
+                          f"version {self.predictor.version}")
             else:
                 self.predictor.take_up(model)
                 self._save_learned()
-                reason = f"{model.describe()}; {waited}"
+                reason = model.describe()
             self._timeline.write(segment=k, time_fs=k * self.segment_fs, mode=self.switch.mode,
                                  event="learn", reason=reason, version=self.predictor.version,
                                  **self.ledger.row())

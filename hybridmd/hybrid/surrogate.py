@@ -76,10 +76,11 @@ class LearnedModel:
         return {**self.__dict__, "_fields": None}
 
     def describe(self) -> str:
+        """What the version was fitted to and how well (no wall-clock figures: a timeline
+        line must be the same in every run of the same seed)."""
         val = ("" if self.validation_force_mae is None else
                f", validation force error {self.validation_force_mae:.3g} eV/Å")
-        return (f"version {self.version}: {len(self.trained)} of {self.frames} frames"
-                f"{val}, fitted in {self.fit_seconds:.1f} s")
+        return f"version {self.version}: {len(self.trained)} of {self.frames} frames{val}"
 
 
 class ForceField:
