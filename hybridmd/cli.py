@@ -199,7 +199,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from hybridmd.analysis.report import analyze
-    from hybridmd.analysis.sources import read_source
+    from hybridmd.analysis.sources import hybrid_run_folder, read_source
     from hybridmd.preflight import check_output_folder
 
     check_output_folder(args.out, "--out")
@@ -208,7 +208,10 @@ def _analyze(args: argparse.Namespace) -> int:
     _check_dihedrals(args.dihedral, reference.n_atoms)
     scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
                      interpolated_stride=args.stride, temperature_K=args.temperature_k,
-                     notes=ref_notes + pred_notes)
+                     notes=ref_notes + pred_notes,
+                     runs={role: path for role, path in (("prediction", args.prediction),
+                                                         ("reference", args.reference))
+                           if hybrid_run_folder(path)})
     print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
           f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
     for note in scores["notes"]:
@@ -322,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     ip = sub.add_parser("interpolate", help="reconstruct the fine trajectory of a coarse one")
-    ip.add_argument("--model", required=True, type=Path, help="interpolator checkpoint")
+    ip.add_argument("--model", required=True, type=Path, metavar="MODEL",
+                    help="interpolator: a shipped name (e.g. ethanol-bilstm-10fs) or a "
+                         "checkpoint file written by hybridmd train")
     ip.add_argument("coarse", type=Path, help="coarse trajectory (any format hybridmd reads)")
     ip.add_argument("-o", "--output", required=True, type=Path,
                     help="fine trajectory to write (.traj, .extxyz or .npz)")
@@ -331,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     ip.set_defaults(func=_interpolate)
 
     ev = sub.add_parser("evaluate", help="score models and classical baselines on a reference")
-    ev.add_argument("--model", action="append", default=[], type=Path,
-                    help="interpolator checkpoint (repeatable; none: baselines only)")
+    ev.add_argument("--model", action="append", default=[], type=Path, metavar="MODEL",
+                    help="interpolator: a shipped name (e.g. ethanol-bilstm-10fs) or a "
+                         "checkpoint file (repeatable; none: baselines only)")
     ev.add_argument("--reference", required=True, type=Path, nargs="+",
                     help="fine reference trajectory, or several (e.g. NVE segments): windows "
                     "are cut from each, none spans two")

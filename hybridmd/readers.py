@@ -269,21 +269,27 @@ def _frame_spacing(times_fs: np.ndarray, path: Path) -> float:
     return dt
 
 
+#: how a user gives the frame spacing, in every place a trajectory is read
+DT_HOW = ("--dt-fs on the command line, dt_fs: in a training input's data.trajectories, "
+          "dt_fs= in Python")
+
+
 def _require_dt(dt_fs: float | None, path: Path, what: str) -> float:
     if dt_fs is None:
         raise InputError(
-            f"{path}: {what} stores no time information; pass dt_fs= (--dt-fs on the command "
-            f"line: the time between frames in fs) to read it"
+            f"{path}: {what} stores no time information; give the time between its frames "
+            f"in fs ({DT_HOW})"
         )
     if not dt_fs > 0:
-        raise InputError(f"dt_fs must be positive, got {dt_fs}")
+        raise InputError(f"the time between frames must be positive ({DT_HOW}), got {dt_fs}")
     return float(dt_fs)
 
 
 def _check_dt_agrees(dt_file: float, dt_fs: float | None, path: Path) -> None:
     if dt_fs is not None and abs(dt_fs - dt_file) > SPACING_RTOL * dt_file:
         raise InputError(
-            f"{path}: the file says frames are {dt_file:g} fs apart but dt_fs={dt_fs:g} was given"
+            f"{path}: the file says its frames are {dt_file:g} fs apart, but {dt_fs:g} fs was "
+            f"given as their spacing (--dt-fs, or dt_fs); leave it out to use the file's"
         )
 
 
@@ -392,8 +398,9 @@ def _read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
         values = [_calc_result(atoms, key) for atoms in frames]
         if all(v is not None for v in values):
             return np.array(values, dtype=float)
-        if any(v is not None for v in values):
-            logger.warning("%s: only some frames have %s; leaving them out", path, key)
+        known = [i for i, v in enumerate(values) if v is not None]
+        if known:
+            _partial_results(path, key, known, frames)
         return None
 
     infos = [atoms.info for atoms in frames]
@@ -412,6 +419,25 @@ def _read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
         "metadata": {"coarse_frames": True} if all("coarse_index" in i and "fine_index" not in i
                                                     for i in infos) else {},
     }
+
+
+def _partial_results(path: Path, key: str, known: list[int], frames: list[Atoms]) -> None:
+    """Say which frames carry ``key`` when only some do (the trajectory is read without it).
+
+    A hybrid run's ``fine.traj`` has energy and forces at the segment ends only (the frames
+    between them are simulated or reconstructed without a calculator call being stored):
+    expected, and said as such, with where the segment ends are.
+    """
+    ends = [i for i, atoms in enumerate(frames) if "coarse_index" in atoms.info]
+    if known == ends:
+        logger.info("%s: %s is stored at the %d segment ends (frames with coarse_index) only, "
+                    "not at the %d frames between them; read without %s (coarse.traj beside "
+                    "it has the segment ends with energy and forces)", path, key, len(known),
+                    len(frames) - len(known), key)
+        return
+    shown = ", ".join(map(str, known[:5])) + (", ..." if len(known) > 5 else "")
+    logger.warning("%s: only %d of %d frames have %s (frames %s); read without %s", path,
+                   len(known), len(frames), key, shown, key)
 
 
 def _write_extxyz(fd: IO[str], frames: list[Atoms]) -> None:

@@ -311,7 +311,7 @@ def test_uneven_time_spacing(tmp_path: Path) -> None:
 def test_dt_must_agree_with_file(tmp_path: Path) -> None:
     path = tmp_path / "out.npz"
     write_trajectory(_synthetic(), path)
-    with pytest.raises(ValueError, match="dt_fs=0.5"):
+    with pytest.raises(ValueError, match="0.5 fs was given as their spacing .--dt-fs, or dt_fs"):
         read_trajectory(path, dt_fs=0.5)
 
 
@@ -347,3 +347,24 @@ def test_index_keeps_full_resolution_finite_differences() -> None:
     assert len(part) == 3 and part.t0_fs == 5.0
     np.testing.assert_array_equal(part.momenta, full.momenta[5:8])
     _assert_same(full.subsample(10, start=3), read_trajectory(WATER4, dt_fs=1.0, index="3::10"))
+
+
+def test_frames_with_results_in_only_some_frames_are_named(tmp_path: Path, caplog) -> None:
+    """Energies on some frames only: read without them, and the warning says which frames."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for k in range(8):
+        atoms = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0.01 * k]])
+        atoms.info["time_fs"] = 0.5 * k
+        if k in (0, 3):
+            atoms.calc = SinglePointCalculator(atoms, energy=-1.0 * k)
+        frames.append(atoms)
+    path = tmp_path / "some.extxyz"
+    ase.io.write(path, frames)
+    with caplog.at_level("INFO", logger="hybridmd.readers"):
+        traj = read_trajectory(path)
+    assert traj.energies is None and len(traj) == 8
+    assert "only 2 of 8 frames have energy (frames 0, 3); read without energy" in caplog.text

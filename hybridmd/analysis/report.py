@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from hybridmd.analysis import observables as ob
 from hybridmd.errors import InputError
+from hybridmd.hybrid.timeline_plot import plot_timeline
 from hybridmd.interpolation.metrics import pair_distances
 from hybridmd.trajectory import SPACING_RTOL, Trajectory
 
@@ -378,6 +379,14 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
     lines += ["## Scores", "", "| score | value | unit | meaning |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lines += ["", "Scores are also in `scores.json`.", ""]
+    for role in ("prediction", "reference"):
+        name = fig.get(f"timeline_{role}")
+        if name:
+            lines += [f"## The hybrid run ({role})", "",
+                      "What made each segment (simulation or ML), the shadow and monitored "
+                      "errors against the tolerance, and the expensive calls spent beside "
+                      "those of the full simulation (the run's own `timeline.png`).", "",
+                      f"![timeline of the {role}]({name})", ""]
     lines += ["## Errors over time", "", f"![position and velocity MAE per frame]({fig['mae']})",
               ""]
     lines += ["## Vibrational density of states", "",
@@ -407,7 +416,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
             coordinates: Sequence[Coordinate] | None = None,
             interpolated_stride: int | None = None, temperature_K: float | None = None,
             fes_bins: int = 36, timeseries_frames: int | None = None,
-            notes: Sequence[str] = ()) -> dict[str, Any]:
+            notes: Sequence[str] = (), runs: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
 
     Args:
@@ -428,6 +437,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         timeseries_frames: frames in the internal-coordinate plot; default: the first
             max(200, 10·stride).
         notes: said first in the report (e.g. what the inputs are).
+        runs: the hybrid run folders behind the inputs, by role (``"prediction"``,
+            ``"reference"``): each run's timeline picture is drawn into the report.
 
     Returns:
         The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
@@ -442,6 +453,11 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         raise ValueError(f"interpolated_stride must be positive, got {stride}")
     origin = prediction.t0_fs  # the reconstruction's first frame is a coarse frame
     figures: dict[str, str] = {}
+
+    for role, folder in (runs or {}).items():
+        name = f"timeline-{role}.png"
+        plot_timeline(folder, out / name)
+        figures[f"timeline_{role}"] = name
 
     # errors over time
     pos, vel = ob.mae_over_time(pred, ref)

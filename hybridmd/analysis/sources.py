@@ -18,6 +18,12 @@ RUN_NOTE = ("{name} is a hybrid run: its trajectory and the other one separate w
             "the distributions (VDOS, h(r), speeds, free energy) say whether the physics agrees.")
 
 
+def hybrid_run_folder(path: Path) -> bool:
+    """Whether ``path`` is the output folder of `hybridmd run` (it has a timeline)."""
+    path = Path(path)
+    return path.is_dir() and (path / "timeline.tsv").is_file() and (path / "run.json").is_file()
+
+
 def read_source(path: Path, dt_fs: float | None = None,
                 key: str = "trajectory") -> tuple[Trajectory, list[str]]:
     """The trajectory at ``path`` (file or run folder) and notes for the report.

@@ -56,6 +56,7 @@ from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.summary import build_summary
 from hybridmd.hybrid.surrogate import FitSettings
 from hybridmd.hybrid.switch import Switch
+from hybridmd.hybrid.timeline_plot import write_timeline_plot
 from hybridmd.output import FrameWriter
 from hybridmd.preflight import forecaster_mismatch
 from hybridmd.safety import RunInputError, SimulationError, check_state
@@ -579,6 +580,7 @@ class HybridRun:
             self._timeline.close()
         summary = build_summary(self, time.perf_counter() - t0, fine_frames)
         self.folder.write_summary(summary)
+        write_timeline_plot(self.out)
         return HybridResult(self.out, summary, interrupted, stopped_by)
 
     def _monitor_atoms(self) -> Atoms | None:
@@ -619,6 +621,7 @@ class HybridRun:
             atoms = Atoms(numbers=self.atoms.numbers, positions=positions, masses=self.masses)
             atoms.set_momenta(momenta)
             atoms.write(self.out / "failure.extxyz", format="extxyz")
+        write_timeline_plot(self.out, with_summary=False)
         exc.args = (f"{exc.args[0]}. The {self.n_committed} coarse frames before it are in "
                     f"{self.out / COARSE_NAME}, their fine frames in {self.out / FINE_NAME}"
                     + ("; the failing state is in failure.extxyz" if failure else "")

@@ -109,6 +109,40 @@ def test_run_writes_fine_coarse_timeline_and_summary(hybrid_run):
     assert int(rows[-1]["force_calls"]) <= calls["total"] - calls["monitors"]
 
 
+def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
+    """timeline.png is written; what it shows (the segments by what made them, the calls
+    against the full simulation, the tolerance) is what the timeline and summary hold."""
+    from PIL import Image
+
+    from hybridmd.hybrid.timeline_plot import driver_times, load
+
+    out, result = hybrid_run
+    s = result.summary
+    with Image.open(out / "timeline.png") as image:
+        assert image.format == "PNG" and image.size == (900, 720)
+    data = load(out)
+    assert sorted(data.final_mode) == list(range(s["segments"]))
+    modes = list(data.final_mode.values())
+    assert modes.count("ml") == s["ml_segments"] and modes.count("sim") == s["simulated_segments"]
+    assert data.discarded == [] and data.tolerance_A == 0.05 and data.segment_fs == 10.0
+    assert data.full_simulation_calls(s["segments"] * 10.0) == s["force_calls"]["full_simulation"]
+    assert data.summary["force_calls"] == s["force_calls"]
+    reached = driver_times(data)
+    assert reached == sorted(reached) and reached[-1] == s["segments"] * 10.0
+
+
+def test_reading_the_fine_trajectory_says_where_its_energies_are(hybrid_run, caplog):
+    """fine.traj has energy and forces at the segment ends only: said as such, not warned."""
+    from hybridmd.readers import read_trajectory
+
+    out, _ = hybrid_run
+    with caplog.at_level("INFO", logger="hybridmd.readers"):
+        traj = read_trajectory(out / "fine.traj")
+    assert len(traj) == 601 and traj.energies is None
+    assert "energy is stored at the 31 segment ends (frames with coarse_index) only" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_simulated_segments_are_the_reference_simulation(hybrid_run):
     """Fine frames of simulated segments equal a fresh simulation from the segment start."""
     out, _ = hybrid_run
@@ -151,6 +185,12 @@ def test_bad_forecaster_is_caught_by_the_monitor_and_rolled_back(tmp_path):
     coarse = read(out / "coarse.traj", ":")
     assert all(a.info["origin"] == "sim" for a in coarse)
     assert len(coarse) == 31
+    # the picture shows every forecast as thrown away, and the run as simulated throughout
+    from hybridmd.hybrid.timeline_plot import load
+
+    data = load(out)
+    assert set(data.discarded) == {int(r["segment"]) for r in rows if r["event"] == "forecast"}
+    assert set(data.final_mode.values()) == {"sim"} and (out / "timeline.png").is_file()
 
 
 def test_killed_worker_stops_the_run_with_frames_on_disk(tmp_path):
@@ -175,6 +215,10 @@ def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
     part = tmp_path / "part"
     run = interrupted_at(make_run(part), 17)
     assert run.run(progress=False).interrupted
+    from hybridmd.hybrid.timeline_plot import load
+
+    assert (part / "timeline.png").is_file()  # drawn at the stop too, up to where it got
+    assert max(load(part).final_mode) < 29
     resumed = make_run(part).run(resume=True, progress=False)
     assert not resumed.interrupted
     a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
@@ -251,7 +295,13 @@ def test_analyze_a_run_folder_against_a_reference_simulation(hybrid_run, tmp_pat
     scores = json.loads((report / "scores.json").read_text())
     assert 0 < scores["vdos_overlap"] <= 1
     assert any("is a hybrid run" in note for note in scores["notes"])
-    assert "is a hybrid run" in (report / "report.md").read_text()
+    text = (report / "report.md").read_text()
+    assert "is a hybrid run" in text
+    # the run's timeline picture is part of the report; the simulate folder has none
+    assert scores["figures"]["timeline_prediction"] == "timeline-prediction.png"
+    assert "timeline_reference" not in scores["figures"]
+    assert "![timeline of the prediction](timeline-prediction.png)" in text
+    assert (report / "timeline-prediction.png").is_file()
 
 
 def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):

@@ -119,6 +119,16 @@ def test_a_run_learns_its_force_field_and_uses_it(learned_run):
     assert sources == {"sim": "calculator", "ml": "learned force field"}
 
 
+def test_the_timeline_picture_marks_each_learned_version(learned_run):
+    from hybridmd.hybrid.timeline_plot import learned_versions, load
+
+    out, result = learned_run
+    assert (out / "timeline.png").is_file()
+    versions = learned_versions(load(out))
+    assert [v for _, v in versions] == list(range(1, result.summary["learning"]["version"] + 1))
+    assert [t for t, _ in versions] == sorted(t for t, _ in versions)
+
+
 def test_the_run_leaves_its_force_field_for_the_next_run(learned_run, tmp_path):
     out, result = learned_run
     model, dataset, data = load_learned(out / "forecaster.pt")
@@ -211,6 +221,7 @@ def test_a_learner_that_raises_ends_the_run_and_resume_continues(learned_run, tm
                                            ".*--resume continues"):
         make_run(part, transport="thread").run(progress=False)
     assert (part / "checkpoint.json").exists()
+    assert (part / "timeline.png").is_file() and not (part / "summary.json").exists()
     committed = len(read(part / "coarse.traj", ":"))
     assert committed > 1
     monkeypatch.setattr(learner, "fit_force_field", real)
