@@ -478,9 +478,11 @@ class HybridConfig(Strict):
     def _forecaster(cls, spec: str | None, info: ValidationInfo) -> str | None:
         from hybridmd.data import forecaster_names
 
-        if spec is None or spec == "learn":
+        if spec is None or spec.lower() in ("none", "null"):  # YAML reads `none` as a word
+            return None
+        if spec == "learn":
             return spec
-        return _known_or_file(spec, forecaster_names(), "forecaster", info, ("learn",))
+        return _known_or_file(spec, forecaster_names(), "forecaster", info, ("learn", "none"))
 
     @model_validator(mode="after")
     def _learning(self) -> HybridConfig:

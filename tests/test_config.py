@@ -189,3 +189,14 @@ def test_default_output_folder_is_named_after_the_input(tmp_path: Path) -> None:
     path = tmp_path / "my-run.yaml"
     path.write_text(yaml.safe_dump(data))
     assert load_config(path, SimulationConfig).output.directory == Path("runs/my-run")
+
+
+@pytest.mark.parametrize("word", ["none", "None", None])
+def test_forecaster_none_is_the_reference_run(tmp_path: Path, word) -> None:
+    """`forecaster: none` (YAML reads it as a word) and `forecaster: null` both simulate
+    every segment."""
+    data = {**yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML)),
+            "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": word}}
+    data["dynamics"]["steps"] = 40
+    data["output"] = {"checkpoint_interval_s": 0}  # `stride` is simulate's, not run's
+    assert parse_config(data, RunConfig, "full.yaml", base_dir=tmp_path).hybrid.forecaster is None

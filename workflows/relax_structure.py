@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from ase.io import read
 from ase.optimize import BFGS
 
-from hybridmd.calculators import CalculatorMismatchError, build_calculator
-from hybridmd.config import ServeConfig, load_config
+from hybridmd.calculators import build_calculator
+from hybridmd.config import load_serve_config
+from hybridmd.errors import InputError, reading
 from hybridmd.structures import build_structure
 
 
@@ -33,12 +35,17 @@ def main() -> int:
     parser.add_argument("--fmax", type=float, default=0.01, help="largest force left, eV/Å")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    cfg = load_config(args.input, ServeConfig)
-    atoms = read(args.start) if args.start else build_structure(cfg.system)
-    try:
+    try:  # a run or simulate input is checked whole, as those commands would
+        cfg = load_serve_config(args.input)
+        if args.start:
+            with reading(args.start, "a structure", key="--start"):
+                atoms = read(args.start)
+        else:
+            atoms = build_structure(cfg.system)
         atoms.calc = build_calculator(cfg.calculator, atoms)
-    except CalculatorMismatchError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    except InputError as exc:  # one line and exit code 2, as the hybridmd command gives
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     opt = BFGS(atoms, logfile="-")
     opt.run(fmax=args.fmax, steps=500)
     args.output.parent.mkdir(parents=True, exist_ok=True)
