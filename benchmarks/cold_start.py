@@ -38,7 +38,9 @@ from hybridmd.readers import read_trajectory
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path) -> dict:
+def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path,
+        resume: bool = False) -> dict:
+    """One run of the table; ``resume`` continues a run of it that was stopped."""
     data = json.loads(json.dumps(data))
     data["dynamics"].update(duration_fs=1000 * ps, seed=seed)
     data["output"] = {"directory": str(out)}
@@ -46,7 +48,10 @@ def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path
         data["hybrid"] = {"stride": data["hybrid"]["stride"], "interpolator": "quintic",
                           "forecaster": None}
     cfg = parse_config(data, RunConfig, f"{out.name}.yaml", base_dir=base_dir)
-    return HybridRun(cfg).run(overwrite=True, progress=False).summary
+    if resume and (out / "summary.json").exists():
+        return json.loads((out / "summary.json").read_text())
+    resume = resume and (out / "checkpoint.json").exists()
+    return HybridRun(cfg).run(resume=resume, overwrite=not resume, progress=False).summary
 
 
 def learning_curve(timeline: Path, bin_calls: int) -> list[dict]:
@@ -70,6 +75,39 @@ def learning_curve(timeline: Path, bin_calls: int) -> list[dict]:
              "ml_segments": len(v["ml"])} for k, v in sorted(bins.items())]
 
 
+def plot_learning_curve(timeline: Path, summary: dict, path: Path) -> None:
+    """Shadow and monitored errors of every segment against the expensive calls spent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = timeline.read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for event, column, label, style in (
+            ("simulate", "shadow_error_A", "shadow (simulated segments)", "."),
+            ("monitor", "monitor_error_A", "monitored (ML segments)", "x")):
+        points = [(int(r["force_calls"]) + int(r["monitor_calls"]), float(r[column]))
+                  for r in rows if r["event"] == event and r[column]]
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=label, alpha=0.7)
+    tolerance = 0.05
+    ax.axhline(tolerance, color="grey", lw=1, ls="--", label=f"tolerance {tolerance} Å")
+    first = summary["learning"]["ml_first_at_call"]
+    if first is not None:
+        ax.axvline(first, color="tab:green", lw=1, label=f"ML mode first holds ({first} calls)")
+    ax.set_yscale("log")
+    ax.set_xlabel("expensive calls spent (simulation + monitors)")
+    ax.set_ylabel("end-position error after 10 fs (Å)")
+    ax.set_title("learning as it goes: the learned force field's error")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "–" if x is None else format(x, spec)
 
@@ -86,6 +124,11 @@ def main() -> None:
                         help="expensive calls per row of the learning curve")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip full B (the second full simulation): for DFT, an hour less")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs of an earlier, stopped call of this script (a "
+                             "resumed run's wall clock counts its last part only)")
+    parser.add_argument("--plot", type=Path,
+                        help="draw the learning curve (errors against expensive calls) here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data = yaml.safe_load(args.input.read_text())
@@ -97,8 +140,9 @@ def main() -> None:
     for name, (folder, seed) in fulls.items():
         summaries[name] = (json.loads((args.out / folder / "summary.json").read_text())
                            if args.reuse_full else
-                           run(data, args.out / folder, args.ps, seed, False, base))
-    summaries["hybrid A"] = hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base)
+                           run(data, args.out / folder, args.ps, seed, False, base, args.resume))
+    summaries["hybrid A"] = hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base,
+                                         args.resume)
     full_a = summaries["full A"]
     traj = {name: read_trajectory(args.out / folder / "fine.traj")
             for name, (folder, _) in {**fulls, "hybrid A": ("hybrid-a", 1)}.items()}
@@ -154,6 +198,9 @@ def main() -> None:
     for row in curve:
         print(f"| {row['calls']} | {_fmt(row['shadow'])} | {_fmt(row['monitor'])} | "
               f"{row['ml_segments']} |")
+    if args.plot:
+        plot_learning_curve(args.out / "hybrid-a" / "timeline.tsv", hybrid, args.plot)
+        print(f"\nlearning curve: {args.plot}")
     (args.out / "scores.json").write_text(json.dumps(
         {"summaries": summaries, "comparisons": comparisons, "fine_temperatures": temps,
          "learning_curve": curve}, indent=1))
