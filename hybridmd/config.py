@@ -126,23 +126,28 @@ class DFTConfig(Strict):
     """Kohn-Sham DFT with PySCF (energies and analytic gradients)."""
 
     type: Literal["dft"]
-    functional: str = "PBE"
-    basis: str = "def2-SVP"
-    charge: int = 0
+    functional: str = Field("PBE", description="exchange-correlation functional (PySCF's xc "
+                            "name, e.g. PBE, B3LYP)")
+    basis: str = Field("def2-SVP", description="basis set (PySCF's name, e.g. sto-3g, "
+                       "def2-SVP)")
+    charge: int = Field(0, description="total charge of the molecule, e")
     spin: int = Field(0, ge=0, description="number of unpaired electrons, 2S")
     grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9")
     conv_tol: float = Field(1e-9, gt=0, description="SCF energy convergence, Hartree")
-    max_cycle: int = Field(100, gt=0)
+    max_cycle: int = Field(100, gt=0, description="most SCF iterations before the "
+                           "calculation fails")
 
 
 class XTBConfig(Strict):
     """Extended tight binding with tblite."""
 
     type: Literal["xtb"]
-    method: Literal["GFN2-xTB", "GFN1-xTB"] = "GFN2-xTB"
-    charge: int = 0
+    method: Literal["GFN2-xTB", "GFN1-xTB"] = Field("GFN2-xTB", description="the "
+                                                   "tight-binding Hamiltonian")
+    charge: int = Field(0, description="total charge of the molecule, e")
     multiplicity: int = Field(1, ge=1, description="spin multiplicity 2S+1")
-    accuracy: float = Field(1.0, gt=0)
+    accuracy: float = Field(1.0, gt=0, description="tblite's numerical accuracy (smaller is "
+                            "tighter)")
 
 
 class ASECalculatorConfig(Strict):
@@ -150,7 +155,8 @@ class ASECalculatorConfig(Strict):
 
     type: Literal["ase"]
     import_path: str = Field(description="module:Class or module.Class")
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=dict,
+                                   description="keyword arguments of the calculator's class")
 
     @field_validator("import_path")
     @classmethod
@@ -171,8 +177,9 @@ CalculatorConfig = Annotated[
 class MomentaFile(Strict):
     """Initial momenta read from a file (ASE traj/extxyz with momenta, or npz with V in Å/fs)."""
 
-    file: Path
-    index: int = -1
+    file: Path = Field(description="trajectory with momenta (ASE traj or extxyz) or npz "
+                       "with V in Å/fs, relative to the input file")
+    index: int = Field(-1, description="its frame (negative counts from the end)")
 
     @field_validator("file")
     @classmethod
@@ -195,7 +202,9 @@ InitialMomenta = Annotated[
 class DynamicsConfig(Strict):
     """Thermostated (or NVE) MD on the ASE engine."""
 
-    integrator: Literal["nve", "langevin", "bussi", "nose-hoover"] = "bussi"
+    integrator: Literal["nve", "langevin", "bussi", "nose-hoover"] = Field(
+        "bussi", description="the thermostat (nve: none); `hybridmd run` applies it at "
+        "segment boundaries and takes no nose-hoover")
     timestep_fs: float = Field(gt=0, le=10, description="MD time step in fs")
     steps: int | None = Field(None, gt=0, description="number of steps (or give duration_fs)")
     duration_fs: float | None = Field(None, gt=0, description="length in fs (or give steps)")
@@ -245,7 +254,9 @@ class IPIEngineConfig(Strict):
     thermostat: Literal["nve", "svr", "langevin", "pile_l"] = Field(
         "svr", description="i-PI's thermostat (svr uses dynamics.tau_fs, langevin and pile_l "
         "dynamics.friction_per_fs); nve: none")
-    socket: Literal["unix", "inet"] = "unix"
+    socket: Literal["unix", "inet"] = Field(
+        "unix", description="unix: a local socket file; inet: TCP, for a client on another "
+        "machine")
     address: str | None = Field(
         None, description="unix: socket name (default: unique per run); inet: host "
         "(default: localhost)")
@@ -269,11 +280,14 @@ EngineConfig = Annotated[ASEEngineConfig | IPIEngineConfig, Field(discriminator=
 
 
 class OutputConfig(Strict):
+    """Where and how often `simulate` writes its frames, log and checkpoint."""
+
     directory: Path | None = Field(
         None, validate_default=True,
         description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
     stride: int = Field(1, gt=0, description="write every `stride`-th step")
-    format: Literal["traj", "extxyz"] = "traj"
+    format: Literal["traj", "extxyz"] = Field(
+        "traj", description="trajectory format: ASE traj (binary) or extended xyz (text)")
     log_stride: int | None = Field(None, gt=0, description="log every n steps (default: stride)")
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="least wall time between checkpoints (0: at every frame)")
@@ -289,8 +303,11 @@ class OutputConfig(Strict):
 class SafetyConfig(Strict):
     """Limits that stop a run that blew up, with the frames up to that point on disk."""
 
-    max_temperature_K: float = Field(3000.0, gt=0)
-    min_distance_A: float = Field(0.5, ge=0)
+    max_temperature_K: float = Field(
+        3000.0, gt=0, description="stop when the kinetic temperature exceeds this, K")
+    min_distance_A: float = Field(
+        0.5, ge=0, description="stop when two atoms come closer than this, Å (also checked "
+        "on the start geometry)")
 
 
 def _known_or_file(spec: str, names: list[str], what: str, info: ValidationInfo,
@@ -320,8 +337,10 @@ class StreamConfig(Strict):
 
     interpolator: str = Field(
         description="a shipped interpolator name, a checkpoint path, or linear | cubic | quintic")
-    transport: Literal["thread", "process"] = "thread"
-    queue_size: int = Field(8, ge=1)
+    transport: Literal["thread", "process"] = Field(
+        "thread", description="where the interpolator worker runs")
+    queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at "
+                            "most (the run waits beyond)")
 
     _interpolator = field_validator("interpolator")(_interpolator_spec)
 
@@ -329,13 +348,16 @@ class StreamConfig(Strict):
 class SimulationConfig(Strict):
     """Input of `hybridmd simulate`."""
 
-    system: SystemConfig
-    calculator: CalculatorConfig
-    dynamics: DynamicsConfig
-    engine: EngineConfig = Field(default_factory=lambda: ASEEngineConfig(type="ase"))
+    system: SystemConfig = Field(description="the molecule and its start geometry")
+    calculator: CalculatorConfig = Field(description="the expensive calculator (by `type`)")
+    dynamics: DynamicsConfig = Field(description="time step, length, thermostat, seed")
+    engine: EngineConfig = Field(default_factory=lambda: ASEEngineConfig(type="ase"),
+                                 description="who integrates: ASE here, or i-PI (by `type`)")
     # an empty section validated with the input's context gives the default output folder
-    output: OutputConfig = Field(default_factory=dict, validate_default=True)
-    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    output: OutputConfig = Field(default_factory=dict, validate_default=True,
+                                 description="where and how often to write")
+    safety: SafetyConfig = Field(default_factory=SafetyConfig,
+                                 description="limits that stop a run that blew up")
     replicas: int = Field(
         1, ge=1, description="independent runs, replica k with seed dynamics.seed + k in "
         "<output.directory>/replica-<k>; under mpiexec spread over the ranks (see parallel)")
@@ -441,8 +463,8 @@ class FineTuneConfig(Strict):
     every_segments: int = Field(
         100, ge=1, description="fine-tune each time this many new simulated segments are in")
     epochs: int = Field(20, ge=1, description="passes over all simulated segments so far")
-    learning_rate: float = Field(1e-4, gt=0)
-    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-4, gt=0, description="Adam's learning rate")
+    batch_size: int = Field(64, ge=1, description="segments per optimisation step")
 
 
 class HybridConfig(Strict):
@@ -463,8 +485,10 @@ class HybridConfig(Strict):
     transport: Literal["thread", "process"] = Field(
         "process", description="where the interpolator worker runs")
     queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
-    switch: SwitchConfig = Field(default_factory=SwitchConfig)
-    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    switch: SwitchConfig = Field(default_factory=SwitchConfig,
+                                 description="when to trust the ML, and its checks")
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig,
+                                   description="re-simulation of ML segments")
     fine_tune: FineTuneConfig | None = Field(
         None, description="online fine-tuning of the forecaster (off when absent)")
 
@@ -509,6 +533,8 @@ def _is_learned_forecaster(path: str) -> bool:
 
 
 class RunOutputConfig(Strict):
+    """Where `hybridmd run` writes its run folder, and how often it checkpoints."""
+
     directory: Path | None = Field(
         None, validate_default=True,
         description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
@@ -521,12 +547,15 @@ class RunOutputConfig(Strict):
 class RunConfig(Strict):
     """Input of `hybridmd run`."""
 
-    system: SystemConfig
-    calculator: CalculatorConfig
-    dynamics: DynamicsConfig
-    hybrid: HybridConfig
-    output: RunOutputConfig = Field(default_factory=dict, validate_default=True)
-    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    system: SystemConfig = Field(description="the molecule and its start geometry")
+    calculator: CalculatorConfig = Field(description="the expensive calculator (by `type`)")
+    dynamics: DynamicsConfig = Field(
+        description="time step, length, thermostat (at segment boundaries), seed")
+    hybrid: HybridConfig = Field(description="segments, forecaster, interpolator, checks")
+    output: RunOutputConfig = Field(default_factory=dict, validate_default=True,
+                                    description="the run folder")
+    safety: SafetyConfig = Field(default_factory=SafetyConfig,
+                                 description="limits that stop a run that blew up")
     replicas: int = Field(
         1, ge=1, description="independent hybrid runs, replica k with seed dynamics.seed + k in "
         "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
@@ -556,8 +585,8 @@ class ServeConfig(Strict):
     would (``serve_model``): a typo in any section is an error, not ignored.
     """
 
-    system: SystemConfig
-    calculator: CalculatorConfig
+    system: SystemConfig = Field(description="the molecule, atoms in i-PI's order")
+    calculator: CalculatorConfig = Field(description="the calculator to serve (by `type`)")
 
 
 def serve_model(data: Any) -> type[BaseModel]:
@@ -575,9 +604,11 @@ def serve_model(data: Any) -> type[BaseModel]:
 class TrajectorySource(Strict):
     """A fine trajectory for training: any format ``hybridmd.readers`` reads."""
 
-    path: Path
+    path: Path = Field(description="the file, relative to the input file; * and ? match "
+                       "several")
     dt_fs: float | None = Field(None, gt=0, description="frame spacing where the file has none")
-    format: Literal["traj", "extxyz", "xyz", "ipi", "npz"] | None = None
+    format: Literal["traj", "extxyz", "xyz", "ipi", "npz"] | None = Field(
+        None, description="the file's format (default: from its name)")
 
     @field_validator("path")
     @classmethod
@@ -586,6 +617,8 @@ class TrajectorySource(Strict):
 
 
 class TrainDataConfig(Strict):
+    """The fine trajectories a network is trained on, and the part kept for validation."""
+
     trajectories: list[TrajectorySource] = Field(
         min_length=1, description="fine trajectories; a path with * or ? stands for every "
         "file it matches (sorted), e.g. the segments of workflows/generate_nve_training_data.py")
@@ -618,11 +651,15 @@ FORECASTER_HYPERPARAMETERS = ["hidden", "layers"]
 
 
 class ModelConfig(Strict):
+    """The network to train: its kind, its time grid and its size."""
+
     kind: str = Field("bilstm-residual", description="network kind, see models.registry, or "
                       "`forecaster` (the hybrid loop's x(t) -> x(t+Δt) network)")
     stride: int = Field(ge=2, description="n: fine steps per coarse step (Δt = n·Δτ)")
     context: int = Field(2, ge=1, description="coarse frames of context on each side")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="arguments of the network's constructor, e.g. "
+        "hidden: 128, layers: 2 (checked against it)")
 
     @field_validator("kind")
     @classmethod
@@ -656,32 +693,38 @@ class ModelConfig(Strict):
 class PlateauConfig(Strict):
     """ReduceLROnPlateau settings (the paper's defaults); min_lr also ends a cosine schedule."""
 
-    factor: float = Field(0.5, gt=0, lt=1)
-    patience: int = Field(3, ge=0)
-    threshold: float = Field(1e-3, ge=0)
-    min_lr: float = Field(1e-5, ge=0)
+    factor: float = Field(0.5, gt=0, lt=1, description="learning rate x factor on a plateau")
+    patience: int = Field(3, ge=0, description="epochs without improvement before a cut")
+    threshold: float = Field(1e-3, ge=0, description="relative improvement that counts")
+    min_lr: float = Field(1e-5, ge=0, description="lowest learning rate")
 
 
 class OptimisationConfig(Strict):
-    batch_size: int = Field(200, gt=0)
-    learning_rate: float = Field(1e-3, gt=0)
-    max_epochs: int = Field(500, gt=0)
-    batches_per_epoch: int = Field(100, gt=0)
+    """How a network is trained: Adam, a learning-rate schedule, early stopping, a budget."""
+
+    batch_size: int = Field(200, gt=0, description="windows per optimisation step")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam's initial learning rate")
+    max_epochs: int = Field(500, gt=0, description="most epochs")
+    batches_per_epoch: int = Field(100, gt=0, description="optimisation steps per epoch")
     early_stopping_patience: int = Field(
         12, gt=0, description="epochs without validation improvement before stopping")
     max_minutes: float = Field(30.0, gt=0, description="wall-time budget for training")
-    gradient_clip: float = Field(1.0, gt=0)
-    seed: int = Field(0, ge=0)
+    gradient_clip: float = Field(1.0, gt=0, description="largest gradient norm")
+    seed: int = Field(0, ge=0, description="seed of the weights and the batches")
     threads: int | None = Field(None, gt=0, description="CPU threads (default: all cores)")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where to train (auto: cuda when there is one)")
     schedule: Literal["plateau", "cosine"] = Field(
         "plateau", description="plateau: the paper's ReduceLROnPlateau; cosine: linear warm-up "
         "then cosine decay to plateau.min_lr over max_epochs")
     warmup_epochs: int = Field(3, ge=0, description="cosine schedule only")
-    plateau: PlateauConfig = Field(default_factory=PlateauConfig)
+    plateau: PlateauConfig = Field(default_factory=PlateauConfig,
+                                   description="the plateau schedule's settings")
 
 
 class TrainOutputConfig(Strict):
+    """Where `hybridmd train` writes its checkpoint."""
+
     checkpoint: Path | None = Field(
         None, validate_default=True, description="default: runs/<input name>/model.pt")
 
@@ -696,10 +739,12 @@ class TrainOutputConfig(Strict):
 class TrainConfig(Strict):
     """Input of `hybridmd train`."""
 
-    data: TrainDataConfig
-    model: ModelConfig
-    training: OptimisationConfig = Field(default_factory=OptimisationConfig)
-    output: TrainOutputConfig = Field(default_factory=dict, validate_default=True)
+    data: TrainDataConfig = Field(description="the training trajectories")
+    model: ModelConfig = Field(description="the network")
+    training: OptimisationConfig = Field(default_factory=OptimisationConfig,
+                                         description="the optimisation")
+    output: TrainOutputConfig = Field(default_factory=dict, validate_default=True,
+                                      description="the checkpoint")
 
 
 # ----------------------------------------------------------------------------- loading

@@ -420,8 +420,9 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
 
     Args:
-        reference, prediction: the same atoms, the same frame spacing; where they cover
-            different times only the common range is compared (and the report says so).
+        reference: the trajectory compared against.
+        prediction: the same atoms, the same frame spacing; where the two cover different
+            times only the common range is compared (and the report says so).
         out_dir: folder for the files (created).
         dihedrals: the two (i, j, k, l) of the free-energy surface; default: the two most
             flexible proper dihedrals of the reference (:func:`~hybridmd.analysis.observables.
