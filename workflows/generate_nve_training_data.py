@@ -2,8 +2,8 @@
 
 Why: a Bussi or Langevin thermostat acting at every fine step kicks the velocities inside each
 interval, and a network trained on such data measured worse than one trained on Newtonian
-segments, on both kinds of held-out data (docs/benchmarks.md). The hybrid loop thermostats
-only at segment boundaries, so the intervals its interpolator fills are Newtonian; these
+segments, on both kinds of held-out data (docs/benchmarks/history.md). The hybrid loop
+thermostats only at segment boundaries, so the intervals its interpolator fills are Newtonian; these
 segments train for that case.
 Each segment starts from a frame of the thermostatted trajectory (positions and momenta: a
 300 K canonical start) and runs NVE with the same calculator and time step, one folder each,
