@@ -193,12 +193,14 @@ def input_reference() -> str:
         out += [f"## `hybridmd {command}` input {{#{command}-input}}", "",
                 _escape(model.__doc__ or ""), "", *_table(model), ""]
     out += ["## Sections", ""]
-    for model in all_sections():
-        if model in COMMANDS.values():
-            continue
-        keys = list(dict.fromkeys(f"`{key}`" for key, _ in paths.get(model, [])))
-        heading = " / ".join(keys) + _type_tag(model)
+    sections = [m for m in all_sections() if m not in COMMANDS.values()]
+    headings = {m: " / ".join(dict.fromkeys(f"`{key}`" for key, _ in paths.get(m, [])))
+                + _type_tag(m) for m in sections}
+    for model in sections:
         used = ", ".join(dict.fromkeys(command for _, command in paths.get(model, [])))
+        heading = headings[model]
+        if list(headings.values()).count(heading) > 1:  # e.g. `output` of simulate and of run
+            heading += f" ({used})"
         doc = _escape(model.__doc__ or "")
         out += [f"### {heading} {{#{anchor(model)}}}", "", f"{doc} *Used by: {used}.*", "",
                 *_table(model), ""]
