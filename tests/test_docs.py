@@ -247,6 +247,18 @@ def test_python_examples_run(page: Path, workdir: Path, monkeypatch, one_thread)
     assert ran, f"{page}: every Python example is skipped"
 
 
+# ----------------------------------------------------------------------------- links
+
+
+def test_readme_links_exist() -> None:
+    """The README links into the site's sources; mkdocs --strict checks the site's own."""
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", (REPO / "README.md").read_text())
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links into the site"
+    missing = [link for link in local if not (REPO / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+
+
 # ----------------------------------------------------------------------------- the reference
 
 
