@@ -167,15 +167,16 @@ def _commands(body: str) -> list[list[str]]:
     return commands
 
 
-def _check_command(words: list[str], where: str) -> None:
-    """The program and sub-command exist, the flags parse, the shipped files named exist."""
+def _check_command(words: list[str], where: str, made: set[str] = frozenset()) -> None:
+    """The program and sub-command exist, the flags parse, the shipped files named exist
+    (or are ``made`` by a redirection before)."""
     while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # OMP_NUM_THREADS=1 ...
         words = words[1:]
     program = words[0].removeprefix(".venv/bin/")
     args = words[1:]
     for arg in args:
         path = arg.split("=", 1)[-1]
-        if path.startswith(_SHIPPED) and not any(c in path for c in "*?"):
+        if path.startswith(_SHIPPED) and not any(c in path for c in "*?") and path not in made:
             assert (REPO / path).exists(), f"{where}: {path} does not exist"
     if program == "hybridmd":
         try:
@@ -185,7 +186,7 @@ def _check_command(words: list[str], where: str) -> None:
     elif program in ("mpiexec", "srun"):
         while args and args[0].startswith("-"):
             args = args[2:] if args[0] in ("-n", "-np") else args[1:]
-        _check_command(args, where)
+        _check_command(args, where, made)
     elif program == "python":
         assert (REPO / args[0]).is_file(), f"{where}: no script {args[0]}"
     elif program == "make":
@@ -204,8 +205,12 @@ def test_shell_commands_exist(block: Block) -> None:
     """Skipped blocks too: what they name must exist and parse."""
     commands = _commands(block.body)
     assert commands, f"{block.name}: no command"
+    made: set[str] = set()
     for words in commands:
-        _check_command(words, block.name)
+        if ">" in words:  # `... > FILE`: FILE exists from here on
+            made.add(words[words.index(">") + 1])
+            words = words[:words.index(">")]
+        _check_command(words, block.name, made)
 
 
 _RUN = [b for b in _SHELL if b.mark == "run"]
