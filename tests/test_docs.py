@@ -281,3 +281,14 @@ def test_input_reference_has_every_key() -> None:
             assert f"{{#{anchor(model)}}}" in text, f"{model.__name__} has no section"
         for name in model.model_fields:
             assert f"| `{name}` |" in text, f"{model.__name__}.{name} missing"
+
+
+def test_cli_reference_has_every_sub_command() -> None:
+    from hybridmd.input_reference import cli_reference
+
+    text = cli_reference()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, cmd in sub.choices.items():
+        assert f"## `hybridmd {name}`" in text
+        for action in cmd._actions:
+            assert all(flag in text for flag in action.option_strings), (name, action)
