@@ -145,6 +145,16 @@ def test_yaml_example_is_a_valid_input(block: Block) -> None:
     parse_config(data, model, block.name, base_dir=REPO / "inputs")
 
 
+_COPIES = [b for b in _blocks("yaml") if b.mark.startswith("same-as ")]
+
+
+@pytest.mark.parametrize("block", _COPIES, ids=_ids(_COPIES))
+def test_yaml_copy_is_the_shipped_input(block: Block) -> None:
+    """``<!-- test: same-as inputs/X.yaml -->``: the page shows that input, key for key."""
+    shipped = yaml.safe_load((REPO / block.mark.removeprefix("same-as ")).read_text())
+    assert yaml.safe_load(block.body) == shipped
+
+
 # ----------------------------------------------------------------------------- shell
 
 
@@ -228,7 +238,9 @@ def test_shell_examples_run(block: Block, workdir: Path) -> None:
 def test_run_blocks_are_marked() -> None:
     """A page's marks are `run`, `skip (why)` or the names the tests above look for."""
     marks = {b.mark for b in _blocks(("bash", "sh", "python", "yaml", "text", "json"))}
-    assert {m for m in marks if not m.startswith("skip")} <= {"", "run", "quickstart-output"}
+    assert {m for m in marks if not m.startswith(("skip", "same-as "))} <= {
+        "", "run", "quickstart-output"}
+    assert _COPIES, "no page shows a shipped input"
     assert _RUN, "no shell example runs"
 
 
