@@ -276,6 +276,22 @@ def test_readme_links_exist() -> None:
     assert not missing, f"README links to missing files: {missing}"
 
 
+def test_figures_are_made_by_scripts() -> None:
+    """Every image of the site is named in a script of the repository (workflows/,
+    benchmarks/) or in a command on its page that writes it (e.g. ``--plot FILE``)."""
+    scripts = "\n".join(p.read_text() for folder in ("workflows", "benchmarks")
+                        for p in (REPO / folder).glob("*.py"))
+    images = 0
+    for page in PAGES:
+        text = page.read_text()
+        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+            name = Path(link).name
+            images += 1
+            elsewhere = text.replace(f"({link})", "")
+            assert name in scripts or name in elsewhere, f"{page.name}: no script makes {name}"
+    assert images, "the site shows figures"
+
+
 # ----------------------------------------------------------------------------- the reference
 
 

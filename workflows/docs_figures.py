@@ -24,6 +24,13 @@ import yaml
 from hybridmd.cli import main as hybridmd
 
 REPO = Path(__file__).resolve().parents[1]
+#: the figures, by name in docs/figures/, and the file of the runs each is copied from
+FIGURES = {
+    "quickstart-timeline.png": "quickstart/timeline.png",
+    "quickstart-vdos.png": "analysis/vdos.png",
+    "quickstart-distributions.png": "analysis/distributions.png",
+    "cold-start-timeline.png": "cold-start/timeline.png",
+}
 log = logging.getLogger("docs_figures")
 
 
@@ -58,15 +65,13 @@ def main() -> int:
                      "--prediction", str(args.work / "quickstart"), "--out", str(analysis)])
     if code:
         return code
-    shutil.copy(args.work / "quickstart" / "timeline.png", args.out / "quickstart-timeline.png")
-    for name in ("vdos.png", "distributions.png"):  # the figures the analysis page shows
-        shutil.copy(analysis / name, args.out / f"quickstart-{name}")
-        log.info("wrote %s", args.out / f"quickstart-{name}")
     cold = _input(args.work, "cold-start", "malonaldehyde-cold-start.yaml", duration_fs=3000)
     code = hybridmd(["-q", "run", str(cold), "--overwrite"])
     if code:
         return code
-    shutil.copy(args.work / "cold-start" / "timeline.png", args.out / "cold-start-timeline.png")
+    for name, source in FIGURES.items():
+        shutil.copy(args.work / source, args.out / name)
+        log.info("wrote %s", args.out / name)
     return 0
 
 
