@@ -172,7 +172,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from hybridmd.checkpoint import load_interpolator
-    from hybridmd.interpolation.evaluate import evaluate, format_table, scores_as_dicts
+    from hybridmd.interpolation.evaluate import (
+        evaluate,
+        format_table,
+        format_temperature_table,
+        scores_as_dicts,
+    )
     from hybridmd.preflight import check_input_file, check_output_file
     from hybridmd.readers import read_trajectory
 
@@ -186,8 +191,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         check_output_file(args.plot, "--plot", existing_folder=True, suffixes=plot_formats())
     models = [load_interpolator(path) for path in args.model]
     references = [read_trajectory(path, dt_fs=args.dt_fs) for path in args.reference]
-    scores = evaluate(models, references, strides=tuple(args.stride))
+    scores = evaluate(models, references, strides=tuple(args.stride),
+                      bin_k=args.temperature_bin or None)
     print(format_table(scores))
+    if args.temperature_bin:
+        print(f"\nby window temperature (bins of {args.temperature_bin:g} K):\n")
+        print(format_temperature_table(scores))
     if args.json:
         args.json.write_text(json.dumps(scores_as_dicts(scores), indent=1))
     if args.plot:
@@ -250,6 +259,7 @@ def _number(kind: type, minimum: float, strict: bool, what: str):
 
 
 _positive = _number(float, 0, True, "a positive number")
+_not_negative = _number(float, 0, False, "a number, 0 or more")
 _positive_seconds = _number(float, 0, True, "a positive number of seconds")
 _stride = _number(int, 2, False, "a whole number of steps, at least 2")
 _positive_int = _number(int, 1, False, "a positive whole number")
@@ -346,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the baselines at this stride (repeatable)")
     ev.add_argument("--dt-fs", type=_positive,
                     help="reference frame spacing where the file has none")
+    ev.add_argument("--temperature-bin", type=_not_negative, default=100.0, metavar="K",
+                    help="also the position error by window temperature, in bins this many K "
+                    "wide, each marked inside or outside the model's training range "
+                    "(default 100; 0: off)")
     ev.add_argument("--json", type=Path, help="write the scores as JSON")
     ev.add_argument("--plot", type=Path, help="plot position MAE against Δt to this PNG")
     ev.set_defaults(func=_evaluate)

@@ -25,6 +25,7 @@ from hybridmd.config import TrainConfig
 from hybridmd.errors import InputError
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
+from hybridmd.interpolation.temperature import context_temperatures, temperature_range
 from hybridmd.interpolation.windows import accelerations
 from hybridmd.models.base import InterpolatorNet
 from hybridmd.models.registry import build_net
@@ -89,6 +90,11 @@ class WindowSource:
         lo = begin + (self.context - 1) * self.stride
         hi = end - 1 - self.context * self.stride
         return np.arange(lo, hi + 1, step) if hi >= lo else np.zeros(0, dtype=int)
+
+    def temperatures(self, starts: np.ndarray) -> np.ndarray:
+        """(B,) temperatures (K) of the windows at ``starts``: their context frames' mean."""
+        frame_t = context_temperatures(self.v.numpy()[:, None], self.masses)
+        return frame_t[np.asarray(starts)[:, None] + self.offsets.numpy()[None, :]].mean(axis=1)
 
     def gather(self, starts: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Context r, v, a (B, 2C, N, 3) and fine targets r, v (B, n+1, N, 3), float64."""
@@ -178,6 +184,8 @@ class Trainer:
         m = cfg.model
         self.source = WindowSource(trajectories, m.stride, m.context,
                                    cfg.data.validation_fraction, cfg.data.window_step)
+        self.temperature_range = temperature_range(
+            self.source.temperatures(self.source.train_starts))
         self.fine_tuned_from: dict[str, Any] | None = None
         if start_from is None:
             self.canon, self.loss_scale = fit_canonicaliser(self.source, seed=opt.seed)
@@ -286,6 +294,7 @@ class Trainer:
         meta = {"name": self.net.kind, "provenance": self.provenance,
                 "fine_tuned_from": self.fine_tuned_from,
                 "config": self.cfg.model_dump(mode="json"),
+                "temperature_range_K": self.temperature_range,
                 "best_val_loss": self.best, "best_val_position_mae": self.best_mae,
                 "epochs": self.epoch, "minutes": self.elapsed / 60}
         state = self._training_state()

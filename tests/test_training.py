@@ -166,8 +166,11 @@ def test_evaluate_cli_json(trained, tmp_path: Path, capsys) -> None:
     out = tmp_path / "scores.json"
     assert main(["-q", "evaluate", "--model", str(trained[0]), "--reference", str(WATER),
                  "--dt-fs", "1.0", "--json", str(out)]) == 0
-    assert "quintic Hermite" in capsys.readouterr().out
-    assert len(json.loads(out.read_text())) == 4
+    printed = capsys.readouterr().out
+    assert "quintic Hermite" in printed and "by window temperature (bins of 100 K)" in printed
+    scores = json.loads(out.read_text())
+    assert len(scores) == 4
+    assert all(sum(b["windows"] for b in s["by_temperature"]) == s["windows"] for s in scores)
 
 
 def test_reconstruct_fills_edges_with_quintic(trained) -> None:

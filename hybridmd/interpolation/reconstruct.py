@@ -10,6 +10,7 @@ from hybridmd.checkpoint import check_compatible
 from hybridmd.errors import InputError
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.neural import NeuralInterpolator
+from hybridmd.interpolation.temperature import context_temperatures, warn_outside
 from hybridmd.interpolation.windows import coarse_windows
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
@@ -32,7 +33,10 @@ def reconstruct(model: NeuralInterpolator, coarse: Trajectory) -> Trajectory:
     v = np.empty_like(r)
     edges = list(range(0, min(c - 1, m - 1))) + list(range(max(m - c, c - 1), m - 1))
     if m >= 2 * c:
-        wr, wv = model.interpolate(coarse_windows(coarse, n, c))
+        windows = coarse_windows(coarse, n, c)
+        warn_outside(model.metadata, context_temperatures(windows.v, windows.masses),
+                     coarse.metadata.get("source") or "the coarse trajectory")
+        wr, wv = model.interpolate(windows)
         for k in range(len(wr)):
             i = k + c - 1
             r[i * n:(i + 1) * n + 1], v[i * n:(i + 1) * n + 1] = wr[k], wv[k]

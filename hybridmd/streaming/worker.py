@@ -39,6 +39,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_masses
 
 from hybridmd.interpolation.classical import ClassicalInterpolator
+from hybridmd.interpolation.temperature import check_range, context_temperatures
 from hybridmd.interpolation.windows import Windows
 from hybridmd.output import FrameWriter
 from hybridmd.signals import child_process_setup, spawning_children
@@ -124,6 +125,8 @@ class IncrementalReconstructor:
         self._start: int | None = None  #: index of the stream's first frame
         self._next = 0  #: the next interval to reconstruct (coarse index of its left end)
         self._finished = False
+        self._outside = 0  #: intervals whose window lay outside the model's temperature range
+        self._checked = 0
 
     def _check_model(self) -> None:
         from hybridmd.checkpoint import check_compatible
@@ -187,7 +190,24 @@ class IncrementalReconstructor:
             while self._next < self._buffer[-1].index:
                 out.extend(self._interval(edge=True))
         self._finished = True
+        if self._outside:
+            log.warning("%d of %d intervals lay outside the temperatures %s was trained on",
+                        self._outside, self._checked, self.model.name)
         return out
+
+    def _check_range(self, windows: Windows, time_fs: float) -> None:
+        """Count the interval if its window leaves the model's training temperatures; warn at
+        the first one (the network's error there is not measured)."""
+        check = check_range(getattr(self.model, "metadata", {}),
+                            context_temperatures(windows.v, self.masses))
+        if check is None:
+            return
+        self._checked += 1
+        if check.outside:
+            if not self._outside:
+                log.warning(check.message(self.model.name,
+                                          f"the interval from t = {time_fs:g} fs"))
+            self._outside += 1
 
     def resume(self, frames: list[CoarseFrame], stream_start: int = 0) -> None:
         """Continue a stream whose fine frames up to ``frames[-1]`` are already written.
@@ -239,6 +259,8 @@ class IncrementalReconstructor:
             v=np.stack([p / m * FS for p in momenta])[None],
             a=np.stack([f.forces / m * FS**2 for f in frames])[None],
             stride=self.stride, dt_fs=self.dt_fs, masses=self.masses, numbers=self.numbers)
+        if not edge:
+            self._check_range(windows, frames[c - 1].time_fs)
         r, v = model.interpolate(windows)
         return self._emit(k, frames[c - 1], frames[c], r[0, 1:-1], v[0, 1:-1] * m / FS,
                           model.name)
