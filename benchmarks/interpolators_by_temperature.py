@@ -42,8 +42,10 @@ def _simulate(data: dict, folder: Path) -> Path:
     return folder / "trajectory.traj"
 
 
-def segments(temperature: float, count: int, out: Path) -> list[Trajectory]:
-    """``count`` NVE segments of 0.5 ps from canonical states at ``temperature``."""
+def segments(temperature: float, count: int, out: Path, seed_base: int = 7000,
+             ps: float = 0.5) -> list[Trajectory]:
+    """``count`` NVE segments of ``ps`` from canonical states at ``temperature`` (Bussi run
+    seed ``seed_base`` + T: the default is the held-out data of this benchmark)."""
     every = 400  # steps between start states: 200 fs
     first = 2000  # 1 ps of equilibration
     canonical = _simulate({
@@ -51,19 +53,19 @@ def segments(temperature: float, count: int, out: Path) -> list[Trajectory]:
         "calculator": {"type": "sgdml", "model": "ethanol"},
         "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "temperature_K": temperature,
                      "tau_fs": 100, "steps": first + every * count,
-                     "seed": 7000 + int(temperature)},
+                     "seed": seed_base + int(temperature)},
         "output": {"stride": every, "log_stride": 10000},
-    }, out / f"canonical-{temperature:g}K")
+    }, out / f"canonical-{temperature:g}K-seed{seed_base + int(temperature)}")
     trajectories = []
     for k in range(count):
         index = first // every + k + 1
         path = _simulate({
             "system": {"file": str(canonical), "index": index},
             "calculator": {"type": "sgdml", "model": "ethanol"},
-            "dynamics": {"integrator": "nve", "timestep_fs": 0.5, "duration_fs": 500,
+            "dynamics": {"integrator": "nve", "timestep_fs": 0.5, "duration_fs": 1000 * ps,
                          "initial_momenta": {"file": str(canonical), "index": index}},
             "output": {"stride": 1, "log_stride": 10000},
-        }, out / f"nve-{temperature:g}K" / f"seg-{k:03d}")
+        }, out / f"nve-{temperature:g}K-seed{seed_base + int(temperature)}" / f"seg-{k:03d}")
         trajectories.append(read_trajectory(path))
     return trajectories
 
