@@ -176,7 +176,8 @@ def main() -> None:
         st = hybrid[key] or {}
         print(f"{label} forecast error: {st.get('count', 0)} segments, mean "
               f"{_fmt(st.get('mean'))} Å, p95 {_fmt(st.get('p95'))} Å, max {_fmt(st.get('max'))} Å")
-    print(f"rejected forecasts: {hybrid['rejected_forecasts']}")
+    rejected = hybrid['rejected_forecasts']
+    print("rejected forecasts: " + (", ".join(f"{k}: {v}" for k, v in rejected.items()) or "none"))
     t_full, t_hyb = full_a["mean_temperature_K"], hybrid["mean_temperature_K"]
     print(f"mean temperature: hybrid {t_hyb:.1f} K, full A {t_full:.1f} K "
           f"({t_hyb / t_full - 1:+.1%}), target {hybrid['target_temperature_K']:g} K\n")

@@ -23,13 +23,22 @@ from pathlib import Path
 
 from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import SimulationConfig, parse_config
-from hybridmd.interpolation.evaluate import evaluate, format_temperature_table
+from hybridmd.interpolation.evaluate import (
+    Score,
+    evaluate,
+    format_temperature_table,
+    scores_as_dicts,
+)
 from hybridmd.readers import read_trajectory
 from hybridmd.simulate import run_simulation
 from hybridmd.trajectory import Trajectory
 
 MODELS = ("ethanol-bilstm-5fs", "ethanol-bilstm-10fs", "ethanol-bilstm-20fs")
 BASELINES = ("linear", "cubic", "quintic")
+
+
+def _classical(score: Score) -> bool:
+    return score.model.split()[0] in BASELINES
 
 
 def _simulate(data: dict, folder: Path) -> Path:
@@ -87,22 +96,15 @@ def main() -> None:
     for temperature in args.temperatures:
         refs = segments(temperature, args.segments, args.out)
         scores = evaluate(models, refs, baselines=BASELINES, bin_k=100.0)
-        results[temperature] = [s.__dict__ | {"by_temperature": [b.__dict__ for b in
-                                                                   s.by_temperature]}
-                                for s in scores]
-        for dt in sorted({s.dt_fs for s in scores}):
-            row = {s.model: s for s in scores if s.dt_fs == dt}
-            classical = [s for s in row.values() if s.model.split()[0] in
-                         ("linear", "cubic", "quintic")]
-            nets = [s for s in row.values() if s not in classical]
+        results[temperature] = scores_as_dicts(scores)
+        nets = [s for s in scores if not _classical(s)]
+        for net in nets:
+            classical = [s for s in scores if _classical(s) and s.dt_fs == net.dt_fs]
             best = min(s.position_mae for s in classical)
             cells = " | ".join(f"{s.position_mae:.2e}" for s in classical)
-            for net in nets:
-                print(f"| {temperature:g} | {dt:g} | {net.windows} | {cells} | "
-                      f"{net.position_mae:.2e} | {net.position_mae / best:.2f} |")
-        tables.append((temperature, format_temperature_table(
-            [s for s in scores if s.model not in [c.model for c in scores
-                                                  if c.model.split()[0] in BASELINES]])))
+            print(f"| {temperature:g} | {net.dt_fs:g} | {net.windows} | {cells} | "
+                  f"{net.position_mae:.2e} | {net.position_mae / best:.2f} |")
+        tables.append((temperature, format_temperature_table(nets)))
     for temperature, table in tables:
         print(f"\nstarts at {temperature:g} K, by window temperature:\n\n{table}")
     args.out.mkdir(parents=True, exist_ok=True)
