@@ -35,17 +35,7 @@ from hybridmd.cli import main  # noqa: E402
 
 import faults  # noqa: E402
 from bad_inputs import CASES, Workspace  # noqa: E402
-
-RUN = {
-    "system": {"molecule": "ethanol"},
-    "calculator": {"type": "sgdml", "model": "ethanol"},
-    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 600,
-                 "temperature_K": 300, "seed": 3},
-    "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "ethanol-forecaster-10fs",
-               "transport": "process", "switch": {"verified_segments": 2},
-               "monitor": {"fraction": 0.25, "workers": 1}},
-    "output": {"checkpoint_interval_s": 0},
-}
+from faults import RUN  # noqa: E402
 
 
 def bad_inputs(root: Path) -> tuple[int, int, list[str]]:

@@ -27,6 +27,19 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 #: how long the children of a killed run may take to go (they poll their parent every second)
 GONE_WITHIN_S = 15.0
 
+#: the hybrid run the process tests kill, signal and resume: 60 segments of 10 fs with the
+#: shipped forecaster, a monitor process and the interpolator worker in its own process
+RUN = {
+    "system": {"molecule": "ethanol"},
+    "calculator": {"type": "sgdml", "model": "ethanol"},
+    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 600,
+                 "temperature_K": 300, "seed": 3},
+    "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "ethanol-forecaster-10fs",
+               "transport": "process", "switch": {"verified_segments": 2},
+               "monitor": {"fraction": 0.25, "workers": 1}},
+    "output": {"checkpoint_interval_s": 0},
+}
+
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "hybridmd.cli", "-q", *args]

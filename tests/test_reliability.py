@@ -36,23 +36,12 @@ from hybridmd.cli import main
 
 import faults
 from bad_inputs import CASES, Workspace
+from faults import RUN
 
 #: seeds the moments at which runs are killed (fixed: the same points every time)
 KILL_SEED = 15
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
-#: the hybrid run the process tests kill, signal and resume: 60 segments of 10 fs with the
-#: shipped forecaster, a monitor process and the interpolator worker in its own process
-RUN = {
-    "system": {"molecule": "ethanol"},
-    "calculator": {"type": "sgdml", "model": "ethanol"},
-    "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "duration_fs": 600,
-                 "temperature_K": 300, "seed": 3},
-    "hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "ethanol-forecaster-10fs",
-               "transport": "process", "switch": {"verified_segments": 2},
-               "monitor": {"fraction": 0.25, "workers": 1}},
-    "output": {"checkpoint_interval_s": 0},
-}
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -79,7 +79,7 @@ def evaluate(models: list[NeuralInterpolator], reference: Trajectory | list[Traj
         group = [m for m in models if m.stride == stride]
         context = max([m.context for m in group], default=1)
         windows = concat_windows([make_windows(ref, stride, context) for ref in references])
-        temps = context_temperatures(windows.v, windows.masses)
+        temps = context_temperatures(windows.v, windows.masses) if bin_k else None
         interpolators = [ClassicalInterpolator(kind) for kind in baselines] + group
         for interp in interpolators:
             r, v = interp.interpolate(windows)
