@@ -106,9 +106,12 @@ class Learner:
 
     def _submit(self, dataset: ExpensiveFrames) -> None:
         r, f, e = dataset.arrays(self.pending.frames)
-        with spawning_children():  # a process pool starts its process on the first submission
-            self._future = self._executor.submit(run_fit, r, f, e, self.numbers, self.settings,
-                                                 self.pending.version)
+        try:
+            with spawning_children():  # a process pool starts its process on the first one
+                self._future = self._executor.submit(run_fit, r, f, e, self.numbers,
+                                                     self.settings, self.pending.version)
+        except BrokenProcessPool as exc:  # it died after its last fit was taken up
+            raise LearnerError(f"the learner process died ({exc})") from None
 
     def take_up_due(self, step: int) -> bool:
         return self.pending is not None and step >= self.pending.requested_at + self.lag

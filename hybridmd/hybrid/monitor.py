@@ -29,6 +29,9 @@ from hybridmd.units import FS
 log = logging.getLogger(__name__)
 
 
+_DIED = "a monitor process ended abruptly (killed, or it crashed)"
+
+
 class MonitorDiedError(RuntimeError):
     """A monitor process died or failed; the run stops with its committed frames on disk."""
 
@@ -159,11 +162,14 @@ class MonitorPool:
     def submit(self, task: MonitorTask, now: int) -> None:
         if self._executor is None:
             self._executor = self._start()
-        if self._initialising:
-            future = self._executor.submit(_run_task_initialising, self._spec, task)
-        else:
-            with spawning_children():  # the pool starts its processes on submission
-                future = self._executor.submit(_run_task, task)
+        try:
+            if self._initialising:
+                future = self._executor.submit(_run_task_initialising, self._spec, task)
+            else:
+                with spawning_children():  # the pool starts its processes on submission
+                    future = self._executor.submit(_run_task, task)
+        except BrokenExecutor as exc:  # a monitor died since the last submission
+            raise MonitorDiedError(_DIED) from exc
         self._pending.append(_Pending(now, future))
 
     @property
@@ -204,8 +210,7 @@ class MonitorPool:
         try:
             return future.result()
         except BrokenExecutor as exc:
-            raise MonitorDiedError("a monitor process ended abruptly (killed, or it crashed)"
-                                   ) from exc
+            raise MonitorDiedError(_DIED) from exc
         except Exception as exc:
             raise MonitorDiedError(f"a monitor failed: {type(exc).__name__}: {exc}") from exc
 

@@ -15,9 +15,11 @@ import pytest
 from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
+from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.driver import HybridRun
 from hybridmd.hybrid.learned_file import load_learned
-from hybridmd.hybrid.learner import LearnerError
+from hybridmd.hybrid.learner import Learner, LearnerError
+from hybridmd.hybrid.surrogate import FitSettings
 
 from counting_calculators import CountingSGDML
 
@@ -249,6 +251,15 @@ def test_a_learner_process_that_dies_ends_the_run_and_resume_continues(learned_r
     resumed = make_run(part).run(resume=True, progress=False)
     assert resumed.summary["force_calls"] == result.summary["force_calls"]
     assert np.array_equal(positions(out), positions(part))
+
+
+def test_a_request_to_a_learner_that_died_since_its_last_fit_is_learner_error(broken_pool):
+    frames = ExpensiveFrames(2)
+    frames.add(np.zeros((3, 2, 3)), np.zeros((3, 2, 3)), np.zeros(3), "simulation")
+    learner = Learner(FitSettings(max_frames=3), np.array([1, 1]), first_fit_frames=3,
+                      refit_frames=3, lag_segments=1, executor=broken_pool, owns_executor=False)
+    with pytest.raises(LearnerError, match="learner process died"):
+        learner.request(0, frames)
 
 
 @pytest.mark.parametrize("forecaster", ["learn", "ethanol-forecaster-10fs"])
