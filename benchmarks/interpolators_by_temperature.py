@@ -21,16 +21,14 @@ import platform
 from datetime import date
 from pathlib import Path
 
+from hybridmd.canonical_segments import canonical_nve_segments
 from hybridmd.checkpoint import load_interpolator
-from hybridmd.config import SimulationConfig, parse_config
 from hybridmd.interpolation.evaluate import (
     Score,
     evaluate,
     format_temperature_table,
     scores_as_dicts,
 )
-from hybridmd.readers import read_trajectory
-from hybridmd.simulate import run_simulation
 from hybridmd.trajectory import Trajectory
 
 MODELS = ("ethanol-bilstm-5fs", "ethanol-bilstm-10fs", "ethanol-bilstm-20fs")
@@ -41,42 +39,9 @@ def _classical(score: Score) -> bool:
     return score.model.split()[0] in BASELINES
 
 
-def _simulate(data: dict, folder: Path) -> Path:
-    """Run (or reuse the finished run in) ``folder``; its trajectory."""
-    checkpoint = folder / "checkpoint.json"
-    if not (checkpoint.exists() and json.loads(checkpoint.read_text()).get("finished")):
-        cfg = parse_config({**data, "output": {**data["output"], "directory": str(folder)}},
-                           SimulationConfig, str(folder))
-        run_simulation(cfg, resume=checkpoint.exists(), overwrite=True, progress=False)
-    return folder / "trajectory.traj"
-
-
-def segments(temperature: float, count: int, out: Path, seed_base: int = 7000,
-             ps: float = 0.5) -> list[Trajectory]:
-    """``count`` NVE segments of ``ps`` from canonical states at ``temperature`` (Bussi run
-    seed ``seed_base`` + T: the default is the held-out data of this benchmark)."""
-    every = 400  # steps between start states: 200 fs
-    first = 2000  # 1 ps of equilibration
-    canonical = _simulate({
-        "system": {"molecule": "ethanol"},
-        "calculator": {"type": "sgdml", "model": "ethanol"},
-        "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "temperature_K": temperature,
-                     "tau_fs": 100, "steps": first + every * count,
-                     "seed": seed_base + int(temperature)},
-        "output": {"stride": every, "log_stride": 10000},
-    }, out / f"canonical-{temperature:g}K-seed{seed_base + int(temperature)}")
-    trajectories = []
-    for k in range(count):
-        index = first // every + k + 1
-        path = _simulate({
-            "system": {"file": str(canonical), "index": index},
-            "calculator": {"type": "sgdml", "model": "ethanol"},
-            "dynamics": {"integrator": "nve", "timestep_fs": 0.5, "duration_fs": 1000 * ps,
-                         "initial_momenta": {"file": str(canonical), "index": index}},
-            "output": {"stride": 1, "log_stride": 10000},
-        }, out / f"nve-{temperature:g}K-seed{seed_base + int(temperature)}" / f"seg-{k:03d}")
-        trajectories.append(read_trajectory(path))
-    return trajectories
+def segments(temperature: float, count: int, out: Path) -> list[Trajectory]:
+    """The held-out segments at ``temperature`` (Bussi seed 7000 + T: no training run's)."""
+    return canonical_nve_segments(temperature, count, out, seed=7000 + int(temperature))
 
 
 def main() -> None:
