@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +52,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def broken_pool() -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose process was killed: what the driver holds after a child died."""
+    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
+    with pytest.raises(BrokenExecutor):
+        pool.submit(os._exit, 1).result()
+    yield pool
+    pool.shutdown(wait=True)
