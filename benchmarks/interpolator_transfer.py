@@ -10,7 +10,7 @@ held-out xTB segments (position MAE, ratio to the quintic spline) and, to show w
 forgets, on the sGDML 300 K segments of benchmarks/interpolators_by_temperature.py.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/interpolator_transfer.py
-      (about 50 min on one core: six trainings; they are kept in --out and reused)
+      (about an hour on one core: six trainings of 9-11 min; kept in --out and reused)
 """
 
 from __future__ import annotations
