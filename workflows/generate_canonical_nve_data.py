@@ -2,7 +2,7 @@
 
 Sets (each in its own folder of runs/, resumable; a finished segment is kept):
 - ``wide``: sGDML ethanol, 8 segments of 2.5 ps at each of 100, 200, ..., 600 K (Bussi seeds
-  8000 + T): the training data of inputs/train-ethanol-bilstm-{10,20}fs-100-600K.yaml,
+  8000 + T): the training data of inputs/train-ethanol-bilstm-{5,10,20}fs-100-600K.yaml,
   about 17 minutes on one core.
 - ``xtb``: GFN2-xTB ethanol at 300 K, another potential energy surface: 5 segments of 1 ps to
   fine-tune on (seed 9300; the first 1, 2 or 5 of them) and 20 of 0.5 ps held out (seed 9301),
