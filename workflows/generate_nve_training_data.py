@@ -18,13 +18,11 @@ to train on from each of the two training runs (seeds 1 and 3) and 20 of 0.5 ps 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-from hybridmd.config import SimulationConfig, parse_config
+from hybridmd.canonical_segments import simulate_once
 from hybridmd.readers import read_trajectory
-from hybridmd.simulate import run_simulation
 
 ROOT = Path(__file__).resolve().parent.parent
 # name: (source run, output, segments, ps): 2 x 100 ps to train on, 10 ps from another seed to test
@@ -38,19 +36,14 @@ def segments(source: Path, out: Path, count: int, ps: float, model: str) -> None
     frames = len(read_trajectory(source))
     for k in range(count):
         index = (k * frames) // count
-        folder = out / f"seg-{k:03d}"
-        cfg = parse_config({
+        logging.info("segment %d/%d from frame %d of %s", k + 1, count, index, source)
+        simulate_once({
             "system": {"file": str(source), "index": index},
             "calculator": {"type": "sgdml", "model": model},
             "dynamics": {"integrator": "nve", "timestep_fs": 0.5, "duration_fs": 1000 * ps,
                          "initial_momenta": {"file": str(source), "index": index}},
-            "output": {"directory": str(folder), "stride": 1, "log_stride": 1000},
-        }, SimulationConfig, str(folder))
-        checkpoint = folder / "checkpoint.json"
-        if checkpoint.exists() and json.loads(checkpoint.read_text()).get("finished"):
-            continue
-        logging.info("segment %d/%d from frame %d of %s", k + 1, count, index, source)
-        run_simulation(cfg, resume=checkpoint.exists(), overwrite=True, progress=False)
+            "output": {"stride": 1, "log_stride": 1000},
+        }, out / f"seg-{k:03d}")
 
 
 def main() -> None:
