@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", dest="models", metavar="MODEL",
                         help="an interpolator to score (shipped name or checkpoint; repeat it); "
                              "default: the shipped 5, 10 and 20 fs ones")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the scores here (default: OUT/scores.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     models = [load_interpolator(name) for name in args.models or MODELS]
@@ -75,8 +77,9 @@ def main() -> None:
         tables.append((temperature, format_temperature_table(nets)))
     for temperature, table in tables:
         print(f"\nstarts at {temperature:g} K, by window temperature:\n\n{table}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scores.json").write_text(json.dumps(results, indent=1))
+    target = args.json or args.out / "scores.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

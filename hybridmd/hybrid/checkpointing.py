@@ -55,6 +55,7 @@ class Checkpointer:
             "tune": {"pairs": len(run.tune_pairs), "tuned_at": run.tuned_at,
                      "tunes": run.tunes},
             "tuned_state": run._tuned_state,
+            "wall_s": run.wall_s(),
         }
 
     def write(self, finished: bool = False) -> None:
@@ -86,6 +87,7 @@ class Checkpointer:
         run.committed = [frame]
         run.n_committed = state["committed"]
         run.steps = state["steps"]
+        run._wall_before = state.get("wall_s", 0.0)  # absent from checkpoints before it was kept
         run._set_rng_state(state["rng"])
         run.thermostat.energy = frame.thermostat_energy
         run.switch.load_state_dict(state["switch"])

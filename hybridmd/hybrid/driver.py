@@ -146,6 +146,13 @@ class HybridRun:
         self._tuned_state: dict[str, Any] | None = None
         self.checkpointer = Checkpointer(self)
         self._fine_before = 0  #: fine frames already on disk when a resumed run started
+        #: wall time of the run's earlier parts (to its last checkpoint), and when this one began
+        self._wall_before, self._t0 = 0.0, time.perf_counter()
+
+    def wall_s(self) -> float:
+        """The run's wall time so far, across resumes (a killed part counts to its last
+        checkpoint)."""
+        return self._wall_before + time.perf_counter() - self._t0
 
     # ------------------------------------------------------------------ checks at start
 
@@ -503,7 +510,7 @@ class HybridRun:
         ``monitor_executor`` and ``learner_executor`` (``mpi4py.futures`` executors) run the
         monitors and the learner on other ranks.
         """
-        t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
         self.folder.check(self.cfg, resume, overwrite)
         if not resume:
             self.folder.prepare(self.cfg)
@@ -578,7 +585,7 @@ class HybridRun:
                 self.learner.close()
             self._coarse_writer.close()
             self._timeline.close()
-        summary = build_summary(self, time.perf_counter() - t0, fine_frames)
+        summary = build_summary(self, self.wall_s(), fine_frames)
         self.folder.write_summary(summary)
         write_timeline_plot(self.out)
         return HybridResult(self.out, summary, interrupted, stopped_by)

@@ -219,8 +219,10 @@ def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
 
     assert (part / "timeline.png").is_file()  # drawn at the stop too, up to where it got
     assert max(load(part).final_mode) < 29
+    before = json.loads((part / "checkpoint.json").read_text())["wall_s"]
     resumed = make_run(part).run(resume=True, progress=False)
     assert not resumed.interrupted
+    assert resumed.summary["wall_time_s"] > before > 0  # the first part's time is counted
     a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
     assert len(a) == len(b)
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
