@@ -109,8 +109,14 @@ def load_interpolator(path: str | Path, device: str = "cpu") -> NeuralInterpolat
         canon = Canonicaliser(torch.tensor(data["masses"]), data["reference"], data["scales"])
         meta = {**data["metadata"], "numbers": data["numbers"], "dt_fs": data["dt_fs"],
                 "checkpoint": str(path), "kind": data["kind"],
-                "name": f"{data['kind']} ({Path(path).name})"}
+                "name": f"{data['kind']} ({_label(Path(path))})"}
     return NeuralInterpolator(net.to(device), canon, meta)
+
+
+def _label(path: Path) -> str:
+    """A checkpoint's name in tables: its file name, with its folder where the file has the
+    default training output's name (every training run writes a model.pt)."""
+    return f"{path.parent.name}/{path.name}" if path.name == "model.pt" else path.name
 
 
 def _formula(numbers: list[int] | np.ndarray) -> str:

@@ -170,6 +170,8 @@ def test_evaluate_cli_json(trained, tmp_path: Path, capsys) -> None:
     assert "quintic Hermite" in printed and "by window temperature (bins of 100 K)" in printed
     scores = json.loads(out.read_text())
     assert len(scores) == 4
+    # model.pt, the name of every training's output, is labelled with its folder
+    assert f"bilstm-residual ({trained[0].parent.name}/model.pt)" in {s["model"] for s in scores}
     assert all(sum(b["windows"] for b in s["by_temperature"]) == s["windows"] for s in scores)
 
 

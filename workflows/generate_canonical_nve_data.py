@@ -1,9 +1,10 @@
 """Newtonian segments from canonical starts, for the interpolators that hold from 100 to 600 K.
 
 Sets (each in its own folder of runs/, resumable; a finished segment is kept):
-- ``wide``: sGDML ethanol, 8 segments of 2.5 ps at each of 100, 200, ..., 600 K (Bussi seeds
-  8000 + T): the training data of inputs/train-ethanol-bilstm-{5,10,20}fs-100-600K.yaml,
-  about 17 minutes on one core.
+- ``wide``: sGDML ethanol, 16 segments of 2.5 ps at each of 100, 200, ..., 600 K (two Bussi
+  runs per temperature, seeds 8000 + T and 8100 + T) and 8 more at 400, 500 and 600 K (seed
+  8200 + T), where the windows are the most varied: the training data of
+  inputs/train-ethanol-bilstm-{5,10,20}fs-100-600K.yaml, 300 ps, about 45 minutes on one core.
 - ``xtb``: GFN2-xTB ethanol at 300 K, another potential energy surface: 5 segments of 1 ps to
   fine-tune on (seed 9300; the first 1, 2 or 5 of them) and 20 of 0.5 ps held out (seed 9301),
   about 2 minutes. Used by benchmarks/interpolator_transfer.py and
@@ -25,10 +26,14 @@ XTB = {"type": "xtb", "method": "GFN2-xTB"}
 WIDE_TEMPERATURES = (100, 200, 300, 400, 500, 600)
 
 
+WIDE_RUNS = ((8000, WIDE_TEMPERATURES), (8100, WIDE_TEMPERATURES), (8200, (400, 500, 600)))
+
+
 def wide() -> None:
-    for temperature in WIDE_TEMPERATURES:
-        canonical_nve_segments(temperature, 8, RUNS / "ethanol-sgdml-nve-100-600K",
-                               seed=8000 + temperature, ps=2.5)
+    for base_seed, temperatures in WIDE_RUNS:
+        for temperature in temperatures:
+            canonical_nve_segments(temperature, 8, RUNS / "ethanol-sgdml-nve-100-600K",
+                                   seed=base_seed + temperature, ps=2.5)
 
 
 def xtb() -> None:
