@@ -4,12 +4,13 @@ For each temperature, a Bussi run of ethanol (sGDML, 0.5 fs, seed 7000 + T: a se
 training run used) gives canonical start states, one every 200 fs after 1 ps of
 equilibration; from each, an NVE segment of 0.5 ps (the intervals a hybrid run fills are
 Newtonian). On those held-out segments: the position MAE of the shipped interpolators at 5,
-10 and 20 fs and of the three classical baselines, averaged over the segments' windows, the
-ratio to the best classical one, and the error by window temperature (the context frames'
-kinetic temperature, 100 K bins), marked inside or outside each model's training range.
+10 and 20 fs (the 300 K ones and the 100-600 K ones) and of the three classical baselines,
+averaged over the segments' windows, the ratio to the best classical one, and the error by
+window temperature (the context frames' kinetic temperature, 100 K bins), marked inside or
+outside each model's training range.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/interpolators_by_temperature.py
-      (about 15 min on 2 cores; the segments are kept in --out and reused)
+      (about 15 min on 2 cores to make the segments, kept in --out and reused; then 3 min)
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from hybridmd.interpolation.evaluate import (
 )
 from hybridmd.trajectory import Trajectory
 
-MODELS = ("ethanol-bilstm-5fs", "ethanol-bilstm-10fs", "ethanol-bilstm-20fs")
+MODELS = ("ethanol-bilstm-5fs", "ethanol-bilstm-10fs", "ethanol-bilstm-20fs",
+          "ethanol-bilstm-5fs-100-600K", "ethanol-bilstm-10fs-100-600K",
+          "ethanol-bilstm-20fs-100-600K")
 BASELINES = ("linear", "cubic", "quintic")
 
 
@@ -51,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-interpolators-by-temperature"))
     parser.add_argument("--model", action="append", dest="models", metavar="MODEL",
                         help="an interpolator to score (shipped name or checkpoint; repeat it); "
-                             "default: the shipped 5, 10 and 20 fs ones")
+                             "default: the shipped ethanol ones")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the scores here (default: OUT/scores.json)")
     args = parser.parse_args()

@@ -28,7 +28,8 @@ def test_shipped_bilstm_beats_quintic_on_fresh_ethanol_md(config_factory, tmp_pa
     assert ours < 0.4 * scores["quintic Hermite"], scores
 
 
-WIDE = ("ethanol-bilstm-5fs-100-600K", "ethanol-bilstm-10fs-100-600K")
+WIDE = ("ethanol-bilstm-5fs-100-600K", "ethanol-bilstm-10fs-100-600K",
+        "ethanol-bilstm-20fs-100-600K")
 
 
 def test_shipped_100_600K_models_hold_on_a_hot_segment(tmp_path: Path) -> None:
