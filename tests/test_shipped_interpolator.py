@@ -34,9 +34,9 @@ WIDE = ("ethanol-bilstm-5fs-100-600K", "ethanol-bilstm-10fs-100-600K",
 
 def test_shipped_100_600K_models_hold_on_a_hot_segment(tmp_path: Path) -> None:
     """A new 0.5 ps NVE segment from a 500 K canonical state (seed 11500; the models' data
-    came from seeds 8100-8800): each 100-600 K model records the range it was trained on,
-    covers the segment's windows and beats the quintic spline by far (measured on 20 such
-    segments: 0.1 of it)."""
+    came from seeds 8100-8800): each 100-600 K model records a training range that spans
+    150-550 K and beats the quintic spline by far (measured on 20 such segments: about a
+    tenth of its error)."""
     segment = canonical_nve_segments(500, 1, tmp_path, seed=11500, equilibration_ps=0.5)
     models = [load_interpolator(name) for name in WIDE]
     for model in models:
