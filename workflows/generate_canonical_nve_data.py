@@ -24,8 +24,7 @@ from hybridmd.canonical_segments import canonical_nve_segments
 RUNS = Path(__file__).resolve().parent.parent / "runs"
 XTB = {"type": "xtb", "method": "GFN2-xTB"}
 WIDE_TEMPERATURES = (100, 200, 300, 400, 500, 600)
-
-
+#: the wide set's Bussi runs: (base seed, temperatures); each gives 8 segments, seed base + T
 WIDE_RUNS = ((8000, WIDE_TEMPERATURES), (8100, WIDE_TEMPERATURES), (8200, (400, 500, 600)))
 
 
