@@ -718,6 +718,11 @@ class OptimisationConfig(Strict):
         "plateau", description="plateau: the paper's ReduceLROnPlateau; cosine: linear warm-up "
         "then cosine decay to plateau.min_lr over max_epochs")
     warmup_epochs: int = Field(3, ge=0, description="cosine schedule only")
+    weight_average: float | None = Field(
+        None, gt=0, lt=1, description="decay of an exponential moving average of the weights, "
+        "per step (e.g. 0.999: about the last 1000 steps); validated and saved in place of the "
+        "raw weights. It removes most of the noise of the steps without lowering the "
+        "learning rate")
     plateau: PlateauConfig = Field(default_factory=PlateauConfig,
                                    description="the plateau schedule's settings")
 

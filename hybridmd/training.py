@@ -2,8 +2,10 @@
 
 Windows are cut on the fly from the fine trajectories at the model's stride; the final part of
 each trajectory (10% by default, as in the paper) is held out for validation. Adam with
-ReduceLROnPlateau (the paper's defaults), gradient clipping, early stopping and a wall-time
-budget; the best weights and the state to resume from are saved to one checkpoint file.
+ReduceLROnPlateau (the paper's defaults) or a cosine schedule, gradient clipping, optionally a
+moving average of the weights (validated and saved in their place), early stopping and a
+wall-time budget; the best weights and the state to resume from are saved to one checkpoint
+file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
@@ -218,6 +221,8 @@ class Trainer:
                 return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.averaged = None if opt.weight_average is None else AveragedModel(
+            self.net, multi_avg_fn=get_ema_multi_avg_fn(opt.weight_average), use_buffers=True)
         self.rng = np.random.default_rng(opt.seed)
         self.epoch, self.best, self.best_mae, self.stale = 0, math.inf, math.inf, 0
         self.history: list[dict[str, float]] = []
@@ -256,22 +261,27 @@ class Trainer:
         r, v, a, tr, tv = (x.to(self.device) for x in self.source.gather(starts))
         return prepare_batch(self.canon, r, v, a, self.source.stride, self.source.dt_fs, tr, tv)
 
-    def _loss(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+    @property
+    def scored(self) -> InterpolatorNet:
+        """The weights that are validated and saved: the moving average, if there is one."""
+        return self.net if self.averaged is None else self.averaged.module
+
+    def _loss(self, batch, net: InterpolatorNet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (net or self.net)(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
         err = (x - batch.target_x)[:, 1:-1] / self.loss_scale
         return (err**2).mean(), x
 
     @torch.no_grad()
     def validate(self, max_windows: int = 2000) -> tuple[float, float]:
         """Validation loss and position MAE (Å, interior frames) on held-out windows."""
-        self.net.eval()
+        net = self.scored.eval()
         starts = self.source.val_starts[:max_windows]
         total, mae, count = 0.0, 0.0, 0
         n_atoms = len(self.source.numbers)
         for i in range(0, len(starts), 500):
             chunk = starts[i:i + 500]
             batch = self._batch(chunk)
-            loss, x = self._loss(batch)
+            loss, x = self._loss(batch, net)
             pr, _ = states_to_lab(self.canon, batch, x, n_atoms)
             _, _, _, tr, _ = self.source.gather(chunk)
             total += float(loss) * len(chunk)
@@ -279,11 +289,18 @@ class Trainer:
             count += len(chunk)
         return total / count, mae / count
 
+    @staticmethod
+    def _state_of(net: InterpolatorNet) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
     def _training_state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch, "best": self.best, "best_mae": self.best_mae,
             "stale": self.stale, "history": self.history, "elapsed_s": self.elapsed,
             "current_state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "averaged_state_dict": (None if self.averaged is None else
+                                    {k: v.detach().cpu()
+                                     for k, v in self.averaged.state_dict().items()}),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
         }
@@ -311,6 +328,8 @@ class Trainer:
             raise ValueError(f"{self.cfg.output.checkpoint} holds no training state to resume")
         self.net.load_state_dict(state["current_state_dict"])
         self.best_state = data["state_dict"]
+        if self.averaged is not None and state.get("averaged_state_dict") is not None:
+            self.averaged.load_state_dict(state["averaged_state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["rng"]
@@ -325,7 +344,7 @@ class Trainer:
         opt = self.cfg.training
         self.cfg.output.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if self.best_state is None:
-            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            self.best_state = self._state_of(self.scored)
         start = time.perf_counter() - self.elapsed
         bar = tqdm(total=opt.max_epochs, initial=self.epoch, unit="epoch", disable=not progress,
                    desc=f"train {self.net.kind}")
@@ -339,6 +358,8 @@ class Trainer:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.gradient_clip)
                 self.optimizer.step()
+                if self.averaged is not None:
+                    self.averaged.update_parameters(self.net)
                 train_loss += loss.item() / opt.batches_per_epoch
             val_loss, val_mae = self.validate()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -353,7 +374,7 @@ class Trainer:
                                  "minutes": self.elapsed / 60})
             if val_loss < self.best:
                 self.best, self.best_mae, self.stale = val_loss, val_mae, 0
-                self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                self.best_state = self._state_of(self.scored)
             else:
                 self.stale += 1
             self._save()

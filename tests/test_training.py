@@ -191,6 +191,20 @@ def test_cosine_schedule_warms_up_then_decays(tmp_path: Path) -> None:
     assert lrs[1:] == sorted(lrs[1:], reverse=True) and lrs[-1] == pytest.approx(1e-5)
 
 
+def test_weight_average_is_validated_saved_and_resumed(tmp_path: Path) -> None:
+    trainer = Trainer(_config(tmp_path / "a", max_epochs=4, weight_average=0.9))
+    history = trainer.run(progress=False).history
+    averaged = trainer.validate()
+    assert averaged[0] == pytest.approx(history[-1]["val_loss"])
+    trainer.averaged = None  # score the raw weights instead
+    assert trainer.validate()[0] != pytest.approx(averaged[0])
+    train(_config(tmp_path / "b", max_epochs=2, weight_average=0.9), progress=False)
+    resumed = train(_config(tmp_path / "b", max_epochs=4, weight_average=0.9), resume=True,
+                    progress=False).history
+    for straight, again in zip(history, resumed, strict=True):
+        assert again["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-6)
+
+
 def test_training_from_a_checkpoint_fine_tunes_it(trained, tmp_path: Path) -> None:
     """--from starts from the checkpoint's network and canonical frame, and says so."""
     start, _ = trained
