@@ -693,7 +693,8 @@ class ModelConfig(Strict):
 class PlateauConfig(Strict):
     """ReduceLROnPlateau settings (the paper's defaults); min_lr also ends a cosine schedule."""
 
-    factor: float = Field(0.5, gt=0, lt=1, description="learning rate x factor on a plateau")
+    factor: float = Field(0.5, gt=0, lt=1,
+                          description="learning rate x factor on a plateau (or a milestone)")
     patience: int = Field(3, ge=0, description="epochs without improvement before a cut")
     threshold: float = Field(1e-3, ge=0, description="relative improvement that counts")
     min_lr: float = Field(1e-5, ge=0, description="lowest learning rate")
@@ -714,9 +715,13 @@ class OptimisationConfig(Strict):
     threads: int | None = Field(None, gt=0, description="CPU threads (default: all cores)")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where to train (auto: cuda when there is one)")
-    schedule: Literal["plateau", "cosine"] = Field(
+    schedule: Literal["plateau", "cosine", "step"] = Field(
         "plateau", description="plateau: the paper's ReduceLROnPlateau; cosine: linear warm-up "
-        "then cosine decay to plateau.min_lr over max_epochs")
+        "then cosine decay to plateau.min_lr over max_epochs; step: the learning rate x "
+        "plateau.factor after each epoch in milestones")
+    milestones: list[int] = Field(
+        default_factory=list, description="step schedule only: epochs after which the "
+        "learning rate is cut, e.g. [120, 140]")
     warmup_epochs: int = Field(3, ge=0, description="cosine schedule only")
     weight_average: float | None = Field(
         None, gt=0, lt=1, description="decay of an exponential moving average of the weights, "
@@ -725,6 +730,16 @@ class OptimisationConfig(Strict):
         "learning rate")
     plateau: PlateauConfig = Field(default_factory=PlateauConfig,
                                    description="the plateau schedule's settings")
+
+    @model_validator(mode="after")
+    def _milestones_for_the_step_schedule(self) -> OptimisationConfig:
+        if (self.schedule == "step") != bool(self.milestones):
+            raise ValueError("the step schedule needs milestones (epochs after which the "
+                             "learning rate is cut, e.g. [120, 140]), and milestones need "
+                             "schedule: step")
+        if self.milestones != sorted(set(self.milestones)) or self.milestones[0:1] < [1]:
+            raise ValueError(f"milestones must be increasing epochs from 1, not {self.milestones}")
+        return self
 
 
 class TrainOutputConfig(Strict):

@@ -210,6 +210,9 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, factor=p.factor, patience=p.patience, threshold=p.threshold,
                 min_lr=p.min_lr)
+        elif opt.schedule == "step":
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, opt.milestones, gamma=p.factor)
         else:
             floor = p.min_lr / opt.learning_rate
             warm = max(opt.warmup_epochs, 1)

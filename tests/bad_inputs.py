@@ -445,6 +445,8 @@ def _cases() -> list[Case]:
          lambda w: ["train", w.train("t3", model={"kind": "bilstm"})])
     case("train/validation-fraction-out-of-range", "data.validation_fraction",
          lambda w: ["train", w.train("t4", data={"validation_fraction": 0.7})])
+    case("train/step-schedule-without-milestones", ("training", "milestones"),
+         lambda w: ["train", w.train("t24", training={"schedule": "step"})])
     case("train/stride-one", "model.stride",
          lambda w: ["train", w.train("t5", model={"stride": 1})])
     case("train/checkpoint-is-a-folder", ("output.checkpoint", "a-folder", "folder"),

@@ -191,6 +191,14 @@ def test_cosine_schedule_warms_up_then_decays(tmp_path: Path) -> None:
     assert lrs[1:] == sorted(lrs[1:], reverse=True) and lrs[-1] == pytest.approx(1e-5)
 
 
+def test_step_schedule_cuts_the_learning_rate_after_its_milestones(tmp_path: Path) -> None:
+    result = train(_config(tmp_path, max_epochs=5, batches_per_epoch=2, schedule="step",
+                           milestones=[2, 4]), progress=False)
+    assert [h["lr"] for h in result.history] == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+    with pytest.raises(ValueError, match="step schedule needs milestones"):
+        _config(tmp_path, schedule="step")
+
+
 def test_weight_average_is_validated_saved_and_resumed(tmp_path: Path) -> None:
     trainer = Trainer(_config(tmp_path / "a", max_epochs=4, weight_average=0.9))
     history = trainer.run(progress=False).history
