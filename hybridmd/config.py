@@ -737,7 +737,7 @@ class OptimisationConfig(Strict):
             raise ValueError("the step schedule needs milestones (epochs after which the "
                              "learning rate is cut, e.g. [120, 140]), and milestones need "
                              "schedule: step")
-        if self.milestones != sorted(set(self.milestones)) or self.milestones[0:1] < [1]:
+        if self.milestones != sorted(set(self.milestones)) or min(self.milestones, default=1) < 1:
             raise ValueError(f"milestones must be increasing epochs from 1, not {self.milestones}")
         return self
 

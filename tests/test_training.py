@@ -197,6 +197,8 @@ def test_step_schedule_cuts_the_learning_rate_after_its_milestones(tmp_path: Pat
     assert [h["lr"] for h in result.history] == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
     with pytest.raises(ValueError, match="step schedule needs milestones"):
         _config(tmp_path, schedule="step")
+    with pytest.raises(ValueError, match="milestones must be increasing"):
+        _config(tmp_path, schedule="step", milestones=[4, 2])
 
 
 def test_weight_average_is_validated_saved_and_resumed(tmp_path: Path) -> None:
