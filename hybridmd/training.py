@@ -2,10 +2,10 @@
 
 Windows are cut on the fly from the fine trajectories at the model's stride; the final part of
 each trajectory (10% by default, as in the paper) is held out for validation. Adam with
-ReduceLROnPlateau (the paper's defaults) or a cosine schedule, gradient clipping, optionally a
-moving average of the weights (validated and saved in their place), early stopping and a
-wall-time budget; the best weights and the state to resume from are saved to one checkpoint
-file.
+ReduceLROnPlateau (the paper's defaults), a cosine schedule or cuts at fixed epochs, gradient
+clipping, optionally a moving average of the weights (validated and saved in their place),
+early stopping and a wall-time budget; the best weights and the state to resume from are saved
+to one checkpoint file.
 """
 
 from __future__ import annotations
@@ -269,8 +269,8 @@ class Trainer:
         """The weights that are validated and saved: the moving average, if there is one."""
         return self.net if self.averaged is None else self.averaged.module
 
-    def _loss(self, batch, net: InterpolatorNet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (net or self.net)(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+    def _loss(self, batch, net: InterpolatorNet) -> tuple[torch.Tensor, torch.Tensor]:
+        x = net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
         err = (x - batch.target_x)[:, 1:-1] / self.loss_scale
         return (err**2).mean(), x
 
@@ -293,23 +293,22 @@ class Trainer:
         return total / count, mae / count
 
     @staticmethod
-    def _state_of(net: InterpolatorNet) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+    def _state_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """A copy of ``net``'s weights on the CPU, unchanged by later training steps."""
+        return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
     def _training_state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch, "best": self.best, "best_mae": self.best_mae,
             "stale": self.stale, "history": self.history, "elapsed_s": self.elapsed,
-            "current_state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-            "averaged_state_dict": (None if self.averaged is None else
-                                    {k: v.detach().cpu()
-                                     for k, v in self.averaged.state_dict().items()}),
+            "current_state_dict": self._state_of(self.net),
+            "averaged_state_dict": None if self.averaged is None else self._state_of(self.averaged),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
         }
 
     def _save(self) -> None:
-        current = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        state = self._training_state()
         self.net.load_state_dict(self.best_state)
         meta = {"name": self.net.kind, "provenance": self.provenance,
                 "fine_tuned_from": self.fine_tuned_from,
@@ -317,11 +316,9 @@ class Trainer:
                 "temperature_range_K": self.temperature_range,
                 "best_val_loss": self.best, "best_val_position_mae": self.best_mae,
                 "epochs": self.epoch, "minutes": self.elapsed / 60}
-        state = self._training_state()
-        state["current_state_dict"] = {k: v.cpu() for k, v in current.items()}
         save_checkpoint(self.cfg.output.checkpoint, self.net, self.canon, self.source.numbers,
                         self.source.dt_fs, meta, state)
-        self.net.load_state_dict(current)
+        self.net.load_state_dict(state["current_state_dict"])
 
     def resume(self) -> None:
         """Continue from the checkpoint at the configured output path."""
@@ -356,7 +353,7 @@ class Trainer:
             train_loss = 0.0
             for _ in range(opt.batches_per_epoch):
                 starts = self.rng.choice(self.source.train_starts, opt.batch_size)
-                loss, _ = self._loss(self._batch(starts))
+                loss, _ = self._loss(self._batch(starts), self.net)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.gradient_clip)
