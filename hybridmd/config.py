@@ -728,6 +728,11 @@ class OptimisationConfig(Strict):
         "per step (e.g. 0.999: about the last 1000 steps); validated and saved in place of the "
         "raw weights. It removes most of the noise of the steps without lowering the "
         "learning rate")
+    time_reversal: Literal["both", "random"] = Field(
+        "both", description="symmetric models only: both: every training window read forwards "
+        "and backwards and the two averaged, as when the model interpolates; random: one "
+        "reading per window, its direction drawn at random. Random makes a step about half as "
+        "costly (more epochs in the same time); the saved model still averages both readings")
     plateau: PlateauConfig = Field(default_factory=PlateauConfig,
                                    description="the plateau schedule's settings")
 

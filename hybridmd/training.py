@@ -3,7 +3,8 @@
 Windows are cut on the fly from the fine trajectories at the model's stride; the final part of
 each trajectory (10% by default, as in the paper) is held out for validation. Adam with
 ReduceLROnPlateau (the paper's defaults), a cosine schedule or cuts at fixed epochs, gradient
-clipping, optionally a moving average of the weights (validated and saved in their place),
+clipping, optionally a moving average of the weights (validated and saved in their place) and,
+for symmetric models, one reading of each window in a random direction instead of both,
 early stopping and a wall-time budget; the best weights and the state to resume from are saved
 to one checkpoint file.
 """
@@ -30,7 +31,7 @@ from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
 from hybridmd.interpolation.temperature import context_temperatures, temperature_range
 from hybridmd.interpolation.windows import accelerations
-from hybridmd.models.base import InterpolatorNet
+from hybridmd.models.base import InterpolatorNet, reverse_time, reverse_window
 from hybridmd.models.registry import build_net
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
@@ -202,6 +203,11 @@ class Trainer:
         else:
             self.net, self.canon = self._start_from(start_from)
             self.loss_scale = residual_spread(self.source, self.canon, seed=opt.seed)
+        if opt.time_reversal == "random" and not getattr(self.net, "symmetric", False):
+            raise InputError(f"training.time_reversal: random trains a symmetric model one "
+                             f"reading at a time, but this {self.net.kind} model is not "
+                             "symmetric: leave time_reversal out (or set model.hyperparameters."
+                             "symmetric: true)")
         self.net.to(self.device)
         self.loss_scale = self.loss_scale.to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opt.learning_rate)
@@ -269,10 +275,28 @@ class Trainer:
         """The weights that are validated and saved: the moving average, if there is one."""
         return self.net if self.averaged is None else self.averaged.module
 
-    def _loss(self, batch, net: InterpolatorNet) -> tuple[torch.Tensor, torch.Tensor]:
-        x = net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+    def _loss(self, batch, net: InterpolatorNet,
+              backwards: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled squared error and the network's states; ``backwards`` ((B,) bool): read
+        each window once, backwards where True (``time_reversal: random``)."""
+        if backwards is None:
+            x = net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+        else:
+            x = self.read_once(batch, net, backwards)
         err = (x - batch.target_x)[:, 1:-1] / self.loss_scale
         return (err**2).mean(), x
+
+    @staticmethod
+    def read_once(batch, net: InterpolatorNet, backwards: torch.Tensor) -> torch.Tensor:
+        """One reading of a symmetric network per window, backwards in time where
+        ``backwards``, its output turned forwards again: the mean of the two readings is
+        what the network gives when it interpolates."""
+        n, where = net.n_atoms, backwards.view(-1, 1, 1)
+        back = reverse_window(batch.ctx_x, batch.ctx_a, batch.base_x, n)
+        x = net.read_once(*(torch.where(where, b, f) for f, b in
+                            zip((batch.ctx_x, batch.ctx_a, batch.base_x), back, strict=True)),
+                          batch.s)
+        return torch.where(where, reverse_time(x, n), x)
 
     @torch.no_grad()
     def validate(self, max_windows: int = 2000) -> tuple[float, float]:
@@ -353,7 +377,9 @@ class Trainer:
             train_loss = 0.0
             for _ in range(opt.batches_per_epoch):
                 starts = self.rng.choice(self.source.train_starts, opt.batch_size)
-                loss, _ = self._loss(self._batch(starts), self.net)
+                backwards = None if opt.time_reversal == "both" else torch.as_tensor(
+                    self.rng.random(opt.batch_size) < 0.5, device=self.device)
+                loss, _ = self._loss(self._batch(starts), self.net, backwards)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.gradient_clip)

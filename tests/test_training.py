@@ -12,6 +12,7 @@ import torch
 from hybridmd.checkpoint import ModelMismatchError, check_compatible, load_interpolator
 from hybridmd.cli import main
 from hybridmd.config import TrainConfig, parse_config
+from hybridmd.errors import InputError
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.evaluate import evaluate
 from hybridmd.interpolation.metrics import reconstruction_errors
@@ -238,3 +239,29 @@ def test_training_from_a_checkpoint_fine_tunes_it(trained, tmp_path: Path) -> No
         Trainer(other, start_from=start)
     with pytest.raises(ValueError, match="--resume .* or --from"):
         train(cfg, resume=True, start_from=start)
+
+
+def test_one_random_reading_per_window_trains_the_symmetric_model(tmp_path: Path) -> None:
+    """time_reversal: random trains on one reading per window; the two readings average to
+    what the network gives when it interpolates, and the saved model still averages them."""
+    trainer = Trainer(_config(tmp_path, max_epochs=3, time_reversal="random"))
+    history = trainer.run(progress=False).history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    both_ways = train(_config(tmp_path / "both", max_epochs=3), progress=False).history
+    assert [h["train_loss"] for h in history] != [h["train_loss"] for h in both_ways]
+    net = trainer.net.eval()
+    batch = trainer._batch(trainer.source.val_starts[:8])
+    forwards, backwards = (Trainer.read_once(batch, net, torch.full((8,), flag))
+                           for flag in (False, True))
+    assert not torch.allclose(forwards, backwards)
+    mixed = Trainer.read_once(batch, net, torch.arange(8) % 2 == 0)
+    torch.testing.assert_close(mixed[1::2], forwards[1::2])
+    torch.testing.assert_close(mixed[::2], backwards[::2])
+    with torch.no_grad():
+        both = net(batch.ctx_x, batch.ctx_a, batch.base_x, batch.s)
+    torch.testing.assert_close(0.5 * (forwards + backwards), both)
+    assert load_interpolator(tmp_path / "model.pt").net.symmetric
+    one_way = _config(tmp_path, time_reversal="random").model_dump(mode="json")
+    one_way["model"]["hyperparameters"]["symmetric"] = False
+    with pytest.raises(InputError, match="time_reversal: random .* not symmetric"):
+        Trainer(parse_config(one_way, TrainConfig, "train.yaml"))

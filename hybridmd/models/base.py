@@ -52,6 +52,14 @@ def reverse_time(x: torch.Tensor, n_atoms: int, axis: int = 1) -> torch.Tensor:
     return flipped * sign
 
 
+def reverse_window(ctx_x: torch.Tensor, ctx_a: torch.Tensor, base_x: torch.Tensor,
+                   n_atoms: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A window's inputs read backwards in time: ends swapped, velocities negated, the
+    accelerations (even in time) only reordered."""
+    return (reverse_time(ctx_x, n_atoms), torch.flip(ctx_a, dims=(1,)),
+            reverse_time(base_x, n_atoms))
+
+
 def blend(forward: torch.Tensor, backward: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """(1 - λ) forward + λ backward with λ_k = s_k = k/n, along the time axis 1."""
     lam = s.view(1, -1, 1).to(forward.dtype)

@@ -19,7 +19,8 @@ Two constraints from physics, on by default (the ablation: ``envelope``/``symmet
 - ``symmetric``: the output is the mean of the network on the window and, time-reversed back,
   on the time-reversed window (ends swapped, velocities negated), in one batch: reconstructing
   the reversed window gives exactly the reversed reconstruction, as Newton's equations do.
-  It doubles the cost of a step; bidirectional models only (a forward-only model run on
+  It doubles the cost of a step (in training, ``time_reversal: random`` reads each window
+  once instead, in a random direction); bidirectional models only (a forward-only model run on
   both ends would be a bidirectional one).
 """
 
@@ -30,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-from hybridmd.models.base import InterpolatorNet, pin_endpoints, reverse_time
+from hybridmd.models.base import InterpolatorNet, pin_endpoints, reverse_time, reverse_window
 
 
 class ResidualLSTM(InterpolatorNet):
@@ -69,15 +70,17 @@ class ResidualLSTM(InterpolatorNet):
     def forward(self, ctx_x: torch.Tensor, ctx_a: torch.Tensor, base_x: torch.Tensor,
                 s: torch.Tensor) -> torch.Tensor:
         if not self.symmetric:
-            return self._forward(ctx_x, ctx_a, base_x, s)
+            return self.read_once(ctx_x, ctx_a, base_x, s)
         b, n = base_x.shape[0], self.n_atoms
-        both = self._forward(torch.cat([ctx_x, reverse_time(ctx_x, n)]),
-                             torch.cat([ctx_a, torch.flip(ctx_a, dims=(1,))]),
-                             torch.cat([base_x, reverse_time(base_x, n)]), s)
+        back = reverse_window(ctx_x, ctx_a, base_x, n)
+        both = self.read_once(*(torch.cat([x, y]) for x, y in
+                                zip((ctx_x, ctx_a, base_x), back, strict=True)), s)
         return 0.5 * (both[:b] + reverse_time(both[b:], n))
 
-    def _forward(self, ctx_x: torch.Tensor, ctx_a: torch.Tensor, base_x: torch.Tensor,
-                 s: torch.Tensor) -> torch.Tensor:
+    def read_once(self, ctx_x: torch.Tensor, ctx_a: torch.Tensor, base_x: torch.Tensor,
+                  s: torch.Tensor) -> torch.Tensor:
+        """The network on the window as given, without the time-reversed reading that
+        ``symmetric`` averages in."""
         b, t, d = base_x.shape
         frames = torch.cat([s.view(1, t, 1).expand(b, t, 1).to(base_x.dtype), base_x], dim=-1)
         pad = self.cells * self.group - t
