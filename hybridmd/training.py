@@ -204,7 +204,7 @@ class Trainer:
             self.net, self.canon = self._start_from(start_from)
             self.loss_scale = residual_spread(self.source, self.canon, seed=opt.seed)
         if opt.time_reversal == "random" and not getattr(self.net, "symmetric", False):
-            raise InputError(f"training.time_reversal: random trains a symmetric model one "
+            raise InputError("training.time_reversal: random trains a symmetric model one "
                              f"reading at a time, but this {self.net.kind} model is not "
                              "symmetric: leave time_reversal out (or set model.hyperparameters."
                              "symmetric: true)")
