@@ -447,6 +447,10 @@ def _cases() -> list[Case]:
          lambda w: ["train", w.train("t4", data={"validation_fraction": 0.7})])
     case("train/step-schedule-without-milestones", ("training", "milestones"),
          lambda w: ["train", w.train("t24", training={"schedule": "step"})])
+    case("train/one-reading-of-a-one-way-model",
+         ("training.time_reversal", "not symmetric", "symmetric: true"),
+         lambda w: ["train", w.train("t25", model={"hyperparameters": {"symmetric": False}},
+                                     training={"time_reversal": "random"})])
     case("train/stride-one", "model.stride",
          lambda w: ["train", w.train("t5", model={"stride": 1})])
     case("train/checkpoint-is-a-folder", ("output.checkpoint", "a-folder", "folder"),
