@@ -32,7 +32,7 @@ import yaml
 from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
-from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.session import HybridRun
 from hybridmd.readers import read_trajectory
 
 REPO = Path(__file__).resolve().parent.parent

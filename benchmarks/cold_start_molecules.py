@@ -28,7 +28,7 @@ import yaml
 from ase.io import read
 
 from hybridmd.config import RunConfig, parse_config
-from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.session import HybridRun
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "sgdml"

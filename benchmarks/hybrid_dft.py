@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from hybridmd.config import RunConfig, parse_config
-from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.session import HybridRun
 
 INPUT = Path(__file__).resolve().parent.parent / "inputs" / "water-dft-hybrid.yaml"
 

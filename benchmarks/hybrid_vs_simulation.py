@@ -25,7 +25,7 @@ from hybridmd.analysis.compare import VACF_LAGS_FS as LAGS_FS
 from hybridmd.analysis.compare import distribution_scores as scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
-from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.session import HybridRun
 from hybridmd.readers import read_trajectory
 
 

@@ -250,38 +250,45 @@ class HybridDynamics(MolecularDynamics):
                        "monitor": {"fraction": monitor_fraction, "workers": 0}},
             "output": {"directory": str(self.directory)},
         }
-        self.segments_done = 0
         self.summary: dict[str, Any] = {}
         # the monitors' own calculator, copied before hybridmd counts the calls of the user's
         self._monitor_calc = copy.deepcopy(atoms.calc)
+        self._run: Any = None  #: the hybrid run, made at the first call of ``run``
 
     def step(self) -> None:
         raise NotImplementedError("HybridDynamics advances by run(steps): a segment depends "
                                   "on monitors and rollbacks beyond a single step")
 
     def run(self, steps: int = 50) -> bool:
-        """Run ``steps`` more segments (the first call starts the run, later ones extend it)."""
+        """Run ``steps`` more segments (the first call starts the run, later ones go on with
+        the same loop in memory); the outputs are complete when it returns."""
         from hybridmd.config import RunConfig, parse_config
-        from hybridmd.hybrid.driver import HybridRun
+        from hybridmd.hybrid.session import HybridRun
 
         if steps < 1:
             raise ValueError(f"steps must be at least 1 segment, got {steps}")
-        total = self.segments_done + steps
-        data = copy.deepcopy(self._input)
-        data["dynamics"]["steps"] = total * self._input["hybrid"]["stride"]
-        cfg = parse_config(data, RunConfig, str(self.directory / "HybridDynamics"))
-        run = HybridRun(cfg, calculator=self.atoms.calc,
-                        monitor_calculator=self._monitor_calc,
-                        on_commit=self._committed)
-        first = self.segments_done == 0
-        result = run.run(resume=not first, overwrite=first, progress=False)
-        self.segments_done = total
-        self.summary = result.summary
+        if self._run is None:
+            data = copy.deepcopy(self._input)
+            data["dynamics"]["steps"] = steps * self._input["hybrid"]["stride"]
+            cfg = parse_config(data, RunConfig, str(self.directory / "HybridDynamics"))
+            self._run = HybridRun(cfg, calculator=self.atoms.calc,
+                                  monitor_calculator=self._monitor_calc)
+            self._run.loop.on_commit(self._committed)
+        self.summary = self._run.advance(steps).summary
         return True
 
+    @property
+    def segments_done(self) -> int:
+        """Segments made so far."""
+        return 0 if self._run is None or self._run.loop.current is None else (
+            self._run.loop.current.index)
+
+    def close(self) -> None:
+        """Stop the monitors and close the timeline (the outputs are already complete)."""
+        if self._run is not None:
+            self._run.close()
+
     def _committed(self, frame: Any) -> None:
-        if frame.index == 0 and self.segments_done > 0:
-            return
         atoms, calc = self.atoms, self.atoms.calc
         atoms.set_positions(frame.positions)
         atoms.set_momenta(frame.departure)

@@ -76,18 +76,20 @@ def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from hybridmd.config import RunConfig, load_config
-    from hybridmd.hybrid.driver import HybridRun
+    from hybridmd.hybrid.build import build_loop
+    from hybridmd.hybrid.files import RunFolder
     from hybridmd.hybrid.mpi import run_hybrid_mpi
+    from hybridmd.hybrid.session import HybridRun
     from hybridmd.hybrid.summary import format_summary
     from hybridmd.parallel import replica_config, run_replicas, this_rank_replicas
-    from hybridmd.preflight import preflight_run
 
     cfg = load_config(args.input, RunConfig)
     comm = mpi_world()
     context = _input_context(args.input)
     if cfg.replicas > 1:
-        for k in this_rank_replicas(cfg.replicas):
-            preflight_run(replica_config(cfg, k), args.resume, args.overwrite)
+        for k in this_rank_replicas(cfg.replicas):  # every folder before any replica runs
+            replica = replica_config(cfg, k)
+            RunFolder(replica.output.directory).check(replica, args.resume, args.overwrite)
 
         def one(replica: RunConfig) -> object:
             return HybridRun(replica, context=context).run(
@@ -98,10 +100,9 @@ def _run(args: argparse.Namespace) -> int:
         for k, result in results:
             print(f"replica {k}:\n{format_summary(result.summary)}")
         return _stop_code(any(result.interrupted for _, result in results), None)
-    # under MPI only the driver's rank checks the folder (it writes there while others check)
-    preflight_run(cfg, args.resume, args.overwrite,
-                  check_folder=comm is None or comm.Get_rank() == 0)
     if comm is not None and comm.Get_size() > 1:
+        if comm.Get_rank() != 0:  # every rank refuses a bad input with the same line
+            build_loop(cfg, context=context).loop.close()
         result = run_hybrid_mpi(cfg, comm, args.resume, args.overwrite, not args.quiet,
                                 context)
         if result is None:  # the interpolator and monitor ranks

@@ -510,26 +510,28 @@ class HybridConfig(Strict):
 
     @model_validator(mode="after")
     def _learning(self) -> HybridConfig:
-        learns = self.forecaster == "learn" or (
-            self.forecaster is not None and _is_learned_forecaster(self.forecaster))
-        if self.interpolator == "learn" and not learns:
-            raise ValueError("interpolator: learn fills ML segments with the frames of the "
-                             "learned force field; it needs forecaster: learn (or an earlier "
-                             "run's forecaster.pt)")
-        if learns and self.fine_tune is not None:
-            raise ValueError("fine_tune: tunes a forecaster network; a learned forecaster is "
-                             "refitted as the run goes on (see hybrid.learn); remove fine_tune")
-        if not learns and self.learn != LearnConfig():
-            raise ValueError("hybrid.learn: configures the learner of forecaster: learn; set "
-                             "forecaster: learn or remove the learn: section")
+        from hybridmd.data import forecaster_names
+
+        spec = self.forecaster
+        if spec == "learn" or spec is None or spec in forecaster_names():
+            problem = learning_problem(self, spec == "learn")
+            if problem:
+                raise ValueError(problem)
         return self
 
 
-def _is_learned_forecaster(path: str) -> bool:
-    """Whether a forecaster file is one an earlier learning run left (not a network)."""
-    from hybridmd.hybrid.learned_file import is_learned_forecaster
-
-    return is_learned_forecaster(Path(path))
+def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
+    """What in the hybrid section does not fit a run that learns (or does not), or None."""
+    if hybrid.interpolator == "learn" and not learns:
+        return ("interpolator: learn fills ML segments with the frames of the learned force "
+                "field; it needs forecaster: learn (or an earlier run's forecaster.pt)")
+    if learns and hybrid.fine_tune is not None:
+        return ("fine_tune: tunes a forecaster network; a learned forecaster is refitted as "
+                "the run goes on (see hybrid.learn); remove fine_tune")
+    if not learns and hybrid.learn != LearnConfig():
+        return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "
+                "learn or remove the learn: section")
+    return None
 
 
 class RunOutputConfig(Strict):

@@ -14,8 +14,6 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hybridmd.errors import InputError, MissingFileError, reading
 from hybridmd.safety import RunInputError
 
@@ -194,46 +192,6 @@ def check_interpolator(spec: str, atoms: Atoms, stride: int, dt_fs: float, key: 
         raise InputError(f"{key}: {exc}") from exc
 
 
-def forecaster_mismatch(numbers: Any, dt_fs: float, stride: int, fc_numbers: Any,
-                        fc_dt_fs: float, fc_stride: int) -> str | None:
-    """What keeps a forecaster from a run (None when it fits)."""
-    from ase import Atoms
-
-    from hybridmd.trajectory import SPACING_RTOL
-
-    if list(fc_numbers) != list(numbers):
-        return (f"was trained for {Atoms(numbers=list(fc_numbers)).get_chemical_formula()} in "
-                "another order or composition than the system "
-                f"({Atoms(numbers=list(numbers)).get_chemical_formula()}); train one for this "
-                "system")
-    if not np.isclose(fc_dt_fs, dt_fs, rtol=SPACING_RTOL) or fc_stride != stride:
-        return (f"forecasts {fc_stride} steps of {fc_dt_fs:g} fs; the input has hybrid.stride "
-                f"{stride} at dynamics.timestep_fs {dt_fs:g}")
-    return None
-
-
-def check_forecaster(spec: str, atoms: Atoms, stride: int, dt_fs: float) -> None:
-    """A forecaster that loads and fits the molecule and the segment length (a network), or
-    the forecaster.pt of an earlier learning run for the same molecule."""
-    from hybridmd.hybrid.forecaster import load_forecaster
-    from hybridmd.hybrid.learned_file import is_learned_forecaster, load_learned
-
-    if is_learned_forecaster(Path(spec)):
-        with reading(spec, "a learned forecaster", key="hybrid.forecaster"):
-            _, _, data = load_learned(Path(spec))
-        if list(data["numbers"]) != [int(z) for z in atoms.numbers]:
-            raise InputError(f"hybrid.forecaster: {spec} was learned for atoms "
-                             f"{data['numbers']}, the system has {list(atoms.numbers)}; use "
-                             "forecaster: learn to start afresh")
-        return
-    with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
-        fc = load_forecaster(spec)
-    problem = forecaster_mismatch(atoms.numbers, dt_fs, stride, fc.numbers, fc.dt_fs,
-                                  fc.stride)
-    if problem:
-        raise InputError(f"hybrid.forecaster: {spec} {problem}")
-
-
 # ----------------------------------------------------------------------------- commands
 
 
@@ -244,27 +202,6 @@ def preflight_simulate(cfg: SimulationConfig) -> Atoms:
     if cfg.interpolation is not None:
         check_interpolator(cfg.interpolation.interpolator, atoms, cfg.output.stride,
                            cfg.dynamics.timestep_fs, "interpolation.interpolator")
-    return atoms
-
-
-def preflight_run(cfg: RunConfig, resume: bool, overwrite: bool,
-                  check_folder: bool = True) -> Atoms:
-    """`run`: the output folder (``check_folder``: the driver's rank only), structure,
-    momenta, interpolator and forecaster."""
-    from hybridmd.hybrid import files
-
-    if check_folder:
-        folder = files.RunFolder(cfg.output.directory)
-        folder.check(cfg, resume, overwrite)
-        if resume:
-            check_resume_state(folder.paths["tail"])
-    atoms = check_start(cfg)
-    h = cfg.hybrid
-    if h.interpolator != "learn":  # learn: the learned force field's own frames
-        check_interpolator(h.interpolator, atoms, h.stride, cfg.dynamics.timestep_fs,
-                           "hybrid.interpolator")
-    if h.forecaster is not None and h.forecaster != "learn":
-        check_forecaster(h.forecaster, atoms, h.stride, cfg.dynamics.timestep_fs)
     return atoms
 
 

@@ -216,15 +216,14 @@ def test_resume_before_the_worker_wrote_a_frame(tmp_path: Path) -> None:
 
 def _interrupted_after(run, steps: int):
     """``run``, which sends itself SIGINT (a Ctrl-C) after ``steps`` segments."""
-    step, done = run._step, []
+    done = []
 
-    def step_then_interrupt() -> None:
-        step()
+    def interrupt() -> None:
         done.append(1)
         if len(done) == steps:
             os.kill(os.getpid(), signal.SIGINT)
 
-    run._step = step_then_interrupt
+    run.loop.attach(interrupt)
     return run
 
 
@@ -232,7 +231,7 @@ def test_stop_right_after_a_resume(tmp_path: Path) -> None:
     """Ctrl-C in the first segment after a resume (forecasts pending, so no quiet point yet):
     the run stops cleanly, and the next --resume ends as the uninterrupted run."""
     from hybridmd.config import RunConfig, parse_config
-    from hybridmd.hybrid.driver import HybridRun
+    from hybridmd.hybrid.session import HybridRun
 
     def config(name: str) -> RunConfig:
         return parse_config({**RUN, "dynamics": {**RUN["dynamics"], "duration_fs": 300},

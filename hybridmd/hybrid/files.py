@@ -21,6 +21,8 @@ from ase.io import read
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.hybrid.segments import BoundaryFrame
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
+from hybridmd.preflight import check_resume_state, check_run_folder, check_unchanged_input
+from hybridmd.streaming.frames import CoarseFrame
 
 if TYPE_CHECKING:
     from hybridmd.config import RunConfig
@@ -53,13 +55,12 @@ class RunFolder:
     def check(self, cfg: RunConfig, resume: bool, overwrite: bool) -> None:
         """The folder fits the flags (a fresh one, --overwrite, or a run to --resume with an
         unchanged input); ``RunInputError`` with the fix where it does not."""
-        from hybridmd.preflight import check_run_folder, check_unchanged_input
-
         check_run_folder(self.directory, list(self.paths.values()), self.paths["checkpoint"],
                          resume, overwrite)
         if resume:
             check_unchanged_input(self.paths["metadata"], cfg.model_dump(mode="json"),
                                   self.directory)
+            check_resume_state(self.paths["tail"])
 
     def prepare(self, cfg: RunConfig) -> None:
         """A fresh run: clear the folder's run files and write ``run.json``."""
@@ -113,6 +114,13 @@ class Timeline:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def stream_frame(frame: BoundaryFrame) -> CoarseFrame:
+    """A committed frame as the interpolator worker takes it."""
+    return CoarseFrame(frame.index, frame.time_fs, frame.positions, frame.departure,
+                       frame.arrival, frame.forces, frame.energy, frame.origin,
+                       frame.interior_positions, frame.interior_momenta, frame.interior_method)
 
 
 def frame_json(f: BoundaryFrame) -> dict[str, Any]:

@@ -29,14 +29,16 @@ MODEL_NAME = "force-field.npz"
 FRAMES_NAME = "frames.npz"
 
 
-def is_learned_forecaster(path: Path) -> bool:
-    """Whether ``path`` is a learned-forecaster file (not a forecaster network)."""
+def read_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]] | None:
+    """An earlier learning run's file: its version, its labeled frames (counted as from an
+    earlier run) and its other contents; None when ``path`` is not such a file (a forecaster
+    network, a shipped name). Read once."""
     if not zipfile.is_zipfile(path):
-        return False
-    try:
-        return _load(path).get("format") == FORMAT
-    except Exception:  # noqa: BLE001 (anything unreadable is not one; the loader says why)
-        return False
+        return None
+    data = _load(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    return _contents(data)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -81,6 +83,10 @@ def load_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, A
     data = _load(path)
     if data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a learned forecaster ({FORMAT})")
+    return _contents(data)
+
+
+def _contents(data: dict[str, Any]) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]]:
     model = LearnedModel(**data["model"])
     frames = data["frames"]
     dataset = ExpensiveFrames(len(data["numbers"]))

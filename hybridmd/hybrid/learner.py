@@ -147,13 +147,20 @@ class Learner:
         if self.pending is not None:
             self._submit(dataset)
 
+    def process_ids(self) -> list[int]:
+        """The learner's processes (none for a thread or an MPI rank)."""
+        return [p.pid for p in self._processes()]
+
+    def _processes(self) -> list[Any]:
+        return list((getattr(self._executor, "_processes", None) or {}).values())
+
     def close(self) -> None:
         """Stop the learner: a fit in progress is abandoned (a resume asks for it again)."""
         if self._future is not None:
             self._future.cancel()
         if not self._owns:
             return
-        processes = list(getattr(self._executor, "_processes", {}).values())
+        processes = self._processes()
         self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:  # a process pool would otherwise wait for the running fit
             process.terminate()

@@ -20,11 +20,9 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.md.verlet import VelocityVerlet
 
-from hybridmd.hybrid.segments import CallCounter, SegmentResult, simulate_segment
+from hybridmd.hybrid.segments import CallCounter, SegmentResult, SegmentSimulator
 from hybridmd.signals import child_process_setup, spawning_children
-from hybridmd.units import FS
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +59,15 @@ class MonitorResult:
 
 
 class _Resimulator:
-    """A calculator and a velocity-Verlet integrator for one molecule."""
+    """A segment simulator with its own calculator, its calls counted."""
 
     def __init__(self, atoms: Atoms, stride: int, dt_fs: float):
-        self.atoms, self.stride = atoms, stride
         self.counter = CallCounter.of(atoms.calc)
-        self.dyn = VelocityVerlet(atoms, timestep=dt_fs * FS)
+        self.simulator = SegmentSimulator(atoms, stride, dt_fs)
 
     def __call__(self, task: MonitorTask) -> MonitorResult:
         before = self.counter.calls
-        seg = simulate_segment(self.atoms, self.dyn, task.positions, task.momenta, self.stride,
-                               task.start)
+        seg = self.simulator.segment(task.positions, task.momenta, task.start)
         return MonitorResult(task.segment, seg, self.counter.calls - before, task.reason,
                              task.start is None)
 

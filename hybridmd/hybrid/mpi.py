@@ -7,19 +7,11 @@ from contextlib import ExitStack
 from typing import Any
 
 from hybridmd.config import RunConfig
-from hybridmd.hybrid.driver import HybridResult, HybridRun, run_hybrid
+from hybridmd.hybrid.build import learns
+from hybridmd.hybrid.session import HybridResult, HybridRun, run_hybrid
 from hybridmd.signals import ignoring_stop_signals
 
 log = logging.getLogger(__name__)
-
-
-def _learns(cfg: RunConfig) -> bool:
-    from pathlib import Path
-
-    from hybridmd.hybrid.learned_file import is_learned_forecaster
-
-    spec = cfg.hybrid.forecaster
-    return spec == "learn" or (spec is not None and is_learned_forecaster(Path(spec)))
 
 
 def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: bool = False,
@@ -43,7 +35,7 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
     rank, size = comm.Get_rank(), comm.Get_size()
     if size == 1:
         return run_hybrid(cfg, resume, overwrite, progress, context)
-    learner_rank = 2 if _learns(cfg) and size >= 3 else None
+    learner_rank = 2 if learns(cfg) and size >= 3 else None
     monitor_ranks = [r for r in range(2, size) if r != learner_rank]
     monitors = comm.Split(0 if rank == 0 or rank in monitor_ranks else MPI.UNDEFINED, rank)
     learner = comm.Split(0 if rank in (0, learner_rank) else MPI.UNDEFINED, rank)
@@ -70,9 +62,9 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
             log.info("MPI: driver on rank 0, interpolator on rank 1, %s, %d monitor ranks",
                      "learner on rank 2" if learner_rank else "no learner rank",
                      len(monitor_ranks))
-            return HybridRun(cfg, context=context).run(
-                resume, overwrite, progress, comm=comm, monitor_executor=monitor_executor,
-                learner_executor=learner_executor)
+            return HybridRun(cfg, context=context, monitor_executor=monitor_executor,
+                             learner_executor=learner_executor).run(resume, overwrite,
+                                                                    progress, comm=comm)
     finally:
         for sub in (monitors, learner):
             if sub != MPI.COMM_NULL:

@@ -1,4 +1,4 @@
-"""What makes an ML segment: a trained forecaster network, or the force field the run learns.
+"""The ML segment makers: a trained forecaster network, or the force field the run learns.
 
 Both propose the end of the NVE segment that starts at a boundary frame, and say how far off
 it may be (an uncertainty in Å, checked against ``switch.disagreement_A`` and used to choose
@@ -11,22 +11,33 @@ which segments the monitors re-simulate):
   expensive frames, integrated over the n steps: the end's forces and energy and every fine
   frame come with it, at no expensive call. The uncertainty is the spread of its committee
   at the end, times the ratio of true error to spread seen so far on simulated and monitored
-  segments (``ErrorCalibration``), so it reads as a predicted error in Å.
+  segments (``ErrorCalibration``), so it reads as a predicted error in Å. It owns the frames
+  the expensive calculator labeled and the background learner that fits new versions.
+
+Each keeps its own state for the checkpoint: ``snapshot`` (cheap, at every quiet point),
+``saved`` (what of a snapshot goes to disk) and ``restore``. The loop calls the same hooks on
+either: ``labeled`` (frames of the expensive calculator), ``simulated`` (a simulated segment,
+for fine-tuning) and ``at_boundary`` (versions taken up and asked for).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
+from hybridmd.config import FineTuneConfig
+from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.forecaster import Forecaster
+from hybridmd.hybrid.learned_file import save_learned
+from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
-from hybridmd.hybrid.segments import BoundaryFrame, SegmentResult
-from hybridmd.hybrid.surrogate import LearnedModel, integrate
+from hybridmd.hybrid.segments import BoundaryFrame, SegmentResult, min_distance
+from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, integrate
 from hybridmd.units import FS
 
 
@@ -51,16 +62,25 @@ def max_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class NetworkPredictor:
-    """A trained forecaster network; the end's forces by the expensive calculator."""
+    """A trained forecaster network; the end's forces by the expensive calculator.
+
+    With ``fine_tune`` it keeps (r0, v0, a0, r1, v1) of every simulated segment and tunes the
+    network on all of them each time ``every_segments`` new ones are in.
+    """
 
     uncertainty_check = "forward/backward disagreement"
+    learns = False
+    ready = True
 
-    def __init__(self, forecaster: Forecaster, atoms: Atoms, ledger: CallLedger):
+    def __init__(self, forecaster: Forecaster, atoms: Atoms, ledger: CallLedger,
+                 fine_tune: FineTuneConfig | None = None, seed: int = 0):
         self.forecaster = forecaster
         self.atoms, self.ledger = atoms, ledger
         self.masses = atoms.get_masses()
-
-    ready = True
+        self.fine_tune, self.seed = fine_tune, seed
+        self.tune_pairs: list[tuple[np.ndarray, ...]] = []
+        self.tuned_at, self.tunes = 0, 0  #: pairs the last tuning used; tunings so far
+        self.tuned_state: dict[str, Any] | None = None  #: the weights after the last tuning
 
     @property
     def version(self) -> int | None:
@@ -74,8 +94,6 @@ class NetworkPredictor:
 
     def forecast(self, start: BoundaryFrame, min_distance_A: float) -> Forecast | str:
         """The forecast, or why there is none."""
-        from hybridmd.hybrid.segments import min_distance
-
         r1, p1 = self._forecast(start)
         if not (np.isfinite(r1).all() and np.isfinite(p1).all()):
             return "forecast not finite"
@@ -100,11 +118,49 @@ class NetworkPredictor:
     def observe(self, raw_uncertainty: float | None, error: float) -> None:
         """A monitor's verdict (nothing to calibrate for a network)."""
 
-    def state_dict(self) -> dict[str, Any]:
-        return {}
+    def labeled(self, positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
+                source: str) -> None:
+        """Frames of the expensive calculator (a network does not learn from them)."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    def at_boundary(self, steps: int) -> str | None:
+        """Nothing is taken up between segments."""
+        return None
+
+    def simulated(self, start: BoundaryFrame, end: BoundaryFrame) -> str | None:
+        """Keep a simulated segment for fine-tuning; tune when enough are new (then say so)."""
+        ft = self.fine_tune
+        if ft is None:
+            return None
+        m = self.masses[:, None]
+        self.tune_pairs.append((start.positions, start.departure / m * FS,
+                                start.forces / m * FS**2, end.positions, end.arrival / m * FS))
+        if len(self.tune_pairs) - self.tuned_at < ft.every_segments:
+            return None
+        r0, v0, a0, r1, v1 = (np.array(x) for x in zip(*self.tune_pairs, strict=True))
+        before, after = self.forecaster.fine_tune(
+            r0, v0, a0, r1, v1, ft.epochs, ft.learning_rate, ft.batch_size,
+            seed=self.seed * 1000 + self.tunes)
+        self.tuned_at, self.tunes = len(self.tune_pairs), self.tunes + 1
+        self.tuned_state = {k: v.detach().clone()
+                            for k, v in self.forecaster.net.state_dict().items()}
+        return f"{len(r0)} simulated segments; loss {before:.3g} -> {after:.3g}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"pairs": len(self.tune_pairs), "tuned_at": self.tuned_at, "tunes": self.tunes,
+                "tuned_state": self.tuned_state}
+
+    def saved(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        return {**snapshot, "pairs": self.tune_pairs[:snapshot["pairs"]]}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.tune_pairs = saved["pairs"]
+        self.tuned_at, self.tunes = saved["tuned_at"], saved["tunes"]
+        self.tuned_state = saved["tuned_state"]
+        if self.tuned_state is not None:
+            self.forecaster.net.load_state_dict(self.tuned_state)
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
 
 
 class ErrorCalibration:
@@ -135,16 +191,28 @@ class ErrorCalibration:
 
 
 class LearnedPredictor:
-    """The learned force field integrated over the segment; its committee for the doubt."""
+    """The learned force field integrated over the segment; its committee for the doubt.
+
+    It owns the frames the expensive calculator labeled (``dataset``) and the ``learner`` that
+    fits versions from them; ``learned_from`` says which earlier run's file it started from.
+    """
 
     uncertainty_check = "uncertain"
+    learns = True
 
-    def __init__(self, masses: np.ndarray, stride: int, dt_fs: float,
-                 model: LearnedModel | None = None):
+    def __init__(self, masses: np.ndarray, stride: int, dt_fs: float, settings: FitSettings,
+                 learner: Learner, dataset: ExpensiveFrames,
+                 model: LearnedModel | None = None,
+                 learned_from: dict[str, Any] | None = None):
         self.masses = np.asarray(masses, dtype=float)
-        self.stride, self.dt = stride, dt_fs * FS
+        self.stride, self.dt_fs, self.dt = stride, dt_fs, dt_fs * FS
+        self.settings, self.learner, self.dataset = settings, learner, dataset
         self.model = model
+        self.learned_from = learned_from
         self.calibration = ErrorCalibration()
+        if model is not None:  # a warm start: refit once enough are new
+            learner.next_version = model.version + 1
+            learner.last_request_frames = len(dataset)
 
     @property
     def ready(self) -> bool:
@@ -168,8 +236,6 @@ class LearnedPredictor:
         return seg, max(max_distance(seg.positions[-1], end) for end in ends)
 
     def forecast(self, start: BoundaryFrame, min_distance_A: float) -> Forecast | str:
-        from hybridmd.hybrid.segments import min_distance
-
         seg, spread = self._run(start)
         if not (np.isfinite(seg.positions).all() and np.isfinite(seg.momenta).all()):
             return "forecast not finite"
@@ -191,9 +257,51 @@ class LearnedPredictor:
         if raw_uncertainty is not None:
             self.calibration.observe(raw_uncertainty, error)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"calibration": [list(p) for p in self.calibration.pairs]}
+    def labeled(self, positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
+                source: str) -> None:
+        """Frames of the expensive calculator: training data for the next versions."""
+        self.dataset.add(positions, forces, energies, source)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def simulated(self, start: BoundaryFrame, end: BoundaryFrame) -> str | None:
+        """A simulated segment teaches through its labeled frames only."""
+        return None
+
+    def at_boundary(self, steps: int) -> str | None:
+        """Take up a version that is due (what happened, for the timeline); ask for one that
+        is. ``steps``: segments made or tried so far (the learner's clock)."""
+        learner, event = self.learner, None
+        if learner.take_up_due(steps):
+            model = learner.take_up()
+            if isinstance(model, FitFailure):
+                event = (f"version {model.version} failed ({model.message}); keeping "
+                         f"version {self.version}")
+            else:
+                self.model = model
+                event = model.describe()
+        if learner.request_due(len(self.dataset)):
+            learner.request(steps, self.dataset)
+        return event
+
+    def save(self, directory: Path, numbers: np.ndarray, provenance: dict[str, Any]) -> None:
+        """The version in use and every labeled frame, for the next run (``forecaster.pt``)."""
+        if self.model is not None:
+            save_learned(directory, self.model, self.dataset, numbers, self.masses, self.dt_fs,
+                         self.stride, self.settings,
+                         {**provenance, "learned_from": self.learned_from})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"calibration": [list(p) for p in self.calibration.pairs],
+                "learner": self.learner.state_dict(), "model": self.model,
+                "dataset": len(self.dataset)}
+
+    def saved(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        return {**snapshot, "dataset": self.dataset.head(snapshot["dataset"])}
+
+    def restore(self, saved: dict[str, Any]) -> None:
         self.calibration.pairs.clear()
-        self.calibration.pairs.extend(tuple(p) for p in state.get("calibration", []))
+        self.calibration.pairs.extend(tuple(p) for p in saved["calibration"])
+        self.dataset, self.model = saved["dataset"], saved["model"]
+        self.learner.load_state_dict(saved["learner"], self.dataset)
+
+    def close(self) -> None:
+        self.learner.close()

@@ -152,6 +152,19 @@ def simulate_segment(atoms: Atoms, dyn: VelocityVerlet, positions: np.ndarray,
     return SegmentResult(np.array(r), np.array(p), np.array(f), np.array(e))
 
 
+class SegmentSimulator:
+    """The simulation segment maker: n velocity-Verlet steps of Δτ with the atoms' calculator."""
+
+    def __init__(self, atoms: Atoms, stride: int, dt_fs: float):
+        self.atoms, self.stride, self.dt_fs = atoms, stride, dt_fs
+        self.dyn = VelocityVerlet(atoms, timestep=dt_fs * FS)
+
+    def segment(self, positions: np.ndarray, momenta: np.ndarray,
+                start: tuple[np.ndarray, float] | None = None) -> SegmentResult:
+        """The segment from (positions, momenta); see ``simulate_segment``."""
+        return simulate_segment(self.atoms, self.dyn, positions, momenta, self.stride, start)
+
+
 def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> float:
     return 0.5 * float((momenta**2 / masses[:, None]).sum())
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from hybridmd.config import RunConfig
 from hybridmd.hybrid.dataset import SOURCES
-
-if TYPE_CHECKING:
-    from hybridmd.hybrid.driver import HybridRun
+from hybridmd.hybrid.loop import HybridLoop
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -20,37 +19,39 @@ def _stats(values: list[float]) -> dict[str, float] | None:
             "max": float(a.max())}
 
 
-def build_summary(run: HybridRun, wall_s: float, fine_frames: int) -> dict[str, Any]:
+def build_summary(loop: HybridLoop, cfg: RunConfig, directory: str, wall_s: float,
+                  fine_frames: int) -> dict[str, Any]:
     """What the run made and spent: segments, expensive calls by purpose, errors, learning."""
-    c = run.stats
+    c = loop.stats
     segments = c.sim_segments + c.ml_segments
     summary = {
-        "directory": str(run.out), "segments": segments, "stride": run.n,
-        "segment_fs": run.segment_fs, "simulated_segments": c.sim_segments,
+        "directory": directory, "segments": segments, "stride": loop.n,
+        "segment_fs": loop.segment_fs, "simulated_segments": c.sim_segments,
         "ml_segments": c.ml_segments, "ml_verified_segments": c.ml_verified,
         "ml_fraction": c.ml_segments / segments if segments else 0.0,
         "rollbacks": c.rollbacks, "discarded_ml_segments": c.discarded_segments,
         "rejected_forecasts": dict(c.rejected),
-        "force_calls": run.ledger.summary(segments * run.n + 1),
-        "monitor_workers": run.cfg.hybrid.monitor.workers,
+        "force_calls": loop.ledger.summary(segments * loop.n + 1),
+        "monitor_workers": cfg.hybrid.monitor.workers,
         "shadow_error_A": _stats(c.shadow_errors),
         "monitor_error_A": _stats(c.monitor_errors),
         "uncertain_monitor_error_A": _stats(c.uncertain_monitor_errors),
         "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
-        "target_temperature_K": run.cfg.dynamics.temperature_K,
+        "target_temperature_K": cfg.dynamics.temperature_K,
         "fine_frames": fine_frames, "wall_time_s": wall_s,
         "learning": None,
     }
-    if run.learner is not None:
-        model = run.predictor.model
+    maker = loop.predictor
+    if maker is not None and maker.learns:
+        model, dataset = maker.model, maker.dataset
         summary["learning"] = {
             "version": None if model is None else model.version,
-            "frames": len(run.dataset),
-            "frames_by_source": {s: run.dataset.count(s) for s in SOURCES},
+            "frames": len(dataset),
+            "frames_by_source": {s: dataset.count(s) for s in SOURCES},
             "fitted_to": None if model is None else len(model.trained),
             "validation_force_mae_eV_A": None if model is None else model.validation_force_mae,
-            "learner_s": run.learner.fit_seconds, "waited_s": run.learner.wait_seconds,
-            "ml_first_at_call": c.first_ml_calls, "learned_from": run.learned_from,
+            "learner_s": maker.learner.fit_seconds, "waited_s": maker.learner.wait_seconds,
+            "ml_first_at_call": c.first_ml_calls, "learned_from": maker.learned_from,
         }
     return summary
 

@@ -13,8 +13,7 @@ import yaml
 from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
-from hybridmd.hybrid.driver import HybridRun
-from hybridmd.hybrid.segments import simulate_segment
+from hybridmd.hybrid.session import HybridRun
 from hybridmd.safety import SimulationError
 from hybridmd.streaming import WorkerDiedError
 
@@ -48,14 +47,11 @@ def timeline(out: Path) -> list[dict[str, str]]:
 
 def interrupted_at(run: HybridRun, index: int) -> HybridRun:
     """``run``, which sends itself SIGINT (as Ctrl-C would) once it reaches coarse frame index."""
-    step = run._step
-
-    def step_then_interrupt() -> None:
-        step()
-        if run.current.index == index:
+    def interrupt() -> None:
+        if run.loop.current.index == index:
             os.kill(os.getpid(), signal.SIGINT)
 
-    run._step = step_then_interrupt
+    run.loop.attach(interrupt)
     return run
 
 
@@ -68,7 +64,7 @@ class OffsetForecaster:
 
     def predict(self, r, v, a):
         r1, v1 = self.real.predict(r, v, a)
-        if self.run.switch.mode == "ml":
+        if self.run.loop.switch.mode == "ml":
             r1 = r1.copy()
             r1[..., 0, :] += self.shift
         return r1, v1
@@ -153,7 +149,7 @@ def test_simulated_segments_are_the_reference_simulation(hybrid_run):
         if coarse[k].info["origin"] != "sim":
             continue
         start = coarse[k - 1]
-        seg = simulate_segment(run.atoms, run.vv, start.positions, start.get_momenta(), 20)
+        seg = run.loop.simulator.segment(start.positions, start.get_momenta())
         got = np.array([a.positions for a in fine[(k - 1) * 20:k * 20 + 1]])
         # the written end frame carries the departure momenta; positions are the simulation's
         assert np.abs(got - seg.positions).max() < 1e-12
@@ -174,8 +170,8 @@ def test_bad_forecaster_is_caught_by_the_monitor_and_rolled_back(tmp_path):
     run = make_run(out, switch={"verified_segments": 2, "max_ml_segments": 8,
                                 "disagreement_A": 10, "energy_jump_eV": 10},
                    monitor={"workers": 0, "fraction": 1.0, "lag_segments": 2})
-    real = run.predictor.forecaster
-    run.predictor.forecaster = OffsetForecaster(real, run, shift_A=0.1)
+    real = run.loop.predictor.forecaster
+    run.loop.predictor.forecaster = OffsetForecaster(real, run, shift_A=0.1)
     result = run.run(progress=False)
     assert result.summary["rollbacks"] >= 1
     assert result.summary["ml_segments"] == 0  # nothing the monitor rejected was committed
@@ -196,14 +192,11 @@ def test_bad_forecaster_is_caught_by_the_monitor_and_rolled_back(tmp_path):
 def test_killed_worker_stops_the_run_with_frames_on_disk(tmp_path):
     out = tmp_path / "killed"
     run = make_run(out, transport="process")
-    step = run._step
-
-    def step_then_kill() -> None:
-        step()
-        if run.current.index == 10:
+    def kill_at_10() -> None:
+        if run.loop.current.index == 10:
             os.kill(run.stream.worker_pid, signal.SIGKILL)
 
-    run._step = step_then_kill
+    run.loop.attach(kill_at_10)
     with pytest.raises(WorkerDiedError, match="killed by signal 9"):
         run.run(progress=False)
     assert len(read(out / "coarse.traj", ":")) >= 10
@@ -326,15 +319,15 @@ def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):
 def test_slow_worker_holds_the_driver_back_by_the_queue(tmp_path, monkeypatch):
     """A worker slower than the driver: the driver runs ahead by at most the queue (plus the
     frames the worker holds as context), and nothing is lost."""
-    import hybridmd.hybrid.driver as driver
+    import hybridmd.hybrid.session as session
     from hybridmd.streaming.worker import _count_frames
 
-    real = driver.StreamingInterpolation
+    real = session.StreamingInterpolation
 
     def slow(*args, **kwargs):
         return real(*args, **{**kwargs, "interval_delay_s": 0.05})
 
-    monkeypatch.setattr(driver, "StreamingInterpolation", slow)
+    monkeypatch.setattr(session, "StreamingInterpolation", slow)
     out = tmp_path / "slow"
     run = make_run(out, queue_size=2)
     ahead = []
@@ -344,7 +337,7 @@ def test_slow_worker_holds_the_driver_back_by_the_queue(tmp_path, monkeypatch):
             written = (_count_frames(out / "fine.traj") or 0) // 20
             ahead.append(run.stream.submitted - written)
 
-    run.on_commit = watch
+    run.loop.on_commit(watch)
     result = run.run(progress=False)
     assert result.summary["fine_frames"] == 601
     assert max(ahead) <= 2 + 1 + 2 + 1  # queue + in the worker's hands + context C + this one

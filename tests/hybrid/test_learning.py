@@ -16,9 +16,9 @@ from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.driver import HybridRun
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.learner import Learner, LearnerError
+from hybridmd.hybrid.session import HybridRun
 from hybridmd.hybrid.surrogate import FitSettings
 
 from counting_calculators import CountingSGDML
@@ -75,14 +75,11 @@ def positions(out: Path, name: str = "coarse.traj") -> np.ndarray:
 
 def interrupted_at(run: HybridRun, index: int) -> HybridRun:
     """``run``, which sends itself SIGINT (as Ctrl-C would) once it reaches coarse frame index."""
-    step = run._step
-
-    def step_then_interrupt() -> None:
-        step()
-        if run.current.index == index:
+    def interrupt() -> None:
+        if run.loop.current.index == index:
             os.kill(os.getpid(), signal.SIGINT)
 
-    run._step = step_then_interrupt
+    run.loop.attach(interrupt)
     return run
 
 
@@ -238,14 +235,12 @@ def test_a_learner_process_that_dies_ends_the_run_and_resume_continues(learned_r
     run = make_run(part)
 
     def kill_the_learner() -> None:
-        step()
-        learner = run.learner
-        if learner is not None and learner.pending is not None and learner.pending.version == 2:
-            for process in learner._executor._processes.values():
-                os.kill(process.pid, signal.SIGKILL)
+        learner = run.loop.predictor.learner
+        if learner.pending is not None and learner.pending.version == 2:
+            for pid in learner.process_ids():
+                os.kill(pid, signal.SIGKILL)
 
-    step = run._step
-    run._step = kill_the_learner
+    run.loop.attach(kill_the_learner)
     with pytest.raises(LearnerError, match="learner process died"):
         run.run(progress=False)
     resumed = make_run(part).run(resume=True, progress=False)

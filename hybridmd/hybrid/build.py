@@ -1,0 +1,177 @@
+"""The one place that makes a hybrid run from its validated input.
+
+``build_loop`` reads the structure and the initial momenta, builds the calculator, loads each
+ML file once (the forecaster network, or an earlier run's learned force field, or none),
+decides there whether the run learns, checks that every model fits the system, and wires the
+segment makers, checks, monitors and learner into a ``HybridLoop``. Everything it refuses is a
+``RunInputError`` with the key and the fix, raised before a run folder is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from hybridmd.calculators import build_calculator
+from hybridmd.config import RunConfig, learning_problem
+from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
+from hybridmd.errors import reading
+from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.forecaster import load_forecaster
+from hybridmd.hybrid.learned_file import read_learned
+from hybridmd.hybrid.learner import Learner, make_executor
+from hybridmd.hybrid.ledger import CallLedger
+from hybridmd.hybrid.loop import HybridLoop, LoopSettings, Predictor
+from hybridmd.hybrid.monitor import MonitorPool
+from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor
+from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
+from hybridmd.hybrid.selection import MonitorChoice
+from hybridmd.hybrid.surrogate import FitSettings
+from hybridmd.hybrid.switch import Switch
+from hybridmd.safety import RunInputError
+from hybridmd.structures import build_structure, check_start_geometry, load_momenta
+from hybridmd.trajectory import SPACING_RTOL
+
+
+@dataclass
+class BuiltRun:
+    """A loop made from an input, and what the session around it needs to know."""
+
+    loop: HybridLoop
+    stream_interpolator: str  #: what the streaming worker interpolates with
+    context_frames: int  #: frames of context the interpolator reads on each side
+
+
+def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
+               monitor_calculator: Calculator | None = None,
+               context: dict[str, Any] | None = None, monitor_executor: Any = None,
+               learner_executor: Any = None) -> BuiltRun:
+    """The loop of ``cfg``. ``calculator``: use this one instead of the input's (the ASE API);
+    ``monitor_calculator``: a second instance for monitors run in the driver's process;
+    ``context``: what a monitor process needs to validate the input again;
+    ``monitor_executor``/``learner_executor``: where monitors and fits run (MPI ranks)."""
+    h, dyn = cfg.hybrid, cfg.dynamics
+    n, dt_fs = h.stride, dyn.timestep_fs
+    atoms: Atoms = build_structure(cfg.system)
+    check_start_geometry(atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
+    atoms.calc = calculator or build_calculator(cfg.calculator, atoms)
+    ledger = CallLedger(CallCounter.of(atoms.calc))
+    ndof = 3 * len(atoms) if dyn.integrator == "langevin" else internal_degrees_of_freedom(atoms)
+    init_rng, thermo_rng, monitor_rng = (np.random.default_rng(s) for s in
+                                         np.random.SeedSequence(dyn.seed).spawn(3))
+    if dyn.initial_momenta == "maxwell-boltzmann":
+        p0 = maxwell_boltzmann_momenta(atoms, dyn.temperature_K, ndof, init_rng)
+    else:
+        p0 = load_momenta(dyn.initial_momenta, atoms)
+    atoms.set_momenta(p0)  # ASE's Bussi refuses atoms at rest
+    thermostat = BoundaryThermostat(atoms, dyn, n * dt_fs, ndof, thermo_rng)
+    simulator = SegmentSimulator(atoms, n, dt_fs)
+    predictor = _segment_maker(cfg, atoms, ledger, learner_executor)
+    stream_interpolator = "quintic" if h.interpolator == "learn" else h.interpolator
+    context_frames = _interpolator_context(stream_interpolator, atoms, n, dt_fs)
+    monitor_atoms = None
+    if monitor_calculator is not None:
+        monitor_atoms = atoms.copy()
+        monitor_atoms.calc = monitor_calculator
+    monitors = MonitorPool(h.monitor.workers, cfg.model_dump(mode="json"), context or {},
+                           monitor_executor, monitor_atoms)
+    settings = LoopSettings(dyn.n_steps // n, h.monitor.lag_segments or n,
+                            h.interpolator == "learn", h.switch, cfg.safety)
+    loop = HybridLoop(atoms, simulator, predictor, thermostat,
+                      Switch(h.switch, atoms.get_masses(), atoms.get_chemical_symbols()),
+                      MonitorChoice(h.monitor.fraction, h.monitor.uncertain_fraction,
+                                    monitor_rng),
+                      monitors, ledger, ndof, p0, settings, monitor_rng,
+                      tail_length=h.queue_size + 2 * context_frames + 2)
+    return BuiltRun(loop, stream_interpolator, context_frames)
+
+
+def learns(cfg: RunConfig) -> bool:
+    """Whether the run learns a force field (``forecaster: learn`` or an earlier run's file)."""
+    spec = cfg.hybrid.forecaster
+    return spec == "learn" or (spec is not None and read_learned(Path(spec)) is not None)
+
+
+def _segment_maker(cfg: RunConfig, atoms: Atoms, ledger: CallLedger,
+                   learner_executor: Any) -> Predictor | None:
+    """The ML segment maker the input names, its file loaded once; refused where it does not
+    fit the system, the time grid or the run's other options."""
+    h, spec = cfg.hybrid, cfg.hybrid.forecaster
+    if spec is None:
+        return None
+    learned = None
+    if spec != "learn":
+        with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
+            learned = read_learned(Path(spec))
+    problem = learning_problem(h, spec == "learn" or learned is not None)
+    if problem:
+        raise RunInputError(f"hybrid: {problem}")
+    if spec == "learn" or learned is not None:
+        return _learned_maker(cfg, atoms, learned, spec, learner_executor)
+    with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
+        forecaster = load_forecaster(spec)
+    problem = forecaster_mismatch(atoms.numbers, cfg.dynamics.timestep_fs, h.stride,
+                                  forecaster.numbers, forecaster.dt_fs, forecaster.stride)
+    if problem:
+        raise RunInputError(f"hybrid.forecaster: {spec} {problem}")
+    return NetworkPredictor(forecaster, atoms, ledger, h.fine_tune, cfg.dynamics.seed)
+
+
+def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
+                   executor: Any) -> LearnedPredictor:
+    """A new learned force field, or an earlier learning run's (its version and frames)."""
+    learn = cfg.hybrid.learn
+    settings = FitSettings(max_frames=learn.max_frames_for(len(atoms)),
+                           kernel_width=learn.kernel_width, processes=learn.threads)
+    learner = Learner(settings, atoms.numbers, learn.first_fit_frames, learn.refit_frames,
+                      learn.lag_segments, executor or make_executor(learn.transport),
+                      owns_executor=executor is None)
+    model, dataset, learned_from = None, ExpensiveFrames(len(atoms)), None
+    if learned is not None:
+        model, dataset, data = learned
+        if list(data["numbers"]) != [int(z) for z in atoms.numbers]:
+            raise RunInputError(f"hybrid.forecaster: {spec} was learned for atoms "
+                                f"{data['numbers']}, the system has {list(atoms.numbers)}; "
+                                "use forecaster: learn to start afresh")
+        theirs = data["provenance"].get("calculator_config")
+        ours = cfg.calculator.model_dump(mode="json")
+        if theirs != ours:
+            raise RunInputError(
+                f"hybrid.forecaster {spec} was learned from another calculator ({theirs}); "
+                f"this run's is {ours}. Frames of one level of theory cannot teach another: "
+                "use forecaster: learn to start afresh")
+        learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
+    return LearnedPredictor(atoms.get_masses(), cfg.hybrid.stride, cfg.dynamics.timestep_fs,
+                            settings, learner, dataset, model, learned_from)
+
+
+def _interpolator_context(spec: str, atoms: Atoms, stride: int, dt_fs: float) -> int:
+    """Refuse an interpolator that does not fit the run; its context C."""
+    from hybridmd.streaming.worker import IncrementalReconstructor, make_interpolator
+
+    with reading(spec, "a hybridmd interpolator checkpoint", key="hybrid.interpolator"):
+        model = make_interpolator(spec)
+    try:
+        return IncrementalReconstructor(model, atoms.numbers, atoms.get_masses(), stride,
+                                        dt_fs).context
+    except ValueError as exc:
+        raise RunInputError(f"hybrid.interpolator: {exc}") from None
+
+
+def forecaster_mismatch(numbers: Any, dt_fs: float, stride: int, fc_numbers: Any,
+                        fc_dt_fs: float, fc_stride: int) -> str | None:
+    """What keeps a forecaster from a run (None when it fits)."""
+    if list(fc_numbers) != list(numbers):
+        return (f"was trained for {Atoms(numbers=list(fc_numbers)).get_chemical_formula()} in "
+                "another order or composition than the system "
+                f"({Atoms(numbers=list(numbers)).get_chemical_formula()}); train one for this "
+                "system")
+    if not np.isclose(fc_dt_fs, dt_fs, rtol=SPACING_RTOL) or fc_stride != stride:
+        return (f"forecasts {fc_stride} steps of {fc_dt_fs:g} fs; the input has hybrid.stride "
+                f"{stride} at dynamics.timestep_fs {dt_fs:g}")
+    return None

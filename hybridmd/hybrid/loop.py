@@ -1,0 +1,428 @@
+"""The hybrid loop: segments made by simulation or ML, checked, committed or rolled back.
+
+Time advances in segments of Δt = n·Δτ. In ``sim`` mode a segment is n velocity-Verlet steps
+with the real calculator, and the ML segment maker (a forecaster network, or the force field
+the run learns: ``hybridmd.hybrid.predictors``) predicts the same segment in the shadow; the
+adaptive switch (``hybridmd.hybrid.switch``) decides when to trust it. In ``ml`` mode the ML
+makes the segment; the loop goes back to simulation when a check rejects a forecast, after
+``max_ml_segments``, or when a monitor finds a re-simulated segment beyond tolerance: then it
+rolls back to the last verified frame and simulates from there.
+
+Frames are committed only once no pending monitor result can roll them back. A committed
+frame is ``verified`` (simulated, or a monitored forecast within tolerance) or ``unverified``
+(an ML frame nobody re-simulated), and is never replaced. ``advance(k)`` makes k more segments
+in memory; observers see what happens: ``on_commit`` every committed frame in order,
+``on_event`` every decision (one timeline row each), ``attach`` after every segment. The loop
+knows no files, no input and no progress bar: ``hybridmd.hybrid.session`` owns those, and
+``hybridmd.hybrid.build`` makes the loop from an input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from hybridmd.config import SafetyConfig, SwitchConfig
+from hybridmd.hybrid.ledger import CallLedger, RunStats
+from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
+from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor, max_distance
+from hybridmd.hybrid.segments import (
+    BoundaryFrame,
+    BoundaryThermostat,
+    SegmentSimulator,
+    kinetic_energy,
+)
+from hybridmd.hybrid.selection import MonitorChoice
+from hybridmd.hybrid.switch import Switch
+from hybridmd.safety import SimulationError, check_state
+from hybridmd.units import KB
+
+log = logging.getLogger(__name__)
+
+#: how the interior frames of a learned ML segment are labelled in the fine trajectory
+LEARNED_METHOD = "learned force field"
+
+Predictor = NetworkPredictor | LearnedPredictor
+
+
+@dataclass
+class LoopSettings:
+    """The numbers the loop decides with (from the input's dynamics, hybrid and safety)."""
+
+    n_segments: int  #: segments in the whole run
+    lag: int  #: segments between a monitor's submission and the use of its result
+    learned_interior: bool  #: ML segments keep the learned force field's own fine frames
+    switch: SwitchConfig
+    safety: SafetyConfig
+
+
+class HybridLoop:
+    """The segment-by-segment state machine of a hybrid run, in memory."""
+
+    def __init__(self, atoms: Atoms, simulator: SegmentSimulator, predictor: Predictor | None,
+                 thermostat: BoundaryThermostat, switch: Switch, choice: MonitorChoice,
+                 monitors: MonitorPool, ledger: CallLedger, ndof: int,
+                 initial_momenta: np.ndarray, settings: LoopSettings,
+                 monitor_rng: np.random.Generator, tail_length: int):
+        self.atoms, self.simulator, self.predictor = atoms, simulator, predictor
+        self.thermostat, self.switch, self.choice = thermostat, switch, choice
+        self.monitors, self.ledger, self.settings = monitors, ledger, settings
+        self.masses = atoms.get_masses()
+        self.numbers = atoms.numbers
+        self.ndof = ndof
+        self.n, self.dt_fs = simulator.stride, simulator.dt_fs
+        self.segment_fs = self.n * self.dt_fs
+        self.initial_momenta = initial_momenta
+        self.monitor_rng = monitor_rng
+        self.tail_length = tail_length  #: committed frames kept (the stream's tail)
+        self.stats = RunStats()
+        self.current: BoundaryFrame | None = None  #: where the next segment starts
+        self.committed: list[BoundaryFrame] = []  #: recent committed frames (stream tail)
+        self.pending: list[BoundaryFrame] = []  #: ML frames not yet committed
+        self.n_committed = 0
+        self.segments_tried = 0  #: segments made or tried (the learner's clock)
+        #: the state that failed a safety check: (coarse index, positions, momenta)
+        self.failure: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._commit_observers: list[Callable[[BoundaryFrame], None]] = []
+        self._event_observers: list[Callable[[dict[str, Any]], None]] = []
+        self._segment_observers: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ observers
+
+    def on_commit(self, observer: Callable[[BoundaryFrame], None]) -> None:
+        """Call ``observer(frame)`` with every frame as it is committed, in order."""
+        self._commit_observers.append(observer)
+
+    def on_event(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``observer(row)`` with every decision (the timeline's columns)."""
+        self._event_observers.append(observer)
+
+    def attach(self, observer: Callable[[], None]) -> None:
+        """Call ``observer()`` after every segment made or tried."""
+        self._segment_observers.append(observer)
+
+    def _event(self, segment: int, mode: str, event: str, **row: Any) -> None:
+        row = {"segment": segment, "time_fs": segment * self.segment_fs, "mode": mode,
+               "event": event, **row, **self.ledger.row()}
+        for observer in self._event_observers:
+            observer(row)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def quiet(self) -> bool:
+        """No ML frame pending and no monitor outstanding: the state can be checkpointed."""
+        return not self.pending and not self.monitors.outstanding
+
+    @property
+    def finished(self) -> bool:
+        return self.current is not None and self.current.index >= self.settings.n_segments
+
+    def rng_state(self) -> dict[str, Any]:
+        return {"thermostat": self.thermostat.rng.bit_generator.state,
+                "monitor": self.monitor_rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.thermostat.rng.bit_generator.state = state["thermostat"]
+        self.monitor_rng.bit_generator.state = state["monitor"]
+
+    def _boundary(self, index: int, positions: np.ndarray, arrival: np.ndarray,
+                  forces: np.ndarray, energy: float, origin: str, status: str,
+                  interior: tuple[np.ndarray, np.ndarray] | None = None,
+                  interior_method: str = "simulation", exact: bool = True,
+                  raw_uncertainty: float | None = None) -> BoundaryFrame:
+        """The frame at the end of a segment, with the O-step applied to its momenta."""
+        self._check_safety(index, positions, forces, arrival)
+        departure = self.thermostat.apply(arrival)
+        return BoundaryFrame(
+            index, index * self.segment_fs, positions.copy(), arrival.copy(), departure,
+            forces.copy(), float(energy), origin, status,
+            None if interior is None else interior[0], None if interior is None else interior[1],
+            self.rng_state(), self.thermostat.energy, exact=exact,
+            interior_method=interior_method, raw_uncertainty=raw_uncertainty)
+
+    def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
+                      momenta: np.ndarray) -> None:
+        temperature = 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
+        problem = check_state(positions, forces, temperature, self.settings.safety)
+        if problem:
+            self.failure = (index, positions, momenta)
+            raise SimulationError(
+                f"coarse frame {index} (t = {index * self.segment_fs:.1f} fs): {problem}")
+
+    # ------------------------------------------------------------------ segments
+
+    def start(self) -> None:
+        """Frame 0: the structure with its initial momenta (no O-step before the first
+        segment)."""
+        atoms, p0 = self.atoms, self.initial_momenta
+        atoms.set_momenta(p0)
+        with self.ledger.charge("simulation"):
+            forces = atoms.get_forces()
+            energy = float(atoms.get_potential_energy())
+        self._check_safety(0, atoms.positions, forces, p0)
+        self._labeled(atoms.positions, forces, [energy], "simulation")
+        frame = BoundaryFrame(0, 0.0, atoms.get_positions(), p0.copy(), p0.copy(),
+                              forces, energy, "sim", "verified", rng_state=self.rng_state())
+        self._commit(frame)
+        self.current = frame
+
+    def _labeled(self, positions: np.ndarray, forces: np.ndarray, energies: Any,
+                 source: str) -> None:
+        if self.predictor is not None:
+            self.predictor.labeled(positions, forces, energies, source)
+
+    def _simulate(self, start: BoundaryFrame) -> tuple[BoundaryFrame, Any]:
+        """The segment from ``start`` by simulation; the frame and the segment's frames."""
+        known = (start.forces, start.energy) if start.exact else None
+        with self.ledger.charge("simulation"):
+            seg = self.simulator.segment(start.positions, start.departure, known)
+        first = 1 if start.exact else 0  # a learned ML frame is labeled here first
+        self._labeled(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
+                      "simulation")
+        frame = self._boundary(start.index + 1, seg.positions[-1], seg.momenta[-1], seg.forces,
+                               seg.energy, "sim", "verified",
+                               (seg.positions[1:-1], seg.momenta[1:-1]))
+        return frame, seg
+
+    def _try_forecast(self, start: BoundaryFrame) -> tuple[BoundaryFrame | None, dict[str, Any]]:
+        """An ML segment from ``start``, or None with the check that rejected it."""
+        forecast = self.predictor.forecast(start, self.settings.safety.min_distance_A)
+        if isinstance(forecast, str):
+            return None, {"reason": forecast}
+        momenta, info, reason = self.switch.check(forecast, start,
+                                                  self.predictor.uncertainty_check)
+        if reason is not None:
+            return None, {**info, "reason": reason}
+        interior = None
+        if self.settings.learned_interior and forecast.segment is not None:
+            interior = (forecast.segment.positions[1:-1], forecast.segment.momenta[1:-1])
+        frame = self._boundary(start.index + 1, forecast.positions, momenta, forecast.forces,
+                               forecast.energy, "ml", "unverified", interior, LEARNED_METHOD,
+                               forecast.exact, forecast.raw_uncertainty)
+        return frame, info
+
+    def _at_boundary(self) -> None:
+        """Between segments: the segment maker takes up what is due (a learned version)."""
+        if self.predictor is None:
+            return
+        event = self.predictor.at_boundary(self.segments_tried)
+        if event is not None:
+            k = self.current.index
+            self._event(k, self.switch.mode, "learn", reason=event,
+                        version=self.predictor.version)
+
+    # ------------------------------------------------------------------ commit / rollback
+
+    def _commit(self, frame: BoundaryFrame) -> None:
+        for observer in self._commit_observers:
+            observer(frame)
+        self.committed.append(frame)
+        del self.committed[:-self.tail_length]
+        self.n_committed += 1
+        if frame.index > 0:
+            self.stats.temperatures.append(
+                2 * kinetic_energy(frame.arrival, self.masses) / (self.ndof * KB))
+            if frame.origin == "sim":
+                self.stats.sim_segments += 1
+            else:
+                self.stats.ml_segments += 1
+                self.stats.ml_verified += frame.status == "verified"
+
+    def _commit_through(self, index: int) -> None:
+        while self.pending and self.pending[0].index <= index:
+            self._commit(self.pending.pop(0))
+
+    def _apply_monitors(self, results: list[tuple[MonitorResult, bool]], now: int) -> bool:
+        """Apply monitor results in order; False: one of them rolled the loop back."""
+        ok = True
+        for result, attached in results:
+            ok = self._apply_monitor(result, attached and ok, now) and ok
+        return ok
+
+    def _apply_monitor(self, result: MonitorResult, attached: bool, now: int) -> bool:
+        """Count a monitor's calls, learn from its frames, and check its segment's forecast
+        if the segment is still pending (``attached``); False: rolled back."""
+        self.ledger.add("monitors", result.force_calls)
+        first = 0 if result.labeled_start else 1
+        seg = result.frames
+        self._labeled(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
+                      "monitor")
+        if not attached:
+            self._event(result.segment, "ml", "monitor", reason="its segment was rolled back")
+            return True
+        frame = next(f for f in self.pending if f.index == result.segment + 1)
+        error = max_distance(frame.positions, result.positions)
+        errors = (self.stats.monitor_errors if result.reason == "random"
+                  else self.stats.uncertain_monitor_errors)
+        errors.append(error)
+        self.predictor.observe(frame.raw_uncertainty, error)
+        ok = error <= self.settings.switch.tolerance_A
+        self._event(result.segment, "ml", "monitor",
+                    reason=("ok" if ok else "beyond tolerance")
+                    + ("" if result.reason == "random" else f" ({result.reason})"),
+                    monitor_error_A=error)
+        if ok:
+            frame.status = "verified"
+            self._commit_through(frame.index)
+            return True
+        self._rollback(now, f"monitor error {error:.3g} Å at segment {result.segment}")
+        return False
+
+    def _rollback(self, now: int, reason: str) -> None:
+        last = self.committed[-1]
+        self.stats.rollbacks += 1
+        self.stats.discarded_segments += len(self.pending)
+        self._event(now, "sim", "rollback", reason=f"{reason}; back to frame {last.index}")
+        log.info("rollback to coarse frame %d: %s", last.index, reason)
+        self.pending.clear()
+        self.monitors.detach()
+        self.set_rng_state(last.rng_state)
+        self.thermostat.energy = last.thermostat_energy
+        self.current = last
+        self.switch.leave_ml(self.settings.switch.verified_segments)
+
+    def sync(self) -> bool:
+        """Wait for every outstanding monitor; commit what they verify. False: rolled back."""
+        if not self._apply_monitors(self.monitors.drain(), self.current.index):
+            return False
+        self._commit_through(self.pending[-1].index if self.pending else -1)
+        return True
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self) -> None:
+        """Make (or try) the segment that starts at ``current``."""
+        k = self.current.index
+        self._at_boundary()
+        self.segments_tried += 1
+        if self._apply_monitors(self.monitors.due(k, self.settings.lag), k) and not (
+                self.switch.mode == "ml" and self._ml_step(k)):
+            self._sim_step(k)
+        for observer in self._segment_observers:
+            observer()
+
+    def _sim_step(self, k: int) -> None:
+        start = self.current
+        frame, seg = self._simulate(start)
+        shadow = predicted = None
+        if self.predictor is not None and self.predictor.ready:
+            shadow, predicted = self.predictor.shadow(start, seg)
+            self.stats.shadow_errors.append(shadow)
+            tuned = self.predictor.simulated(start, frame)
+            if tuned is not None:
+                self._event(frame.index, self.switch.mode, "fine-tune", reason=tuned)
+        entered = self.switch.simulated(seg.momenta[1:-1], shadow)
+        self._event(k, "sim", "simulate", shadow_error_A=shadow, uncertainty_A=predicted,
+                    version=self.predictor.version if self.predictor else None)
+        self._commit(frame)
+        self.current = frame
+        if entered:
+            if self.stats.first_ml_calls is None:
+                self.stats.first_ml_calls = self.ledger.total
+            self._event(k + 1, "ml", "switch",
+                        reason=f"{self.switch.streak} shadow forecasts within tolerance")
+
+    def _ml_step(self, k: int) -> bool:
+        """An ML segment from ``current``; False: rejected, simulate it instead."""
+        sw = self.settings.switch
+        start = self.current
+        frame, info = self._try_forecast(start)
+        version = self.predictor.version
+        if frame is not None:
+            self.pending.append(frame)
+            reason = self.choice.choose(info["uncertainty_A"])
+            if reason is not None:
+                known = (start.forces, start.energy) if start.exact else None
+                self.monitors.submit(MonitorTask(k, start.positions, start.departure, known,
+                                                 reason), k)
+            self._event(k, "ml", "forecast",
+                        reason={None: "", "random": "monitored"}.get(
+                            reason, f"monitored ({reason})"),
+                        version=version, **_rounded(info))
+            self.current = frame
+            if self.switch.forecast_taken():
+                self._event(k + 1, "sim", "switch", reason="longest ML run")
+                if self.sync():
+                    self.switch.leave_ml(sw.reentry_segments)
+            return True
+        reason = info.pop("reason")
+        self.stats.reject(reason)
+        self._event(k, "sim", "reject", reason=reason, version=version, **_rounded(info))
+        if not self.sync():
+            return True
+        self.switch.leave_ml(sw.reentry_segments)
+        return False
+
+    def advance(self, segments: int | None = None,
+                stop: Callable[[], bool] | None = None) -> list[BoundaryFrame]:
+        """Make segments until ``segments`` more are made (default: to the run's end) and
+        every ML frame up to there is settled; the frames committed on the way. ``stop``,
+        asked after every segment, ends it early when it says True (nothing settled then)."""
+        out: list[BoundaryFrame] = []
+        self.on_commit(out.append)
+        try:
+            if self.current is None:
+                self.start()
+            target = self.settings.n_segments if segments is None else min(
+                self.settings.n_segments, self.current.index + segments)
+            while True:
+                while self.current.index < target:
+                    self.step()
+                    if stop is not None and stop():
+                        return out
+                if self.sync():  # the last ML frames wait for their monitors
+                    return out
+        finally:
+            self._commit_observers.remove(out.append)
+
+    def close(self) -> None:
+        """Stop the monitors and the learner."""
+        self.monitors.close()
+        if self.predictor is not None:
+            self.predictor.close()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state now, cheaply (call only when ``quiet``): references and lengths."""
+        return {
+            "committed": self.n_committed, "frame": self.committed[-1],
+            "steps": self.segments_tried,
+            # the generators now: the monitor choice has drawn since the frame was made
+            "rng": self.rng_state(),
+            "switch": self.switch.state_dict(), "choice": self.choice.state_dict(),
+            "ledger": self.ledger.state_dict(), "stats": self.stats.lengths(),
+            "maker": self.predictor.snapshot() if self.predictor else None,
+            "tail": list(self.committed),
+        }
+
+    def saved(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """A snapshot as it is kept on disk (the statistics and the maker's data cut to it)."""
+        return {**snapshot, "stats": self.stats.state_at(snapshot["stats"]),
+                "maker": (None if snapshot["maker"] is None
+                          else self.predictor.saved(snapshot["maker"]))}
+
+    def restore(self, saved: dict[str, Any], frame: BoundaryFrame) -> None:
+        """Back to a saved state whose last committed frame is ``frame``."""
+        self.current = frame
+        self.committed = [frame]
+        self.n_committed = saved["committed"]
+        self.segments_tried = saved["steps"]
+        self.set_rng_state(saved["rng"])
+        self.thermostat.energy = frame.thermostat_energy
+        self.switch.load_state_dict(saved["switch"])
+        self.choice.load_state_dict(saved["choice"])
+        self.ledger.load_state_dict(saved["ledger"])
+        self.stats = RunStats(**saved["stats"])
+        if self.predictor is not None:
+            self.predictor.restore(saved["maker"])
+
+
+def _rounded(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(v) for k, v in info.items() if k != "reason"}
