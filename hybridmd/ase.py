@@ -291,7 +291,7 @@ class HybridDynamics(MolecularDynamics):
     def _committed(self, frame: Any) -> None:
         atoms, calc = self.atoms, self.atoms.calc
         atoms.set_positions(frame.positions)
-        atoms.set_momenta(frame.departure)
+        atoms.set_momenta(frame.momenta)
         self.nsteps = frame.index
         # observers read the frame's own energy and forces: no calculation, and the
         # calculator's cache stays the driver's

@@ -24,7 +24,6 @@ from hybridmd.hybrid.files import (
     frame_from_json,
     frame_json,
     last_coarse_index,
-    stream_frame,
 )
 from hybridmd.hybrid.loop import HybridLoop
 from hybridmd.output import truncate_frames, write_json_atomic
@@ -52,7 +51,7 @@ class Checkpointer:
         tail, frame, maker = state.pop("tail"), state.pop("frame"), state.pop("maker")
         tmp = self.paths["tail"].with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"tail": [stream_frame(f) for f in tail], "maker": maker}, fh)
+            pickle.dump({"tail": tail, "maker": maker}, fh)
         tmp.replace(self.paths["tail"])
         write_json_atomic(self.paths["checkpoint"], {**state, "frame": frame_json(frame),
                                                      "finished": finished})

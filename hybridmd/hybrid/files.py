@@ -19,7 +19,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
-from hybridmd.hybrid.segments import BoundaryFrame
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
 from hybridmd.preflight import check_resume_state, check_run_folder, check_unchanged_input
 from hybridmd.streaming.frames import CoarseFrame
@@ -76,10 +75,10 @@ class RunFolder:
         write_json_atomic(self.paths["summary"], summary)
 
 
-def coarse_atoms(frame: BoundaryFrame, numbers: np.ndarray, masses: np.ndarray) -> Atoms:
+def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray) -> Atoms:
     """A committed frame as written to ``coarse.traj`` (departure momenta, energy, forces)."""
     atoms = Atoms(numbers=numbers, positions=frame.positions, masses=masses)
-    atoms.set_momenta(frame.departure)
+    atoms.set_momenta(frame.momenta)
     atoms.info.update(time_fs=frame.time_fs, coarse_index=frame.index, origin=frame.origin,
                       status=frame.status,
                       energy_source="calculator" if frame.exact else "learned force field")
@@ -116,26 +115,19 @@ class Timeline:
         self._fh.close()
 
 
-def stream_frame(frame: BoundaryFrame) -> CoarseFrame:
-    """A committed frame as the interpolator worker takes it."""
-    return CoarseFrame(frame.index, frame.time_fs, frame.positions, frame.departure,
-                       frame.arrival, frame.forces, frame.energy, frame.origin,
-                       frame.interior_positions, frame.interior_momenta, frame.interior_method)
-
-
-def frame_json(f: BoundaryFrame) -> dict[str, Any]:
+def frame_json(f: CoarseFrame) -> dict[str, Any]:
     return {"index": f.index, "time_fs": f.time_fs, "positions": f.positions.tolist(),
-            "arrival": f.arrival.tolist(), "departure": f.departure.tolist(),
+            "arrival": f.arrival.tolist(), "departure": f.momenta.tolist(),
             "forces": f.forces.tolist(), "energy": f.energy, "origin": f.origin,
             "status": f.status, "rng_state": f.rng_state,
             "thermostat_energy": f.thermostat_energy, "exact": f.exact}
 
 
-def frame_from_json(d: dict[str, Any]) -> BoundaryFrame:
-    arrays = {k: np.array(d[k]) for k in ("positions", "arrival", "departure", "forces")}
-    return BoundaryFrame(d["index"], d["time_fs"], energy=d["energy"], origin=d["origin"],
-                         status=d["status"], rng_state=d["rng_state"],
-                         thermostat_energy=d["thermostat_energy"], exact=d["exact"], **arrays)
+def frame_from_json(d: dict[str, Any]) -> CoarseFrame:
+    return CoarseFrame(d["index"], d["time_fs"], np.array(d["positions"]),
+                       np.array(d["departure"]), np.array(d["arrival"]), np.array(d["forces"]),
+                       d["energy"], d["origin"], status=d["status"], rng_state=d["rng_state"],
+                       thermostat_energy=d["thermostat_energy"], exact=d["exact"])
 
 
 def last_coarse_index(path: Path, at_most: int) -> int:

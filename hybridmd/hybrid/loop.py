@@ -32,7 +32,6 @@ from hybridmd.hybrid.ledger import CallLedger, RunStats
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor, max_distance
 from hybridmd.hybrid.segments import (
-    BoundaryFrame,
     BoundaryThermostat,
     SegmentSimulator,
     kinetic_energy,
@@ -40,6 +39,7 @@ from hybridmd.hybrid.segments import (
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
 from hybridmd.safety import SimulationError, check_state
+from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import KB
 
 log = logging.getLogger(__name__)
@@ -81,20 +81,20 @@ class HybridLoop:
         self.monitor_rng = monitor_rng
         self.tail_length = tail_length  #: committed frames kept (the stream's tail)
         self.stats = RunStats()
-        self.current: BoundaryFrame | None = None  #: where the next segment starts
-        self.committed: list[BoundaryFrame] = []  #: recent committed frames (stream tail)
-        self.pending: list[BoundaryFrame] = []  #: ML frames not yet committed
+        self.current: CoarseFrame | None = None  #: where the next segment starts
+        self.committed: list[CoarseFrame] = []  #: recent committed frames (stream tail)
+        self.pending: list[CoarseFrame] = []  #: ML frames not yet committed
         self.n_committed = 0
         self.segments_tried = 0  #: segments made or tried (the learner's clock)
         #: the state that failed a safety check: (coarse index, positions, momenta)
         self.failure: tuple[int, np.ndarray, np.ndarray] | None = None
-        self._commit_observers: list[Callable[[BoundaryFrame], None]] = []
+        self._commit_observers: list[Callable[[CoarseFrame], None]] = []
         self._event_observers: list[Callable[[dict[str, Any]], None]] = []
         self._segment_observers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ observers
 
-    def on_commit(self, observer: Callable[[BoundaryFrame], None]) -> None:
+    def on_commit(self, observer: Callable[[CoarseFrame], None]) -> None:
         """Call ``observer(frame)`` with every frame as it is committed, in order."""
         self._commit_observers.append(observer)
 
@@ -135,16 +135,15 @@ class HybridLoop:
                   forces: np.ndarray, energy: float, origin: str, status: str,
                   interior: tuple[np.ndarray, np.ndarray] | None = None,
                   interior_method: str = "simulation", exact: bool = True,
-                  raw_uncertainty: float | None = None) -> BoundaryFrame:
+                  raw_uncertainty: float | None = None) -> CoarseFrame:
         """The frame at the end of a segment, with the O-step applied to its momenta."""
         self._check_safety(index, positions, forces, arrival)
         departure = self.thermostat.apply(arrival)
-        return BoundaryFrame(
-            index, index * self.segment_fs, positions.copy(), arrival.copy(), departure,
-            forces.copy(), float(energy), origin, status,
-            None if interior is None else interior[0], None if interior is None else interior[1],
-            self.rng_state(), self.thermostat.energy, exact=exact,
-            interior_method=interior_method, raw_uncertainty=raw_uncertainty)
+        return CoarseFrame(
+            index, index * self.segment_fs, positions, departure, arrival, forces, energy,
+            origin, None if interior is None else interior[0],
+            None if interior is None else interior[1], interior_method, status,
+            self.rng_state(), self.thermostat.energy, exact, raw_uncertainty)
 
     def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
                       momenta: np.ndarray) -> None:
@@ -167,8 +166,8 @@ class HybridLoop:
             energy = float(atoms.get_potential_energy())
         self._check_safety(0, atoms.positions, forces, p0)
         self._labeled(atoms.positions, forces, [energy], "simulation")
-        frame = BoundaryFrame(0, 0.0, atoms.get_positions(), p0.copy(), p0.copy(),
-                              forces, energy, "sim", "verified", rng_state=self.rng_state())
+        frame = CoarseFrame(0, 0.0, atoms.get_positions(), p0, p0, forces, energy, "sim",
+                            rng_state=self.rng_state())
         self._commit(frame)
         self.current = frame
 
@@ -177,11 +176,11 @@ class HybridLoop:
         if self.predictor is not None:
             self.predictor.labeled(positions, forces, energies, source)
 
-    def _simulate(self, start: BoundaryFrame) -> tuple[BoundaryFrame, Any]:
+    def _simulate(self, start: CoarseFrame) -> tuple[CoarseFrame, Any]:
         """The segment from ``start`` by simulation; the frame and the segment's frames."""
         known = (start.forces, start.energy) if start.exact else None
         with self.ledger.charge("simulation"):
-            seg = self.simulator.segment(start.positions, start.departure, known)
+            seg = self.simulator.segment(start.positions, start.momenta, known)
         first = 1 if start.exact else 0  # a learned ML frame is labeled here first
         self._labeled(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
                       "simulation")
@@ -190,7 +189,7 @@ class HybridLoop:
                                (seg.positions[1:-1], seg.momenta[1:-1]))
         return frame, seg
 
-    def _try_forecast(self, start: BoundaryFrame) -> tuple[BoundaryFrame | None, dict[str, Any]]:
+    def _try_forecast(self, start: CoarseFrame) -> tuple[CoarseFrame | None, dict[str, Any]]:
         """An ML segment from ``start``, or None with the check that rejected it."""
         forecast = self.predictor.forecast(start, self.settings.safety.min_distance_A)
         if isinstance(forecast, str):
@@ -219,7 +218,7 @@ class HybridLoop:
 
     # ------------------------------------------------------------------ commit / rollback
 
-    def _commit(self, frame: BoundaryFrame) -> None:
+    def _commit(self, frame: CoarseFrame) -> None:
         for observer in self._commit_observers:
             observer(frame)
         self.committed.append(frame)
@@ -339,7 +338,7 @@ class HybridLoop:
             reason = self.choice.choose(info["uncertainty_A"])
             if reason is not None:
                 known = (start.forces, start.energy) if start.exact else None
-                self.monitors.submit(MonitorTask(k, start.positions, start.departure, known,
+                self.monitors.submit(MonitorTask(k, start.positions, start.momenta, known,
                                                  reason), k)
             self._event(k, "ml", "forecast",
                         reason={None: "", "random": "monitored"}.get(
@@ -360,11 +359,11 @@ class HybridLoop:
         return False
 
     def advance(self, segments: int | None = None,
-                stop: Callable[[], bool] | None = None) -> list[BoundaryFrame]:
+                stop: Callable[[], bool] | None = None) -> list[CoarseFrame]:
         """Make segments until ``segments`` more are made (default: to the run's end) and
         every ML frame up to there is settled; the frames committed on the way. ``stop``,
         asked after every segment, ends it early when it says True (nothing settled then)."""
-        out: list[BoundaryFrame] = []
+        out: list[CoarseFrame] = []
         self.on_commit(out.append)
         try:
             if self.current is None:
@@ -408,7 +407,7 @@ class HybridLoop:
                 "maker": (None if snapshot["maker"] is None
                           else self.predictor.saved(snapshot["maker"]))}
 
-    def restore(self, saved: dict[str, Any], frame: BoundaryFrame) -> None:
+    def restore(self, saved: dict[str, Any], frame: CoarseFrame) -> None:
         """Back to a saved state whose last committed frame is ``frame``."""
         self.current = frame
         self.committed = [frame]

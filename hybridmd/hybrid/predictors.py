@@ -36,8 +36,9 @@ from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
-from hybridmd.hybrid.segments import BoundaryFrame, SegmentResult, min_distance
+from hybridmd.hybrid.segments import SegmentResult, min_distance
 from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, integrate
+from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import FS
 
 
@@ -86,13 +87,13 @@ class NetworkPredictor:
     def version(self) -> int | None:
         return None
 
-    def _forecast(self, start: BoundaryFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _forecast(self, start: CoarseFrame) -> tuple[np.ndarray, np.ndarray]:
         m = self.masses[:, None]
-        r1, v1 = self.forecaster.predict(start.positions, start.departure / m * FS,
+        r1, v1 = self.forecaster.predict(start.positions, start.momenta / m * FS,
                                          start.forces / m * FS**2)
         return r1, v1 * m / FS
 
-    def forecast(self, start: BoundaryFrame, min_distance_A: float) -> Forecast | str:
+    def forecast(self, start: CoarseFrame, min_distance_A: float) -> Forecast | str:
         """The forecast, or why there is none."""
         r1, p1 = self._forecast(start)
         if not (np.isfinite(r1).all() and np.isfinite(p1).all()):
@@ -107,10 +108,10 @@ class NetworkPredictor:
             return "forces not finite"
         m = self.masses[:, None]
         disagreement = self.forecaster.disagreement(
-            start.positions, start.departure / m * FS, r1, p1 / m * FS, forces / m * FS**2)
+            start.positions, start.momenta / m * FS, r1, p1 / m * FS, forces / m * FS**2)
         return Forecast(r1, p1, forces, energy, start.energy, disagreement, exact=True)
 
-    def shadow(self, start: BoundaryFrame, segment: SegmentResult) -> tuple[float, None]:
+    def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, None]:
         """The forecast's error on a simulated segment (no uncertainty measured)."""
         r1, _ = self._forecast(start)
         return max_distance(r1, segment.positions[-1]), None
@@ -126,13 +127,13 @@ class NetworkPredictor:
         """Nothing is taken up between segments."""
         return None
 
-    def simulated(self, start: BoundaryFrame, end: BoundaryFrame) -> str | None:
+    def simulated(self, start: CoarseFrame, end: CoarseFrame) -> str | None:
         """Keep a simulated segment for fine-tuning; tune when enough are new (then say so)."""
         ft = self.fine_tune
         if ft is None:
             return None
         m = self.masses[:, None]
-        self.tune_pairs.append((start.positions, start.departure / m * FS,
+        self.tune_pairs.append((start.positions, start.momenta / m * FS,
                                 start.forces / m * FS**2, end.positions, end.arrival / m * FS))
         if len(self.tune_pairs) - self.tuned_at < ft.every_segments:
             return None
@@ -226,16 +227,16 @@ class LearnedPredictor:
     def take_up(self, model: LearnedModel) -> None:
         self.model = model
 
-    def _run(self, start: BoundaryFrame) -> tuple[SegmentResult, float]:
+    def _run(self, start: CoarseFrame) -> tuple[SegmentResult, float]:
         """The main model's segment and the committee's spread at its end."""
         main, *others = self.model.force_fields
-        seg = integrate(main, start.positions, start.departure, self.masses, self.stride,
+        seg = integrate(main, start.positions, start.momenta, self.masses, self.stride,
                         self.dt)
-        ends = [integrate(ff, start.positions, start.departure, self.masses, self.stride,
+        ends = [integrate(ff, start.positions, start.momenta, self.masses, self.stride,
                           self.dt).positions[-1] for ff in others]
         return seg, max(max_distance(seg.positions[-1], end) for end in ends)
 
-    def forecast(self, start: BoundaryFrame, min_distance_A: float) -> Forecast | str:
+    def forecast(self, start: CoarseFrame, min_distance_A: float) -> Forecast | str:
         seg, spread = self._run(start)
         if not (np.isfinite(seg.positions).all() and np.isfinite(seg.momenta).all()):
             return "forecast not finite"
@@ -245,7 +246,7 @@ class LearnedPredictor:
                         float(seg.energies[0]), self.calibration(spread), exact=False,
                         segment=seg, raw_uncertainty=spread)
 
-    def shadow(self, start: BoundaryFrame, segment: SegmentResult) -> tuple[float, float]:
+    def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:
         """Error and predicted error of the learned segment from a simulated one's start."""
         seg, spread = self._run(start)
         error = max_distance(seg.positions[-1], segment.positions[-1])
@@ -262,7 +263,7 @@ class LearnedPredictor:
         """Frames of the expensive calculator: training data for the next versions."""
         self.dataset.add(positions, forces, energies, source)
 
-    def simulated(self, start: BoundaryFrame, end: BoundaryFrame) -> str | None:
+    def simulated(self, start: CoarseFrame, end: CoarseFrame) -> str | None:
         """A simulated segment teaches through its labeled frames only."""
         return None
 

@@ -5,13 +5,14 @@ A segment advances x(t) to x(t + Δt) with n velocity-Verlet steps of Δτ and t
 the momenta (Bussi's stochastic velocity rescaling, or the exact Ornstein-Uhlenbeck step of
 Langevin dynamics); inside a segment the dynamics is deterministic, so a monitor can re-run it
 from the same start state and compare. A frame therefore has two momenta: those the segment
-arrived with and those the next one departs with (after the O-step).
+arrived with (``arrival_momenta``) and those the next one departs with, after the O-step
+(``momenta``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,28 +45,6 @@ class CallCounter:
     @classmethod
     def of(cls, calc: Calculator) -> CallCounter:
         return getattr(calc, "_hybridmd_counter", None) or cls(calc)
-
-
-@dataclass
-class BoundaryFrame:
-    """The phase-space point at a segment boundary (ASE units), and how it was made."""
-
-    index: int  #: coarse step k
-    time_fs: float
-    positions: np.ndarray
-    arrival: np.ndarray  #: momenta the segment ending here arrived with
-    departure: np.ndarray  #: momenta the next segment starts from (after the O-step)
-    forces: np.ndarray
-    energy: float
-    origin: str  #: "sim" | "ml"
-    status: str = "verified"  #: "verified" (simulated or monitored) | "unverified"
-    interior_positions: np.ndarray | None = None  #: (n-1, N, 3), simulated segments only
-    interior_momenta: np.ndarray | None = None
-    rng_state: dict[str, Any] = field(default_factory=dict)  #: generators after the O-step
-    thermostat_energy: float = 0.0  #: energy the thermostat took out so far, eV
-    exact: bool = True  #: forces and energy from the expensive calculator (not a learned one)
-    interior_method: str = "simulation"  #: what made the interior frames, where there are any
-    raw_uncertainty: float | None = None  #: an ML frame's committee spread (calibration)
 
 
 class BoundaryThermostat:

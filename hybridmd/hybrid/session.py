@@ -29,16 +29,15 @@ from hybridmd.hybrid.files import (
     RunFolder,
     Timeline,
     coarse_atoms,
-    stream_frame,
 )
 from hybridmd.hybrid.learner import LearnerError
-from hybridmd.hybrid.segments import BoundaryFrame
 from hybridmd.hybrid.summary import build_summary
 from hybridmd.hybrid.timeline_plot import write_timeline_plot
 from hybridmd.output import FrameWriter
 from hybridmd.safety import SimulationError
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import StreamingInterpolation
+from hybridmd.streaming.frames import CoarseFrame
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,9 @@ class HybridRun:
 
     # ------------------------------------------------------------------ observers
 
-    def _write_frame(self, frame: BoundaryFrame) -> None:
+    def _write_frame(self, frame: CoarseFrame) -> None:
         self._coarse.write(coarse_atoms(frame, self.loop.numbers, self.loop.masses))
-        self.stream.submit(stream_frame(frame))
+        self.stream.submit(frame)
 
     def _event(self, row: dict[str, Any]) -> None:
         self.timeline.write(**row)
@@ -144,7 +143,7 @@ class HybridRun:
             self.timeline = Timeline(self.folder.paths["timeline"], None)
             tail = None
         else:
-            tail = ([stream_frame(f) for f in self.loop.committed], [])
+            tail = (list(self.loop.committed), [])
             self.fine_before = self.loop.current.index * self.loop.n + 1
         self.loop.settings.n_segments = self.loop.current.index + segments if (
             self.loop.current is not None) else segments

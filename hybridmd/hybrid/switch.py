@@ -20,7 +20,8 @@ import numpy as np
 
 from hybridmd.config import SwitchConfig
 from hybridmd.hybrid.predictors import Forecast
-from hybridmd.hybrid.segments import BoundaryFrame, kinetic_energy, species_temperatures
+from hybridmd.hybrid.segments import kinetic_energy, species_temperatures
+from hybridmd.streaming.frames import CoarseFrame
 
 
 class Switch:
@@ -58,12 +59,12 @@ class Switch:
             return True
         return False
 
-    def check(self, forecast: Forecast, start: BoundaryFrame,
+    def check(self, forecast: Forecast, start: CoarseFrame,
               uncertainty_check: str) -> tuple[np.ndarray | None, dict[str, float], str | None]:
         """The forecast's end momenta at the start's total energy, the checks' numbers, and
         the check that rejected it (None: accepted)."""
         sw, m = self.cfg, self.masses
-        e0 = forecast.start_energy + kinetic_energy(start.departure, m)
+        e0 = forecast.start_energy + kinetic_energy(start.momenta, m)
         info = {"uncertainty_A": forecast.uncertainty_A,
                 "energy_jump_eV": forecast.energy + kinetic_energy(forecast.momenta, m) - e0}
         if e0 - forecast.energy <= 0:

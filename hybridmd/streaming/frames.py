@@ -1,9 +1,11 @@
-"""What the MD driver streams to the interpolator worker: one coarse frame per segment end."""
+"""The coarse frame: one phase-space point per segment end, as the hybrid loop makes it and
+the interpolator worker takes it (the worker reads the phase space and the interior frames;
+the loop's bookkeeping travels with it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,6 +34,12 @@ class CoarseFrame:
     interior_positions: np.ndarray | None = None
     interior_momenta: np.ndarray | None = None
     interior_method: str = "simulation"  #: what made the interior frames (the fine file's method)
+    #: the hybrid loop's bookkeeping: "verified" (simulated or monitored) or "unverified"
+    status: str = "verified"
+    rng_state: dict[str, Any] = field(default_factory=dict)  #: generators after the O-step
+    thermostat_energy: float = 0.0  #: energy the thermostat took out so far, eV
+    exact: bool = True  #: forces and energy from the expensive calculator (not a learned one)
+    raw_uncertainty: float | None = None  #: an ML frame's committee spread (calibration)
 
     def __post_init__(self) -> None:
         # own copies: a driver may go on integrating in the arrays it passed (atoms.positions)
