@@ -46,8 +46,13 @@ from hybridmd.hybrid.forecaster import (
     load_forecaster,
     train_forecaster,
 )
-from hybridmd.hybrid.segments import BoundaryThermostat, simulate_segment
-from hybridmd.hybrid.surrogate import FitSettings, fit_force_field, integrate
+from hybridmd.hybrid.segments import (
+    BoundaryThermostat,
+    SegmentResult,
+    SegmentSimulator,
+    simulate_segment,
+)
+from hybridmd.hybrid.surrogate import FitSettings, ForceField, fit_force_field, force_field_atoms
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
 
@@ -114,6 +119,13 @@ def network_on_pairs(ref: dict, k: int, epochs: int) -> Forecaster:
     return fc
 
 
+def integrate(force_field: ForceField, ref: dict, r0: np.ndarray, p0: np.ndarray,
+              steps: int) -> SegmentResult:
+    """``steps`` velocity-Verlet steps of the force field, as the hybrid loop makes them."""
+    atoms = force_field_atoms(force_field, ref["numbers"], ref["masses"])
+    return SegmentSimulator(atoms, steps, DT_FS).segment(r0, p0)
+
+
 def network_on_force_field(ref: dict, model, k: int, steps: int, minutes: float,
                            out: Path) -> Forecaster:
     """(b): the forecaster network trained on the force field's trajectories from the k
@@ -121,8 +133,7 @@ def network_on_force_field(ref: dict, model, k: int, steps: int, minutes: float,
     ff = model.force_fields[0]
     trajectories = []
     for s in range(k):
-        seg = integrate(ff, ref["R"][STRIDE * s], ref["departure"][s], ref["masses"], steps,
-                        DT_FS * FS)
+        seg = integrate(ff, ref, ref["R"][STRIDE * s], ref["departure"][s], steps)
         trajectories.append(Trajectory(ref["numbers"], seg.positions, seg.momenta, DT_FS,
                                        masses=ref["masses"], forces=seg.all_forces))
     result = train_forecaster(trajectories, STRIDE, out / f"network-k{k}.pt", hidden=256,
@@ -181,10 +192,9 @@ def main() -> None:
         ends, spreads = [], []
         for s in held:
             r0, p0 = ref["R"][STRIDE * s], ref["departure"][s]
-            end = integrate(main_ff, r0, p0, ref["masses"], STRIDE, DT_FS * FS).positions[-1]
-            spreads.append(max(np.linalg.norm(integrate(ff, r0, p0, ref["masses"], STRIDE,
-                                                        DT_FS * FS).positions[-1] - end,
-                                              axis=-1).max() for ff in halves))
+            end = integrate(main_ff, ref, r0, p0, STRIDE).positions[-1]
+            spreads.append(max(np.linalg.norm(integrate(ff, ref, r0, p0, STRIDE).positions[-1]
+                                              - end, axis=-1).max() for ff in halves))
             ends.append(np.linalg.norm(end - ref["R"][STRIDE * (s + 1)], axis=-1).max())
         err = np.array(ends)
         print(_row("(c) the force field integrated (forecaster: learn)", err, f"{fit_s:.0f} s"))

@@ -146,8 +146,9 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                 f"this run's is {ours}. Frames of one level of theory cannot teach another: "
                 "use forecaster: learn to start afresh")
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
-    return LearnedPredictor(atoms.get_masses(), cfg.hybrid.stride, cfg.dynamics.timestep_fs,
-                            settings, learner, dataset, model, learned_from)
+    return LearnedPredictor(atoms.numbers, atoms.get_masses(), cfg.hybrid.stride,
+                            cfg.dynamics.timestep_fs, settings, learner, dataset, model,
+                            learned_from)
 
 
 def _interpolator_context(spec: str, atoms: Atoms, stride: int, dt_fs: float) -> int:

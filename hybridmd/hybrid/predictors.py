@@ -36,8 +36,8 @@ from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
-from hybridmd.hybrid.segments import SegmentResult, min_distance
-from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, integrate
+from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator, min_distance
+from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, force_field_atoms
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import FS
 
@@ -201,16 +201,19 @@ class LearnedPredictor:
     uncertainty_check = "uncertain"
     learns = True
 
-    def __init__(self, masses: np.ndarray, stride: int, dt_fs: float, settings: FitSettings,
-                 learner: Learner, dataset: ExpensiveFrames,
+    def __init__(self, numbers: np.ndarray, masses: np.ndarray, stride: int, dt_fs: float,
+                 settings: FitSettings, learner: Learner, dataset: ExpensiveFrames,
                  model: LearnedModel | None = None,
                  learned_from: dict[str, Any] | None = None):
+        self.numbers = np.asarray(numbers)
         self.masses = np.asarray(masses, dtype=float)
-        self.stride, self.dt_fs, self.dt = stride, dt_fs, dt_fs * FS
+        self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
         self.model = model
         self.learned_from = learned_from
         self.calibration = ErrorCalibration()
+        #: a segment simulator for each of the version's models (main first), made at first use
+        self._simulators: tuple[LearnedModel, list[SegmentSimulator]] | None = None
         if model is not None:  # a warm start: refit once enough are new
             learner.next_version = model.version + 1
             learner.last_request_frames = len(dataset)
@@ -224,16 +227,19 @@ class LearnedPredictor:
     def version(self) -> int | None:
         return None if self.model is None else self.model.version
 
-    def take_up(self, model: LearnedModel) -> None:
-        self.model = model
+    def _segment_simulators(self) -> list[SegmentSimulator]:
+        """The version's models, each integrated by the velocity Verlet of a simulation."""
+        if self._simulators is None or self._simulators[0] is not self.model:
+            self._simulators = (self.model, [
+                SegmentSimulator(force_field_atoms(ff, self.numbers, self.masses), self.stride,
+                                 self.dt_fs) for ff in self.model.force_fields])
+        return self._simulators[1]
 
     def _run(self, start: CoarseFrame) -> tuple[SegmentResult, float]:
         """The main model's segment and the committee's spread at its end."""
-        main, *others = self.model.force_fields
-        seg = integrate(main, start.positions, start.momenta, self.masses, self.stride,
-                        self.dt)
-        ends = [integrate(ff, start.positions, start.momenta, self.masses, self.stride,
-                          self.dt).positions[-1] for ff in others]
+        main, *others = self._segment_simulators()
+        seg = main.segment(start.positions, start.momenta)
+        ends = [sim.segment(start.positions, start.momenta).positions[-1] for sim in others]
         return seg, max(max_distance(seg.positions[-1], end) for end in ends)
 
     def forecast(self, start: CoarseFrame, min_distance_A: float) -> Forecast | str:
@@ -283,11 +289,11 @@ class LearnedPredictor:
             learner.request(steps, self.dataset)
         return event
 
-    def save(self, directory: Path, numbers: np.ndarray, provenance: dict[str, Any]) -> None:
+    def save(self, directory: Path, provenance: dict[str, Any]) -> None:
         """The version in use and every labeled frame, for the next run (``forecaster.pt``)."""
         if self.model is not None:
-            save_learned(directory, self.model, self.dataset, numbers, self.masses, self.dt_fs,
-                         self.stride, self.settings,
+            save_learned(directory, self.model, self.dataset, self.numbers, self.masses,
+                         self.dt_fs, self.stride, self.settings,
                          {**provenance, "learned_from": self.learned_from})
 
     def snapshot(self) -> dict[str, Any]:

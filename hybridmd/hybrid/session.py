@@ -100,10 +100,10 @@ class HybridRun:
     def _save_learned(self) -> None:
         predictor = self.loop.predictor
         if predictor is not None and predictor.learns:
-            predictor.save(self.out, self.loop.numbers,
-                           {"calculator": describe_calculator(self.cfg.calculator),
-                            "calculator_config": self.cfg.calculator.model_dump(mode="json"),
-                            "run": str(self.out)})
+            predictor.save(self.out, {
+                "calculator": describe_calculator(self.cfg.calculator),
+                "calculator_config": self.cfg.calculator.model_dump(mode="json"),
+                "run": str(self.out)})
 
     def _checkpoint(self, write: bool = False, finished: bool = False) -> None:
         self.checkpointer.snapshot(self.loop, self.timeline.lines, self.wall_s())

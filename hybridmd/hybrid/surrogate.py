@@ -12,9 +12,10 @@ reveal: where the data do not pin the force field down, the three disagree.
 - ``fit_force_field``: one version: the model on an even subset of the frames and the two
   half-models; a deterministic function of the frames (same frames, same model, bit for bit).
 - ``ForceField``: a fitted sGDML model as a batch energy/force function in eV and eV/Å.
+- ``ForceFieldCalculator``: a force field as an ASE calculator, so a learned segment is
+  integrated by the same velocity Verlet as a simulated one (``hybrid.segments``).
 - ``LearnedModel``: a version's three models, which frames they were fitted to, and how well
   the main model predicts the frames it was not fitted to.
-- ``integrate``: n velocity-Verlet steps with a force field (the same update as ASE's).
 
 Units: sGDML models are kept in its own convention (kcal/mol and Å), so a learned model is an
 ordinary sGDML model file (``export_sgdml_model``) that ``calculator: {type: sgdml}`` reads.
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 
-from hybridmd.hybrid.segments import SegmentResult
 from hybridmd.units import KCAL_MOL
 
 log = logging.getLogger(__name__)
@@ -100,29 +102,28 @@ class ForceField:
                 np.asarray(f, dtype=float).reshape(positions.shape) * KCAL_MOL)
 
 
-def integrate(force_field: ForceField, positions: np.ndarray, momenta: np.ndarray,
-              masses: np.ndarray, steps: int, dt: float,
-              start: tuple[np.ndarray, float] | None = None) -> SegmentResult:
-    """``steps`` velocity-Verlet steps of ``dt`` (ASE time) from (positions, momenta)."""
-    m = np.asarray(masses, dtype=float)[:, None]
-    r, p = np.array(positions, dtype=float), np.array(momenta, dtype=float)
-    if start is None:
-        e, f = force_field(r[None])
-        energy, forces = float(e[0]), f[0]
-    else:
-        forces, energy = np.asarray(start[0], dtype=float), float(start[1])
-    rs, ps, fs, es = [r], [p], [forces], [energy]
-    for _ in range(steps):
-        p = p + 0.5 * dt * forces
-        r = r + dt * p / m
-        e, f = force_field(r[None])
-        energy, forces = float(e[0]), f[0]
-        p = p + 0.5 * dt * forces
-        rs.append(r)
-        ps.append(p)
-        fs.append(forces)
-        es.append(energy)
-    return SegmentResult(np.array(rs), np.array(ps), np.array(fs), np.array(es))
+class ForceFieldCalculator(Calculator):
+    """A force field as an ASE calculator (energy and forces of the atoms' positions)."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, force_field: ForceField):
+        super().__init__()
+        self.force_field = force_field
+
+    def calculate(self, atoms: Atoms | None = None, properties: Any = None,
+                  system_changes: Any = all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        e, f = self.force_field(self.atoms.positions[None])
+        self.results = {"energy": float(e[0]), "forces": f[0]}
+
+
+def force_field_atoms(force_field: ForceField, numbers: np.ndarray,
+                      masses: np.ndarray) -> Atoms:
+    """Atoms whose calculator is ``force_field``."""
+    atoms = Atoms(numbers=numbers, masses=masses)
+    atoms.calc = ForceFieldCalculator(force_field)
+    return atoms
 
 
 def fit_force_field(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,

@@ -11,8 +11,13 @@ from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.predictors import ErrorCalibration
-from hybridmd.hybrid.segments import simulate_segment
-from hybridmd.hybrid.surrogate import FitSettings, export_sgdml_model, fit_force_field, integrate
+from hybridmd.hybrid.segments import SegmentSimulator, simulate_segment
+from hybridmd.hybrid.surrogate import (
+    FitSettings,
+    export_sgdml_model,
+    fit_force_field,
+    force_field_atoms,
+)
 from hybridmd.simulate import run_simulation
 from hybridmd.units import FS
 
@@ -53,7 +58,9 @@ def test_a_fit_is_a_deterministic_function_of_the_frames(frames, model):
     assert model.validation_force_mae < 0.1  # eV/Å, on the 340 frames it did not see
 
 
-def test_integrate_is_ase_velocity_verlet_with_the_exported_model(frames, model, tmp_path):
+def test_the_learned_model_integrates_as_the_exported_model_file(frames, model, tmp_path):
+    """The learned force field as an ASE calculator gives the segment the exported sGDML file
+    gives through ``calculator: {type: sgdml}``."""
     _, traj = frames
     path = tmp_path / "ff.npz"
     export_sgdml_model(model.models[0], path)
@@ -61,8 +68,9 @@ def test_integrate_is_ase_velocity_verlet_with_the_exported_model(frames, model,
     atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model=str(path)), atoms)
     ase_seg = simulate_segment(atoms, VelocityVerlet(atoms, timestep=0.5 * FS),
                                traj[100].positions, traj[100].get_momenta(), 20)
-    ours = integrate(model.force_fields[0], traj[100].positions, traj[100].get_momenta(),
-                     atoms.get_masses(), 20, 0.5 * FS)
+    learned = force_field_atoms(model.force_fields[0], atoms.numbers, atoms.get_masses())
+    ours = SegmentSimulator(learned, 20, 0.5).segment(traj[100].positions,
+                                                      traj[100].get_momenta())
     assert np.abs(ours.positions - ase_seg.positions).max() < 1e-9
     assert np.abs(ours.energies - ase_seg.energies).max() < 1e-9
 
