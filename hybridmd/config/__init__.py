@@ -4,13 +4,14 @@ Every problem in an input is reported before any expensive work starts, each wit
 that holds it and a hint that says how to fix it. File paths in an input are resolved relative to
 the directory of the YAML file.
 
-One module per input section:
+The sections are checked for their shapes only (and that the files they name exist); nothing
+here imports the hybrid loop. One module per input section:
 
 - ``base``: the strict base model, ``ConfigError``, path checks, ``parse_config`` and
   ``load_config``
 - ``system``, ``calculator``, ``dynamics`` (with the engines), ``output`` (with safety)
 - ``simulate``: the input of `hybridmd simulate`
-- ``hybrid``: the input of `hybridmd run`
+- ``hybrid``: the input of `hybridmd run`, and ``learning_problem``
 - ``serve``: the input of `hybridmd serve`
 - ``train``: the input of `hybridmd train`
 """
@@ -39,6 +40,7 @@ from hybridmd.config.hybrid import (
     RunConfig,
     RunOutputConfig,
     SwitchConfig,
+    learning_problem,
 )
 from hybridmd.config.output import OutputConfig, SafetyConfig
 from hybridmd.config.serve import ServeConfig, load_serve_config, serve_model
@@ -90,6 +92,7 @@ __all__ = [
     "TrainOutputConfig",
     "TrajectorySource",
     "XTBConfig",
+    "learning_problem",
     "load_config",
     "load_serve_config",
     "parse_config",

@@ -1,5 +1,8 @@
 """The input of `hybridmd run`: the ``hybrid:`` section (switch, monitor, learn, fine_tune)
 and the run's ``output:``.
+
+The sections are checked for their shapes only; whether a forecaster file is one an earlier
+learning run left is known when the run reads it, which then asks ``learning_problem``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from hybridmd.config.calculator import CalculatorConfig
 from hybridmd.config.dynamics import DynamicsConfig
 from hybridmd.config.output import OutputConfig, SafetyConfig
 from hybridmd.config.system import SystemConfig
+from hybridmd.data import forecaster_names
 
 
 class SwitchConfig(Strict):
@@ -131,8 +135,6 @@ class HybridConfig(Strict):
     @field_validator("forecaster")
     @classmethod
     def _forecaster(cls, spec: str | None, info: ValidationInfo) -> str | None:
-        from hybridmd.data import forecaster_names
-
         if spec is None or spec.lower() in ("none", "null"):  # YAML reads `none` as a word
             return None
         if spec == "learn":
@@ -141,26 +143,37 @@ class HybridConfig(Strict):
 
     @model_validator(mode="after")
     def _learning(self) -> HybridConfig:
-        learns = self.forecaster == "learn" or (
-            self.forecaster is not None and _is_learned_forecaster(self.forecaster))
-        if self.interpolator == "learn" and not learns:
-            raise ValueError("interpolator: learn fills ML segments with the frames of the "
-                             "learned force field; it needs forecaster: learn (or an earlier "
-                             "run's forecaster.pt)")
-        if learns and self.fine_tune is not None:
-            raise ValueError("fine_tune: tunes a forecaster network; a learned forecaster is "
-                             "refitted as the run goes on (see hybrid.learn); remove fine_tune")
-        if not learns and self.learn != LearnConfig():
-            raise ValueError("hybrid.learn: configures the learner of forecaster: learn; set "
-                             "forecaster: learn or remove the learn: section")
+        """The learning rules, where the input alone tells whether the run learns: a forecaster
+        file is read by the run, which then asks ``learning_problem`` itself."""
+        if self.forecaster is None or self.forecaster in forecaster_names():
+            learns = False
+        elif self.forecaster == "learn":
+            learns = True
+        else:
+            return self
+        problem = learning_problem(self, learns)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
-def _is_learned_forecaster(path: str) -> bool:
-    """Whether a forecaster file is one an earlier learning run left (not a network)."""
-    from hybridmd.hybrid.learned_file import is_learned_forecaster
+def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
+    """What is wrong with ``hybrid``'s learning keys, or None.
 
-    return is_learned_forecaster(Path(path))
+    ``learns``: whether the run learns a force field (``forecaster: learn``, or the
+    forecaster.pt an earlier learning run left) rather than running a forecaster network or
+    simulating every segment.
+    """
+    if hybrid.interpolator == "learn" and not learns:
+        return ("interpolator: learn fills ML segments with the frames of the learned force "
+                "field; it needs forecaster: learn (or an earlier run's forecaster.pt)")
+    if learns and hybrid.fine_tune is not None:
+        return ("fine_tune: tunes a forecaster network; a learned forecaster is refitted as the "
+                "run goes on (see hybrid.learn); remove fine_tune")
+    if not learns and hybrid.learn != LearnConfig():
+        return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "
+                "learn or remove the learn: section")
+    return None
 
 
 class RunOutputConfig(Strict):
