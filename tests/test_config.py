@@ -261,3 +261,15 @@ def test_forecaster_file_with_interpolator_learn_validates(tmp_path: Path) -> No
     cfg = parse_config(data, RunConfig, "run.yaml", base_dir=tmp_path)
     assert cfg.hybrid.forecaster == network and cfg.hybrid.interpolator == "learn"
 
+
+def test_run_refuses_nose_hoover(tmp_path: Path) -> None:
+    """`hybridmd run` thermostats at segment boundaries; `simulate` takes nose-hoover."""
+    data = _run_input()
+    data["dynamics"]["integrator"] = "nose-hoover"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, RunConfig, "run.yaml", base_dir=tmp_path)
+    [(where, what)] = err.value.problems
+    assert what.startswith("dynamics.integrator: ") and "bussi, langevin or nve" in what
+    assert "\n" not in what
+    data = _with("dynamics", integrator="nose-hoover")
+    assert parse_config(data, SimulationConfig, "sim.yaml", base_dir=tmp_path)
