@@ -273,3 +273,50 @@ def test_run_refuses_nose_hoover(tmp_path: Path) -> None:
     assert "\n" not in what
     data = _with("dynamics", integrator="nose-hoover")
     assert parse_config(data, SimulationConfig, "sim.yaml", base_dir=tmp_path)
+
+
+def _forecaster_training(tmp_path: Path, **sections) -> dict:
+    """A `hybridmd train` input of a forecaster with ``sections`` merged in."""
+    (tmp_path / "fine.traj").touch()
+    data = {"data": {"trajectories": [{"path": "fine.traj"}]},
+            "model": {"kind": "forecaster", "stride": 20}}
+    for section, keys in sections.items():
+        data.setdefault(section, {}).update(keys)
+    return data
+
+
+@pytest.mark.parametrize(("section", "keys"), [
+    ("model", {"context": 2}),
+    ("training", {"schedule": "cosine"}),
+    ("training", {"schedule": "step", "milestones": [3]}),
+    ("training", {"warmup_epochs": 1}),
+    ("training", {"weight_average": 0.99}),
+    ("training", {"time_reversal": "both"}),
+    ("training", {"device": "cpu"}),
+    ("training", {"gradient_clip": 1.0}),
+    ("training", {"early_stopping_patience": 5}),
+    ("training", {"max_epochs": 10}),
+    ("training", {"plateau": {"factor": 0.5}}),
+])
+def test_forecaster_training_refuses_the_interpolators_keys(tmp_path: Path, section: str,
+                                                           keys: dict) -> None:
+    """Keys the forecaster's own training loop would ignore: refused when set, even to their
+    defaults, in one line naming each and what that training takes."""
+    data = _forecaster_training(tmp_path, **{section: keys})
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+    [(_, what)] = err.value.problems
+    named = ", ".join(f"{section}.{key}" for key in keys)
+    assert what.startswith(f"{named}: the forecaster's training does not use")
+    assert "batch_size, learning_rate, batches_per_epoch, max_minutes, seed, threads" in what
+    assert "\n" not in what
+    data["model"]["kind"] = "bilstm-residual"  # the interpolator's training uses them all
+    assert parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["train-ethanol-forecaster-10fs.yaml",
+                                  "train-water-forecaster-10fs.yaml"])
+def test_forecaster_recipes_set_only_what_the_forecaster_uses(tmp_path: Path, name: str) -> None:
+    data = yaml.safe_load((REPO / "inputs" / name).read_text())
+    data["data"]["trajectories"] = _forecaster_training(tmp_path)["data"]["trajectories"]
+    assert parse_config(data, TrainConfig, name, base_dir=tmp_path).model.kind == "forecaster"

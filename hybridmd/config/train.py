@@ -59,6 +59,11 @@ class TrainDataConfig(Strict):
 
 #: what ``model.hyperparameters`` of ``kind: forecaster`` may set (``ForecasterNet``)
 FORECASTER_HYPERPARAMETERS = ["hidden", "layers"]
+#: the ``model:`` and ``training:`` keys the forecaster's own training loop uses
+#: (``hybridmd.hybrid.forecaster.train_forecaster``); the others are the interpolator's
+FORECASTER_MODEL_KEYS = ["kind", "stride", "hyperparameters"]
+FORECASTER_TRAINING_KEYS = ["batch_size", "learning_rate", "batches_per_epoch", "max_minutes",
+                            "seed", "threads"]
 
 
 class ModelConfig(Strict):
@@ -181,3 +186,22 @@ class TrainConfig(Strict):
                                          description="the optimisation")
     output: TrainOutputConfig = Field(default_factory=dict, validate_default=True,
                                       description="the checkpoint")
+
+    @model_validator(mode="after")
+    def _forecaster_keys(self) -> TrainConfig:
+        """A forecaster trains in a loop of its own: an interpolator-training key the input
+        sets would be ignored, so it is refused (defaults are fine)."""
+        if self.model.kind != "forecaster":
+            return self
+        unused = [f"model.{k}" for k in ModelConfig.model_fields
+                  if k in self.model.model_fields_set and k not in FORECASTER_MODEL_KEYS]
+        unused += [f"training.{k}" for k in OptimisationConfig.model_fields
+                   if k in self.training.model_fields_set and k not in FORECASTER_TRAINING_KEYS]
+        if unused:
+            them = "it" if len(unused) == 1 else "them"
+            raise ValueError(
+                f"{', '.join(unused)}: the forecaster's training does not use {them}; remove "
+                f"{them} (the forecaster trains with Adam, its learning rate decaying over "
+                "training.max_minutes, and takes from training: "
+                f"{', '.join(FORECASTER_TRAINING_KEYS)})")
+        return self
