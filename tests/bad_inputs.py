@@ -55,6 +55,12 @@ TRAIN: dict[str, Any] = {
               "hyperparameters": {"hidden": 8, "layers": 1}},
     "training": {"max_epochs": 1, "batches_per_epoch": 1, "batch_size": 4, "threads": 1},
 }
+#: a `train` input of the hybrid loop's forecaster: only the keys its training uses
+TRAIN_FORECASTER: dict[str, Any] = {
+    "data": {"validation_fraction": 0.3},
+    "model": {"kind": "forecaster", "stride": 20, "hyperparameters": {"hidden": 8, "layers": 1}},
+    "training": {"max_minutes": 0.05, "batches_per_epoch": 1, "batch_size": 4, "threads": 1},
+}
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +212,10 @@ class Workspace:
     def train(self, name: str, **changes: Any) -> str:
         """A `train` input (fine.traj, a tiny Bi-LSTM) with ``changes``."""
         return self._input("train", TRAIN, name, changes)
+
+    def train_forecaster(self, name: str, **changes: Any) -> str:
+        """A `train` input of a tiny forecaster (fine.traj) with ``changes``."""
+        return self._input("train", TRAIN_FORECASTER, name, changes)
 
 
 @dataclass(frozen=True)
@@ -436,8 +446,8 @@ def _cases() -> list[Case]:
     case("train/unknown-hyperparameter", ("model.hyperparameters", "hiden", "'hidden'"),
          lambda w: ["train", w.train("t0", model={"hyperparameters": {"hiden": 8}})])
     case("train/unknown-forecaster-hyperparameter", ("model.hyperparameters", "dropout"),
-         lambda w: ["train", w.train("t1", model={"kind": "forecaster",
-                                                  "hyperparameters": {"dropout": 0.1}})])
+         lambda w: ["train", w.train_forecaster("t1", model={
+             "hyperparameters": {"dropout": 0.1}})])
     case("train/bad-hyperparameter-value", ("model.hyperparameters", "activation"),
          lambda w: ["train", w.train("t2", model={"kind": "bi-node",
                                                   "hyperparameters": {"activation": "relu"}})])
@@ -473,8 +483,8 @@ def _cases() -> list[Case]:
          lambda w: ["train", w.train("t13", data={"trajectories": [
              {"path": w.path("coarse.traj")}]})])
     case("train/forecaster-wrong-spacing", ("coarse.traj", "wrong spacing"),
-         lambda w: ["train", w.train("t14", model={"kind": "forecaster", "hyperparameters": {}},
-                                     data={"trajectories": [{"path": w.path("coarse.traj")}]})])
+         lambda w: ["train", w.train_forecaster("t14", data={"trajectories": [
+             {"path": w.path("coarse.traj")}]})])
     case("train/too-little-data", ("too little data", "frames"),
          lambda w: ["train", w.train("t15", data={"trajectories": [
              {"path": w.path("short.traj")}]})])
@@ -500,8 +510,12 @@ def _cases() -> list[Case]:
          lambda w: ["train", w.train("t21", data={"trajectories": [
              {"path": w.path("fine.traj")}, {"path": w.path("reordered.traj")}]})])
     case("train/forecaster-resume", ("--resume", "forecaster"),
-         lambda w: ["train", w.train("t22", model={"kind": "forecaster", "hyperparameters": {}},
-                                     output={"checkpoint": w.path("model.pt")}), "--resume"])
+         lambda w: ["train", w.train_forecaster("t22", output={"checkpoint": w.path("model.pt")}),
+                    "--resume"])
+    case("train/forecaster-interpolator-keys",
+         ("model.context", "training.schedule", "forecaster's training does not use"),
+         lambda w: ["train", w.train_forecaster("t26", model={"context": 2},
+                                                training={"schedule": "cosine"})])
 
     # ---------------------------------------------------------------- interpolate
     def interp(w: Workspace, model: str, coarse: str, out: str = "out/fine.traj",

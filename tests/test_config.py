@@ -9,12 +9,15 @@ import yaml
 
 from hybridmd.config import (
     ConfigError,
+    HybridConfig,
     RunConfig,
     SimulationConfig,
     TrainConfig,
+    learning_problem,
     load_config,
     parse_config,
 )
+from hybridmd.data import forecaster_path
 
 from conftest import ETHANOL_SGDML, REPO
 
@@ -200,3 +203,120 @@ def test_forecaster_none_is_the_reference_run(tmp_path: Path, word) -> None:
     data["dynamics"]["steps"] = 40
     data["output"] = {"checkpoint_interval_s": 0}  # `stride` is simulate's, not run's
     assert parse_config(data, RunConfig, "full.yaml", base_dir=tmp_path).hybrid.forecaster is None
+
+
+def _run_input(**hybrid) -> dict:
+    """A `hybridmd run` input of two segments with ``hybrid`` keys added."""
+    data = {**yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML)),
+            "hybrid": {"stride": 20, "interpolator": "quintic", **hybrid}}
+    data["dynamics"]["steps"] = 40
+    data["output"] = {"checkpoint_interval_s": 0}
+    return data
+
+
+_LEARNING_MESSAGES = {
+    "interpolator": "interpolator: learn fills ML segments with the frames of the learned force "
+                    "field; it needs forecaster: learn (or an earlier run's forecaster.pt)",
+    "fine_tune": "fine_tune: tunes a forecaster network; a learned forecaster is refitted as "
+                 "the run goes on (see hybrid.learn); remove fine_tune",
+    "learn": "hybrid.learn: configures the learner of forecaster: learn; set forecaster: learn "
+             "or remove the learn: section",
+}
+
+
+@pytest.mark.parametrize(("keys", "learns", "rule"), [
+    ({"interpolator": "learn"}, False, "interpolator"),
+    ({"fine_tune": {"every_segments": 5}}, True, "fine_tune"),
+    ({"learn": {"first_fit_frames": 50}}, False, "learn"),
+])
+def test_learning_problem_names_each_rule(keys: dict, learns: bool, rule: str) -> None:
+    """The three learning rules, for a forecaster file whose kind only the run can tell."""
+    network = str(forecaster_path("ethanol-forecaster-10fs"))
+    hybrid = HybridConfig(**{"stride": 20, "interpolator": "quintic", "forecaster": network,
+                             **keys})
+    assert learning_problem(hybrid, learns) == _LEARNING_MESSAGES[rule]
+    assert learning_problem(hybrid, not learns) is None
+
+
+@pytest.mark.parametrize(("hybrid", "rule"), [
+    ({"interpolator": "learn", "forecaster": "ethanol-forecaster-10fs"}, "interpolator"),
+    ({"interpolator": "learn"}, "interpolator"),  # no forecaster: every segment simulated
+    ({"forecaster": "learn", "fine_tune": {"every_segments": 5}}, "fine_tune"),
+    ({"forecaster": "ethanol-forecaster-10fs", "learn": {"refit_frames": 50}}, "learn"),
+])
+def test_learning_rules_checked_when_the_input_tells(tmp_path: Path, hybrid: dict,
+                                                     rule: str) -> None:
+    """`forecaster: learn`, none or a shipped name: the input alone tells whether the run
+    learns, so the rules are checked with the rest of the input."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(_run_input(**hybrid), RunConfig, "run.yaml", base_dir=tmp_path)
+    assert err.value.problems == [("hybrid", _LEARNING_MESSAGES[rule])]
+
+
+def test_forecaster_file_with_interpolator_learn_validates(tmp_path: Path) -> None:
+    """A forecaster file may be an earlier learning run's forecaster.pt: the input is checked
+    for its shape only (the run, which reads the file, applies the learning rules)."""
+    network = str(forecaster_path("ethanol-forecaster-10fs"))
+    data = _run_input(interpolator="learn", forecaster=network)
+    cfg = parse_config(data, RunConfig, "run.yaml", base_dir=tmp_path)
+    assert cfg.hybrid.forecaster == network and cfg.hybrid.interpolator == "learn"
+
+
+def test_run_refuses_nose_hoover(tmp_path: Path) -> None:
+    """`hybridmd run` thermostats at segment boundaries; `simulate` takes nose-hoover."""
+    data = _run_input()
+    data["dynamics"]["integrator"] = "nose-hoover"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, RunConfig, "run.yaml", base_dir=tmp_path)
+    [(where, what)] = err.value.problems
+    assert what.startswith("dynamics.integrator: ") and "bussi, langevin or nve" in what
+    assert "\n" not in what
+    data = _with("dynamics", integrator="nose-hoover")
+    assert parse_config(data, SimulationConfig, "sim.yaml", base_dir=tmp_path)
+
+
+def _forecaster_training(tmp_path: Path, **sections) -> dict:
+    """A `hybridmd train` input of a forecaster with ``sections`` merged in."""
+    (tmp_path / "fine.traj").touch()
+    data = {"data": {"trajectories": [{"path": "fine.traj"}]},
+            "model": {"kind": "forecaster", "stride": 20}}
+    for section, keys in sections.items():
+        data.setdefault(section, {}).update(keys)
+    return data
+
+
+@pytest.mark.parametrize(("section", "keys"), [
+    ("model", {"context": 2}),
+    ("training", {"schedule": "cosine"}),
+    ("training", {"schedule": "step", "milestones": [3]}),
+    ("training", {"warmup_epochs": 1}),
+    ("training", {"weight_average": 0.99}),
+    ("training", {"time_reversal": "both"}),
+    ("training", {"device": "cpu"}),
+    ("training", {"gradient_clip": 1.0}),
+    ("training", {"early_stopping_patience": 5}),
+    ("training", {"max_epochs": 10}),
+    ("training", {"plateau": {"factor": 0.5}}),
+])
+def test_forecaster_training_refuses_the_interpolators_keys(tmp_path: Path, section: str,
+                                                           keys: dict) -> None:
+    """Keys the forecaster's own training loop would ignore: refused when set, even to their
+    defaults, in one line naming each and what that training takes."""
+    data = _forecaster_training(tmp_path, **{section: keys})
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+    [(_, what)] = err.value.problems
+    named = ", ".join(f"{section}.{key}" for key in keys)
+    assert what.startswith(f"{named}: the forecaster's training does not use")
+    assert "batch_size, learning_rate, batches_per_epoch, max_minutes, seed, threads" in what
+    assert "\n" not in what
+    data["model"]["kind"] = "bilstm-residual"  # the interpolator's training uses them all
+    assert parse_config(data, TrainConfig, "train.yaml", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["train-ethanol-forecaster-10fs.yaml",
+                                  "train-water-forecaster-10fs.yaml"])
+def test_forecaster_recipes_set_only_what_the_forecaster_uses(tmp_path: Path, name: str) -> None:
+    data = yaml.safe_load((REPO / "inputs" / name).read_text())
+    data["data"]["trajectories"] = _forecaster_training(tmp_path)["data"]["trajectories"]
+    assert parse_config(data, TrainConfig, name, base_dir=tmp_path).model.kind == "forecaster"

@@ -1,0 +1,82 @@
+"""The ``calculator:`` section: the expensive calculator, picked by its ``type``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from hybridmd.config.base import Strict, resolve_path
+from hybridmd.data import model_names
+
+
+class SGDMLConfig(Strict):
+    """An sGDML force field (model .npz, kcal/mol and Å as in the sgdml package)."""
+
+    type: Literal["sgdml"]
+    model: str = Field(description="shipped model name (e.g. ethanol) or path to a model .npz")
+    use_torch: bool = Field(
+        False, description="the torch backend (for GPUs; the numpy backend is faster on CPU)")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str, info: ValidationInfo) -> str:
+        if model in model_names():
+            return model
+        path = resolve_path(Path(model), info)
+        if not path.is_file():
+            raise ValueError(
+                f"no sGDML model file {path} and no shipped model named {model!r} "
+                f"(shipped: {', '.join(model_names())})"
+            )
+        return str(path)
+
+
+class DFTConfig(Strict):
+    """Kohn-Sham DFT with PySCF (energies and analytic gradients)."""
+
+    type: Literal["dft"]
+    functional: str = Field("PBE", description="exchange-correlation functional (PySCF's xc "
+                            "name, e.g. PBE, B3LYP)")
+    basis: str = Field("def2-SVP", description="basis set (PySCF's name, e.g. sto-3g, "
+                       "def2-SVP)")
+    charge: int = Field(0, description="total charge of the molecule, e")
+    spin: int = Field(0, ge=0, description="number of unpaired electrons, 2S")
+    grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9")
+    conv_tol: float = Field(1e-9, gt=0, description="SCF energy convergence, Hartree")
+    max_cycle: int = Field(100, gt=0, description="most SCF iterations before the "
+                           "calculation fails")
+
+
+class XTBConfig(Strict):
+    """Extended tight binding with tblite."""
+
+    type: Literal["xtb"]
+    method: Literal["GFN2-xTB", "GFN1-xTB"] = Field("GFN2-xTB", description="the "
+                                                   "tight-binding Hamiltonian")
+    charge: int = Field(0, description="total charge of the molecule, e")
+    multiplicity: int = Field(1, ge=1, description="spin multiplicity 2S+1")
+    accuracy: float = Field(1.0, gt=0, description="tblite's numerical accuracy (smaller is "
+                            "tighter)")
+
+
+class ASECalculatorConfig(Strict):
+    """Any ASE calculator by import path, e.g. ``ase.calculators.lj:LennardJones``."""
+
+    type: Literal["ase"]
+    import_path: str = Field(description="module:Class or module.Class")
+    kwargs: dict[str, Any] = Field(default_factory=dict,
+                                   description="keyword arguments of the calculator's class")
+
+    @field_validator("import_path")
+    @classmethod
+    def _looks_like_path(cls, path: str) -> str:
+        if "." not in path and ":" not in path:
+            raise ValueError(f"{path!r} is not an import path like 'package.module:ClassName'")
+        return path
+
+
+CalculatorConfig = Annotated[
+    SGDMLConfig | DFTConfig | XTBConfig | ASECalculatorConfig, Field(discriminator="type")
+]

@@ -1,0 +1,116 @@
+"""The ``dynamics:`` section (time step, length, thermostat, initial momenta) and the
+``engine:`` section of `simulate` (ASE here, or i-PI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+
+from hybridmd.config.base import Strict, existing_file
+
+
+class MomentaFile(Strict):
+    """Initial momenta read from a file (ASE traj/extxyz with momenta, or npz with V in Å/fs)."""
+
+    file: Path = Field(description="trajectory with momenta (ASE traj or extxyz) or npz "
+                       "with V in Å/fs, relative to the input file")
+    index: int = Field(-1, description="its frame (negative counts from the end)")
+
+    @field_validator("file")
+    @classmethod
+    def _exists(cls, path: Path, info: ValidationInfo) -> Path:
+        return existing_file(path, info)
+
+
+def _momenta_kind(value: Any) -> str:
+    return "file" if isinstance(value, dict | MomentaFile) else "name"
+
+
+#: ``maxwell-boltzmann`` or a file section; the tag picks the one to validate, so an error
+#: in a file section is reported alone, not next to "expected 'maxwell-boltzmann'"
+InitialMomenta = Annotated[
+    Annotated[Literal["maxwell-boltzmann"], Tag("name")] | Annotated[MomentaFile, Tag("file")],
+    Discriminator(_momenta_kind),
+]
+
+
+class DynamicsConfig(Strict):
+    """Thermostated (or NVE) MD on the ASE engine."""
+
+    integrator: Literal["nve", "langevin", "bussi", "nose-hoover"] = Field(
+        "bussi", description="the thermostat (nve: none); `hybridmd run` applies it at "
+        "segment boundaries and takes no nose-hoover")
+    timestep_fs: float = Field(gt=0, le=10, description="MD time step in fs")
+    steps: int | None = Field(None, gt=0, description="number of steps (or give duration_fs)")
+    duration_fs: float | None = Field(None, gt=0, description="length in fs (or give steps)")
+    temperature_K: float = Field(300.0, gt=0, description="thermostat and initial temperature")
+    friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
+    tau_fs: float = Field(100.0, gt=0, description="Bussi / Nose-Hoover coupling time, fs")
+    chain_length: int = Field(3, ge=1, description="Nose-Hoover chain length")
+    seed: int = Field(0, ge=0, description="seed for initial momenta and stochastic thermostats")
+    initial_momenta: InitialMomenta = Field(
+        "maxwell-boltzmann", description="maxwell-boltzmann, or {file: ..., index: ...}")
+
+    @model_validator(mode="after")
+    def _length(self) -> DynamicsConfig:
+        if (self.steps is None) == (self.duration_fs is None):
+            raise ValueError("give exactly one of `steps:` or `duration_fs:`")
+        if self.duration_fs is not None:
+            steps = self.duration_fs / self.timestep_fs
+            if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+                below = max(1, int(steps)) * self.timestep_fs
+                raise ValueError(
+                    f"duration_fs = {self.duration_fs:g} is not a whole number of steps of "
+                    f"timestep_fs = {self.timestep_fs:g} ({steps:.4g} steps); use "
+                    f"{below:g} or {below + self.timestep_fs:g}, or give `steps:`")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Total number of MD steps."""
+        if self.steps is not None:
+            return self.steps
+        return round(self.duration_fs / self.timestep_fs)
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+class ASEEngineConfig(Strict):
+    """MD integrated by ASE in this process (``dynamics.integrator`` picks the thermostat)."""
+
+    type: Literal["ase"]
+
+
+class IPIEngineConfig(Strict):
+    """MD integrated by i-PI, with the calculator served to it over i-PI's socket protocol."""
+
+    type: Literal["ipi"]
+    thermostat: Literal["nve", "svr", "langevin", "pile_l"] = Field(
+        "svr", description="i-PI's thermostat (svr uses dynamics.tau_fs, langevin and pile_l "
+        "dynamics.friction_per_fs); nve: none")
+    socket: Literal["unix", "inet"] = Field(
+        "unix", description="unix: a local socket file; inet: TCP, for a client on another "
+        "machine")
+    address: str | None = Field(
+        None, description="unix: socket name (default: unique per run); inet: host "
+        "(default: localhost)")
+    port: int | None = Field(None, ge=1, le=65535,
+                             description="inet only (default: a free port)")
+    connect_timeout_s: float = Field(
+        60.0, gt=0, description="longest wait for a force client before the run fails")
+
+    @model_validator(mode="after")
+    def _port_for_inet(self) -> IPIEngineConfig:
+        if self.port is not None and self.socket != "inet":
+            raise ValueError("`port:` needs `socket: inet`")
+        if self.socket == "unix" and self.address and "/" in self.address:
+            raise ValueError(
+                f"`address: {self.address}` is a unix socket name, not a path (it is put at "
+                "/tmp/ipi_<address>); leave out the slashes")
+        return self
+
+
+EngineConfig = Annotated[ASEEngineConfig | IPIEngineConfig, Field(discriminator="type")]

@@ -1,0 +1,222 @@
+"""The input of `hybridmd run`: the ``hybrid:`` section (switch, monitor, learn, fine_tune)
+and the run's ``output:``.
+
+The sections are checked for their shapes only; whether a forecaster file is one an earlier
+learning run left is known when the run reads it, which then asks ``learning_problem``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from hybridmd.config.base import Strict, interpolator_spec, known_or_file
+from hybridmd.config.calculator import CalculatorConfig
+from hybridmd.config.dynamics import DynamicsConfig
+from hybridmd.config.output import OutputConfig, SafetyConfig
+from hybridmd.config.system import SystemConfig
+from hybridmd.data import forecaster_names
+
+
+class SwitchConfig(Strict):
+    """When the driver trusts the forecaster, and the checks that send it back to simulation."""
+
+    tolerance_A: float = Field(
+        0.05, gt=0, description="largest atomic position error of a forecast against the "
+        "simulated segment (shadow check in sim mode, monitor in ML mode), Å")
+    verified_segments: int = Field(
+        5, ge=1, description="consecutive simulated segments whose shadow forecast is within "
+        "tolerance before ML mode starts (at the start, after a rollback or a bad shadow)")
+    reentry_segments: int = Field(
+        1, ge=1, description="the same after an ML run that ended by a rejected forecast or "
+        "by its length")
+    max_ml_segments: int = Field(
+        40, ge=1, description="longest run of ML segments before simulating again")
+    disagreement_A: float = Field(
+        0.05, gt=0, description="largest uncertainty of a forecast, Å: a forecaster "
+        "network's forward/backward disagreement, or the learned force field's predicted "
+        "error (its committee's spread, calibrated on simulated and monitored segments)")
+    energy_jump_eV: float = Field(
+        0.05, gt=0, description="largest change of total energy over an (NVE) ML segment, eV")
+    species_temperature: float = Field(
+        0.25, gt=0, description="largest relative deviation of any element's mean kinetic "
+        "temperature over the last `species_window` ML segments from its mean over the "
+        "simulated frames")
+    species_window: int = Field(50, ge=1, description="ML segments in that mean")
+
+
+class MonitorConfig(Strict):
+    """Parallel re-simulation of ML segments with the real calculator."""
+
+    fraction: float = Field(
+        0.1, ge=0, le=1, description="share of ML segments re-simulated, drawn at random with "
+        "the run's seed (an unbiased sample of the ML error)")
+    uncertain_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of ML segments re-simulated because they are "
+        "the most uncertain (above that quantile of the recent ones), on top of `fraction`")
+    workers: int = Field(
+        1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
+    lag_segments: int | None = Field(
+        None, ge=1, description="segments the driver runs on before it waits for a monitor "
+        "result (results are applied at fixed points, so a seed gives one trajectory); "
+        "default: hybrid.stride, the segments a driver in ML mode makes (one force call "
+        "each) while a monitor re-simulates one (stride calls)")
+
+
+class LearnConfig(Strict):
+    """The learner of `forecaster: learn`: a force field fitted to the run's expensive frames
+    while the run goes on (sGDML), integrated to make ML segments."""
+
+    first_fit_frames: int = Field(
+        200, ge=10, description="expensive frames (each simulated step labels one) before "
+        "the first fit")
+    refit_frames: int = Field(
+        200, ge=1, description="new expensive frames (from simulated and monitored segments) "
+        "that start the next fit")
+    lag_segments: int = Field(
+        2, ge=0, description="segments between asking for a fit and taking it up; the driver "
+        "waits there for a late learner, so a seed gives one trajectory")
+    max_frames: int | None = Field(
+        None, ge=10, description="frames a fit uses at most, evenly spread over those "
+        "labeled (default: 9000 / (3 x atoms), about 20 s a fit on 2 cores)")
+    kernel_width: float = Field(10.0, gt=0, description="sGDML kernel length scale sigma")
+    transport: Literal["process", "thread"] = Field(
+        "process", description="where the learner fits: a process of its own, or a thread "
+        "of the driver's (under mpiexec: an MPI rank)")
+    threads: int = Field(1, ge=1, description="processes and BLAS threads of a fit")
+
+    def max_frames_for(self, n_atoms: int) -> int:
+        """``max_frames``, or the default for a molecule of ``n_atoms``."""
+        return self.max_frames or max(10, 9000 // (3 * n_atoms))
+
+
+class FineTuneConfig(Strict):
+    """Online fine-tuning of the forecaster on the segments simulated so far."""
+
+    every_segments: int = Field(
+        100, ge=1, description="fine-tune each time this many new simulated segments are in")
+    epochs: int = Field(20, ge=1, description="passes over all simulated segments so far")
+    learning_rate: float = Field(1e-4, gt=0, description="Adam's learning rate")
+    batch_size: int = Field(64, ge=1, description="segments per optimisation step")
+
+
+class HybridConfig(Strict):
+    """The hybrid loop: segments of n steps, made by simulation or by the forecaster."""
+
+    stride: int = Field(ge=2, description="n: MD steps per segment (Δt = n·Δτ)")
+    interpolator: str = Field(
+        description="fills the fine frames of ML segments: a shipped interpolator name, a "
+        "checkpoint path, linear | cubic | quintic, or learn (the frames the learned force "
+        "field integrated; needs forecaster: learn)")
+    forecaster: str | None = Field(
+        None, description="learn (a force field learned from this run's expensive frames), "
+        "a shipped forecaster name, a forecaster checkpoint, or the forecaster.pt an earlier "
+        "learning run left (it goes on learning); none: every segment is simulated (the "
+        "reference run)")
+    learn: LearnConfig = Field(default_factory=LearnConfig,
+                               description="the learner of forecaster: learn")
+    transport: Literal["thread", "process"] = Field(
+        "process", description="where the interpolator worker runs")
+    queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
+    switch: SwitchConfig = Field(default_factory=SwitchConfig,
+                                 description="when to trust the ML, and its checks")
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig,
+                                   description="re-simulation of ML segments")
+    fine_tune: FineTuneConfig | None = Field(
+        None, description="online fine-tuning of the forecaster (off when absent)")
+
+    @field_validator("interpolator")
+    @classmethod
+    def _interpolator(cls, spec: str, info: ValidationInfo) -> str:
+        return spec if spec == "learn" else interpolator_spec(spec, info)
+
+    @field_validator("forecaster")
+    @classmethod
+    def _forecaster(cls, spec: str | None, info: ValidationInfo) -> str | None:
+        if spec is None or spec.lower() in ("none", "null"):  # YAML reads `none` as a word
+            return None
+        if spec == "learn":
+            return spec
+        return known_or_file(spec, forecaster_names(), "forecaster", info, ("learn", "none"))
+
+    @model_validator(mode="after")
+    def _learning(self) -> HybridConfig:
+        """The learning rules, where the input alone tells whether the run learns: a forecaster
+        file is read by the run, which then asks ``learning_problem`` itself."""
+        if self.forecaster is None or self.forecaster in forecaster_names():
+            learns = False
+        elif self.forecaster == "learn":
+            learns = True
+        else:
+            return self
+        problem = learning_problem(self, learns)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
+    """What is wrong with ``hybrid``'s learning keys, or None.
+
+    ``learns``: whether the run learns a force field (``forecaster: learn``, or the
+    forecaster.pt an earlier learning run left) rather than running a forecaster network or
+    simulating every segment.
+    """
+    if hybrid.interpolator == "learn" and not learns:
+        return ("interpolator: learn fills ML segments with the frames of the learned force "
+                "field; it needs forecaster: learn (or an earlier run's forecaster.pt)")
+    if learns and hybrid.fine_tune is not None:
+        return ("fine_tune: tunes a forecaster network; a learned forecaster is refitted as the "
+                "run goes on (see hybrid.learn); remove fine_tune")
+    if not learns and hybrid.learn != LearnConfig():
+        return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "
+                "learn or remove the learn: section")
+    return None
+
+
+class RunOutputConfig(Strict):
+    """Where `hybridmd run` writes its run folder, and how often it checkpoints."""
+
+    directory: Path | None = Field(
+        None, validate_default=True,
+        description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
+    checkpoint_interval_s: float = Field(
+        10.0, ge=0, description="least wall time between checkpoints (0: at every commit)")
+
+    _default_directory = field_validator("directory")(OutputConfig._default_directory.__func__)
+
+
+class RunConfig(Strict):
+    """Input of `hybridmd run`."""
+
+    system: SystemConfig = Field(description="the molecule and its start geometry")
+    calculator: CalculatorConfig = Field(description="the expensive calculator (by `type`)")
+    dynamics: DynamicsConfig = Field(
+        description="time step, length, thermostat (at segment boundaries), seed")
+    hybrid: HybridConfig = Field(description="segments, forecaster, interpolator, checks")
+    output: RunOutputConfig = Field(default_factory=dict, validate_default=True,
+                                    description="the run folder")
+    safety: SafetyConfig = Field(default_factory=SafetyConfig,
+                                 description="limits that stop a run that blew up")
+    replicas: int = Field(
+        1, ge=1, description="independent hybrid runs, replica k with seed dynamics.seed + k in "
+        "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        dyn = self.dynamics
+        if dyn.integrator == "nose-hoover":
+            raise ValueError("dynamics.integrator: the hybrid loop thermostats at segment "
+                             "boundaries; use bussi, langevin or nve")
+        if self.safety.max_temperature_K <= dyn.temperature_K:
+            raise ValueError(
+                f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
+                f"dynamics.temperature_K ({dyn.temperature_K})")
+        if dyn.n_steps % self.hybrid.stride:
+            raise ValueError(
+                f"the run's {dyn.n_steps} steps are not a whole number of segments of "
+                f"hybrid.stride = {self.hybrid.stride} steps; make the length a multiple of "
+                f"{self.hybrid.stride * dyn.timestep_fs:g} fs")
+        return self
