@@ -1,4 +1,5 @@
-"""What the MD driver streams to the interpolator worker: one coarse frame per segment end."""
+"""The frames of a stream: one coarse frame per segment end in (what the MD driver sends the
+interpolator worker), fine frames out (what the worker writes)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,16 @@ class CoarseFrame:
     def arrival(self) -> np.ndarray:
         """The momenta the previous segment arrived with (``momenta`` when not given)."""
         return self.momenta if self.arrival_momenta is None else self.arrival_momenta
+
+
+@dataclass
+class FineFrame:
+    """One frame of the fine trajectory (ASE units; times in fs)."""
+
+    index: int  #: fine step: coarse index · n + j
+    time_fs: float
+    positions: np.ndarray  #: (N, 3) Å
+    momenta: np.ndarray  #: (N, 3)
+    origin: str  #: origin of the coarse frame, or of the segment an interior frame lies in
+    method: str  #: "coarse" for a coarse frame, else the interpolant's name
+    coarse: CoarseFrame | None = None  #: the coarse frame itself, for coarse frames
