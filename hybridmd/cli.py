@@ -59,7 +59,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
     """``replicas: N``: this rank's replicas (all of them without MPI), one line each."""
-    from hybridmd.parallel import replica_config, run_replicas, this_rank_replicas
+    from hybridmd.replicas import replica_config, run_replicas, this_rank_replicas
     from hybridmd.simulate import check_simulation_folder
 
     for k in this_rank_replicas(cfg.replicas):
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     from hybridmd.hybrid.mpi import run_hybrid_mpi
     from hybridmd.hybrid.session import HybridRun
     from hybridmd.hybrid.summary import format_summary
-    from hybridmd.parallel import replica_config, run_replicas, this_rank_replicas
+    from hybridmd.replicas import replica_config, run_replicas, this_rank_replicas
 
     cfg = load_config(args.input, RunConfig)
     comm = mpi_world()

@@ -182,7 +182,8 @@ def check_start(cfg: SimulationConfig | RunConfig) -> Atoms:
 
 def check_interpolator(spec: str, atoms: Atoms, stride: int, dt_fs: float, key: str) -> None:
     """An interpolator (name, checkpoint or spline) that fits the molecule and the time grid."""
-    from hybridmd.streaming.worker import IncrementalReconstructor, make_interpolator
+    from hybridmd.streaming.interpolators import make_interpolator
+    from hybridmd.streaming.reconstructor import IncrementalReconstructor
 
     with reading(spec, "a hybridmd interpolator checkpoint", key=key):
         model = make_interpolator(spec)

@@ -3,7 +3,8 @@
 Files are read through ``hybridmd.errors.reading``: an unreadable, empty, truncated or corrupt
 file, or a frame index past its end, is an ``InputError`` that names the key and the file. A
 start geometry with non-finite coordinates or atoms closer than ``safety.min_distance_A`` is
-refused here, before any calculator is built.
+refused here, before any calculator is built. An npz frame is read in the units the file
+declares (``r_unit``, ``v_unit``; Å and Å/fs when absent), by the npz reader's own rules.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from scipy.spatial.distance import pdist, squareform
 from hybridmd.config import MomentaFile, SafetyConfig, SystemConfig
 from hybridmd.data import geometry_path
 from hybridmd.errors import InputError, reading
+from hybridmd.readers.npz import npz_length_factor, npz_velocity_factor
 from hybridmd.units import FS
 
 
@@ -61,7 +63,8 @@ def build_structure(cfg: SystemConfig) -> Atoms:
                         raise InputError(f"{cfg.file} has no 'R' and 'z' arrays; an MD17/sGDML "
                                          "data set is expected")
                     i = _frame(len(data["R"]), cfg.index, cfg.file)
-                    atoms = Atoms(numbers=data["z"], positions=data["R"][i])
+                    positions = data["R"][i] * npz_length_factor(data, cfg.file)
+                    atoms = Atoms(numbers=data["z"], positions=positions)
             else:
                 atoms = _read_frame(cfg.file, cfg.index, "a structure")
     source = cfg.file or cfg.molecule
@@ -99,7 +102,8 @@ def load_momenta(cfg: MomentaFile, atoms: Atoms) -> np.ndarray:
                     raise InputError(f"{cfg.file} has no 'V' array (velocities in Å/fs)")
                 i = _frame(len(data["V"]), cfg.index, cfg.file)
                 numbers = data.get("z", atoms.numbers)
-                velocities = np.asarray(data["V"][i], dtype=float)
+                velocities = (np.asarray(data["V"][i], dtype=float)
+                              * npz_velocity_factor(data, cfg.file))
                 if velocities.shape != atoms.positions.shape:
                     raise InputError(f"{cfg.file}: V holds {velocities.shape[0]} atoms, the "
                                      f"structure {len(atoms)}")

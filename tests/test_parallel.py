@@ -20,7 +20,8 @@ from ase.io import read
 
 from hybridmd.cli import main
 from hybridmd.config import ConfigError
-from hybridmd.parallel import abort_on_error, replica_indices
+from hybridmd.parallel import abort_on_error
+from hybridmd.replicas import replica_indices
 from hybridmd.simulate import run_simulation
 
 from conftest import ETHANOL_SGDML, REPO, make_config

@@ -10,7 +10,7 @@ from ase.io import write
 
 from hybridmd.config import MomentaFile, SystemConfig
 from hybridmd.structures import build_structure, load_momenta
-from hybridmd.units import FS
+from hybridmd.units import BOHR, FS
 
 from conftest import DATA
 
@@ -36,6 +36,19 @@ def test_npz_index_out_of_range(tmp_path: Path) -> None:
     cfg = _system(tmp_path, file=str(DATA / "ABC-4MeOH-300K-1-gdml.npz"), index=100)
     with pytest.raises(ValueError, match="out of range.*100 frames"):
         build_structure(cfg)
+
+
+@pytest.mark.parametrize(("unit", "to_angstrom"), [("bohr", BOHR), ("nm", 10.0)])
+def test_npz_frame_in_the_files_units(tmp_path: Path, unit: str, to_angstrom: float) -> None:
+    """A start frame and its velocities from an npz that is not in Å come out in Å, Å/fs."""
+    rng = np.random.default_rng(1)
+    r, v = rng.normal(size=(3, 3, 3)), rng.normal(size=(3, 3, 3))
+    path = tmp_path / "water.npz"
+    np.savez(path, R=r, V=v, z=np.array([8, 1, 1]), r_unit=unit, v_unit=f"{unit}/ps")
+    atoms = build_structure(_system(tmp_path, file=str(path), index=1))
+    np.testing.assert_allclose(atoms.positions, r[1] * to_angstrom)
+    p = load_momenta(MomentaFile.model_validate({"file": str(path), "index": 1}), atoms)
+    np.testing.assert_allclose(p / atoms.get_masses()[:, None] * FS, v[1] * to_angstrom / 1000)
 
 
 def test_any_ase_file(tmp_path: Path) -> None:

@@ -4,9 +4,17 @@ The driver hands each coarse frame (``CoarseFrame``) to ``StreamingInterpolation
 worker (thread, spawned process or another MPI rank, behind a bounded ``transport``)
 reconstructs the fine frames between them with ``IncrementalReconstructor`` as soon as each
 interval has its context, and writes them in time order to an ASE trajectory.
+
+Modules: ``frames`` (coarse frames in, fine frames out), ``transport`` (the bounded queues),
+``interpolators`` (a spline or network by name), ``reconstructor`` (the incremental
+reconstruction), ``worker`` (the worker loop, and its MPI rank's ``serve_interpolator``),
+``launchers`` (thread, process or MPI rank) and ``stream`` (the driver's handle).
 """
 
-from hybridmd.streaming.frames import CoarseFrame
+from hybridmd.streaming.frames import CoarseFrame, FineFrame
+from hybridmd.streaming.interpolators import make_interpolator
+from hybridmd.streaming.reconstructor import IncrementalReconstructor
+from hybridmd.streaming.stream import StreamingInterpolation, WorkerDiedError
 from hybridmd.streaming.transport import (
     END_OF_STREAM,
     MPITransport,
@@ -15,15 +23,7 @@ from hybridmd.streaming.transport import (
     Transport,
     make_transport,
 )
-from hybridmd.streaming.worker import (
-    FineFrame,
-    IncrementalReconstructor,
-    StreamingInterpolation,
-    WorkerDiedError,
-    make_interpolator,
-    run_worker,
-    serve_interpolator,
-)
+from hybridmd.streaming.worker import run_worker, serve_interpolator
 
 __all__ = [
     "END_OF_STREAM",

@@ -1,6 +1,6 @@
-"""The coarse frame: one phase-space point per segment end, as the hybrid loop makes it and
-the interpolator worker takes it (the worker reads the phase space and the interior frames;
-the loop's bookkeeping travels with it)."""
+"""The frames of a stream: one coarse frame per segment end in (the hybrid loop's frame: the
+worker reads its phase space and interior frames, the loop's bookkeeping travels with it),
+fine frames out (what the worker writes)."""
 
 from __future__ import annotations
 
@@ -80,3 +80,16 @@ class CoarseFrame:
     def arrival(self) -> np.ndarray:
         """The momenta the previous segment arrived with (``momenta`` when not given)."""
         return self.momenta if self.arrival_momenta is None else self.arrival_momenta
+
+
+@dataclass
+class FineFrame:
+    """One frame of the fine trajectory (ASE units; times in fs)."""
+
+    index: int  #: fine step: coarse index · n + j
+    time_fs: float
+    positions: np.ndarray  #: (N, 3) Å
+    momenta: np.ndarray  #: (N, 3)
+    origin: str  #: origin of the coarse frame, or of the segment an interior frame lies in
+    method: str  #: "coarse" for a coarse frame, else the interpolant's name
+    coarse: CoarseFrame | None = None  #: the coarse frame itself, for coarse frames

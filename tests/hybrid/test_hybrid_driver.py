@@ -320,7 +320,7 @@ def test_slow_worker_holds_the_driver_back_by_the_queue(tmp_path, monkeypatch):
     """A worker slower than the driver: the driver runs ahead by at most the queue (plus the
     frames the worker holds as context), and nothing is lost."""
     import hybridmd.hybrid.session as session
-    from hybridmd.streaming.worker import _count_frames
+    from hybridmd.streaming.stream import _count_frames
 
     real = session.StreamingInterpolation
 
