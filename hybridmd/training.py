@@ -27,6 +27,7 @@ from tqdm import tqdm
 from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.config import TrainConfig
 from hybridmd.errors import InputError
+from hybridmd.forecaster_training import train_forecaster
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
 from hybridmd.interpolation.temperature import context_temperatures, temperature_range
@@ -441,8 +442,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
 def _train_forecaster(cfg: TrainConfig, progress: bool,
                       start_from: str | Path | None) -> TrainResult:
     """The hybrid loop's forecaster from the same kind of input (context is not used)."""
-    from hybridmd.hybrid.forecaster import train_forecaster
-
     opt = cfg.training
     trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
                     for src in cfg.data.trajectories]
