@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hybridmd.errors import InputError
+from hybridmd.fitting import BestWeights, Progress, RandomBatches, set_up_torch, train_epoch
 from hybridmd.hybrid.forecaster import (
     ForecasterNet,
     Scales,
@@ -110,8 +109,7 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
     ``start_from``: a forecaster (file or shipped name) whose network and scales the training
     starts from, for the same molecule, Δτ and stride (its own hidden/layers are kept).
     """
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    set_up_torch(seed, threads)
     pairs = _Pairs(trajectories, stride, validation_fraction, window_step)
     masses = torch.as_tensor(pairs.masses)
     fine_tuned_from = None
@@ -138,9 +136,8 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
     rng = np.random.default_rng(seed)
     h = stride * pairs.dt_fs
     budget = 60.0 * max_minutes
-    start, epoch, history = time.perf_counter(), 0, []
-    best, best_state = math.inf, None
-    bar = tqdm(total=round(budget), unit="s", disable=not progress, desc="train forecaster")
+    start, epoch, history, best = time.perf_counter(), 0, [], BestWeights()
+    bar = Progress("train forecaster", round(budget), "s", progress)
 
     def batch_loss(starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r0, v0, a0, r1, v1 = pairs.gather(starts)
@@ -154,13 +151,8 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
         lr = learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
         for group in opt.param_groups:
             group["lr"] = lr
-        train_loss = 0.0
-        for _ in range(batches_per_epoch):
-            loss, _, _ = batch_loss(rng.choice(pairs.train, batch_size))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            train_loss += loss.item() / batches_per_epoch
+        batches = RandomBatches(rng, pairs.train, batch_size, batches_per_epoch)
+        train_loss = train_epoch(opt, batches, lambda starts: batch_loss(starts)[0])
         net.eval()
         with torch.no_grad():
             starts = pairs.val[:4000]
@@ -170,19 +162,16 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
         epoch += 1
         history.append({"epoch": epoch, "train_loss": train_loss, "val_position_mae": mae,
                         "lr": lr, "minutes": (time.perf_counter() - start) / 60})
-        if mae < best:
-            best, best_state = mae, {k: v.detach().clone() for k, v in net.state_dict().items()}
-        bar.n = min(round(time.perf_counter() - start), round(budget))
-        bar.set_postfix(train=f"{train_loss:.3g}", mae=f"{mae:.2e}Å", lr=f"{lr:.1e}")
-        bar.refresh()
+        best.offer(mae, net)
+        bar.show(history[-1], min(round(time.perf_counter() - start), round(budget)))
     bar.close()
-    net.load_state_dict(best_state)
+    net.load_state_dict(best.state)
     minutes = (time.perf_counter() - start) / 60
     meta = {"name": f"forecaster ({checkpoint.name})", "provenance": provenance or [],
-            "fine_tuned_from": fine_tuned_from, "best_val_position_mae": best, "epochs": epoch,
-            "minutes": minutes, "history": history}
+            "fine_tuned_from": fine_tuned_from, "best_val_position_mae": best.score,
+            "epochs": epoch, "minutes": minutes, "history": history}
     save_forecaster(checkpoint, net, pairs.numbers, pairs.masses, pairs.dt_fs, stride, scales,
                     meta)
     log.info("forecaster: %d epochs in %.1f min, validation position MAE %.3e Å -> %s",
-             epoch, minutes, best, checkpoint)
-    return ForecasterTrainResult(checkpoint, epoch, best, minutes, history)
+             epoch, minutes, best.score, checkpoint)
+    return ForecasterTrainResult(checkpoint, epoch, best.score, minutes, history)

@@ -32,6 +32,7 @@ from torch import nn
 from hybridmd import __version__
 from hybridmd.checkpoint import load_torch_file, save_torch_atomic
 from hybridmd.errors import reading
+from hybridmd.fitting import ShuffledBatches, train_epoch
 from hybridmd.interpolation.frames import kabsch_rotation
 
 FORMAT = "hybridmd-forecaster/1"
@@ -176,12 +177,7 @@ class Forecaster:
         opt = torch.optim.Adam(self.net.parameters(), lr=learning_rate)
         self.net.train()
         for _ in range(epochs):
-            order = rng.permutation(len(x))
-            for i in range(0, len(x), batch_size):
-                value = loss(order[i:i + batch_size])
-                opt.zero_grad(set_to_none=True)
-                value.backward()
-                opt.step()
+            train_epoch(opt, ShuffledBatches(rng, len(x), batch_size), loss)
         self.net.eval()
         with torch.no_grad():
             after = float(loss(slice(None)))
