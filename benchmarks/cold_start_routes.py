@@ -36,15 +36,15 @@ from hybridmd.calculators import build_calculator
 from hybridmd.config import DynamicsConfig, SGDMLConfig
 from hybridmd.data import geometry_path
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
+from hybridmd.forecaster_training import train_forecaster
 from hybridmd.hybrid.forecaster import (
     Forecaster,
     ForecasterNet,
     Scales,
-    _canonical_inputs,
-    _targets,
+    canonical_inputs,
+    canonical_targets,
     interchangeable_groups,
     load_forecaster,
-    train_forecaster,
 )
 from hybridmd.hybrid.segments import (
     BoundaryThermostat,
@@ -110,8 +110,8 @@ def network_on_pairs(ref: dict, k: int, epochs: int) -> Forecaster:
     probe = Scales(torch.tensor(reference_geometry), torch.ones(9 * n, dtype=torch.float64),
                    torch.ones(6 * n, dtype=torch.float64), groups)
     t = [torch.tensor(x) for x in (r0, v0, a0, r1, v1)]
-    x, frame = _canonical_inputs(t[0], t[1], t[2], torch.tensor(ref["masses"]), probe)
-    y = _targets(t[0], t[3], t[4], frame, STRIDE * DT_FS)
+    x, frame = canonical_inputs(t[0], t[1], t[2], torch.tensor(ref["masses"]), probe)
+    y = canonical_targets(t[0], t[3], t[4], frame, STRIDE * DT_FS)
     scales = Scales(probe.reference, x.std(0).clamp_min(1e-8), y.std(0).clamp_min(1e-8), groups)
     fc = Forecaster(ForecasterNet(n, 256, 3), ref["masses"], ref["numbers"], DT_FS, STRIDE,
                     scales, {})

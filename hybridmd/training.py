@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
 
 from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.config import TrainConfig
 from hybridmd.errors import InputError
+from hybridmd.fitting import (
+    BestWeights,
+    Progress,
+    RandomBatches,
+    set_up_torch,
+    state_of,
+    train_epoch,
+)
+from hybridmd.forecaster_training import train_forecaster
 from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
 from hybridmd.interpolation.temperature import context_temperatures, temperature_range
@@ -176,8 +183,7 @@ class Trainer:
         for the same molecule, Δτ, stride and context."""
         self.cfg = cfg
         opt = cfg.training
-        torch.manual_seed(opt.seed)
-        torch.set_num_threads(opt.threads or os.cpu_count() or 1)
+        set_up_torch(opt.seed, opt.threads)
         self.device = _device(opt.device)
         trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
                         for src in cfg.data.trajectories]
@@ -233,9 +239,8 @@ class Trainer:
         self.averaged = None if opt.weight_average is None else AveragedModel(
             self.net, multi_avg_fn=get_ema_multi_avg_fn(opt.weight_average), use_buffers=True)
         self.rng = np.random.default_rng(opt.seed)
-        self.epoch, self.best, self.best_mae, self.stale = 0, math.inf, math.inf, 0
+        self.epoch, self.best, self.best_mae = 0, BestWeights(), math.inf
         self.history: list[dict[str, float]] = []
-        self.best_state = None
         self.elapsed = 0.0
 
     def _start_from(self, spec: str | Path) -> tuple[InterpolatorNet, Canonicaliser]:
@@ -298,6 +303,18 @@ class Trainer:
                           batch.s)
         return torch.where(where, reverse_time(x, n), x)
 
+    def _step_loss(self, starts: np.ndarray) -> torch.Tensor:
+        """The loss of one training batch; with ``time_reversal: random``, each window's
+        direction is drawn from the batch generator right after the batch."""
+        opt = self.cfg.training
+        backwards = None if opt.time_reversal == "both" else torch.as_tensor(
+            self.rng.random(opt.batch_size) < 0.5, device=self.device)
+        return self._loss(self._batch(starts), self.net, backwards)[0]
+
+    def _average(self) -> None:
+        """Take the weights after a step into the moving average."""
+        self.averaged.update_parameters(self.net)
+
     @torch.no_grad()
     def validate(self, max_windows: int = 2000) -> tuple[float, float]:
         """Validation loss and position MAE (Å, interior frames) on held-out windows."""
@@ -316,29 +333,24 @@ class Trainer:
             count += len(chunk)
         return total / count, mae / count
 
-    @staticmethod
-    def _state_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-        """A copy of ``net``'s weights on the CPU, unchanged by later training steps."""
-        return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-
     def _training_state(self) -> dict[str, Any]:
         return {
-            "epoch": self.epoch, "best": self.best, "best_mae": self.best_mae,
-            "stale": self.stale, "history": self.history, "elapsed_s": self.elapsed,
-            "current_state_dict": self._state_of(self.net),
-            "averaged_state_dict": None if self.averaged is None else self._state_of(self.averaged),
+            "epoch": self.epoch, "best": self.best.score, "best_mae": self.best_mae,
+            "stale": self.best.stale, "history": self.history, "elapsed_s": self.elapsed,
+            "current_state_dict": state_of(self.net),
+            "averaged_state_dict": None if self.averaged is None else state_of(self.averaged),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
         }
 
     def _save(self) -> None:
         state = self._training_state()
-        self.net.load_state_dict(self.best_state)
+        self.net.load_state_dict(self.best.state)
         meta = {"name": self.net.kind, "provenance": self.provenance,
                 "fine_tuned_from": self.fine_tuned_from,
                 "config": self.cfg.model_dump(mode="json"),
                 "temperature_range_K": self.temperature_range,
-                "best_val_loss": self.best, "best_val_position_mae": self.best_mae,
+                "best_val_loss": self.best.score, "best_val_position_mae": self.best_mae,
                 "epochs": self.epoch, "minutes": self.elapsed / 60}
         save_checkpoint(self.cfg.output.checkpoint, self.net, self.canon, self.source.numbers,
                         self.source.dt_fs, meta, state)
@@ -351,42 +363,32 @@ class Trainer:
         if state is None:
             raise ValueError(f"{self.cfg.output.checkpoint} holds no training state to resume")
         self.net.load_state_dict(state["current_state_dict"])
-        self.best_state = data["state_dict"]
         if self.averaged is not None and state.get("averaged_state_dict") is not None:
             self.averaged.load_state_dict(state["averaged_state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        self.epoch, self.best, self.best_mae = state["epoch"], state["best"], state["best_mae"]
-        self.stale, self.history = state["stale"], state["history"]
-        self.elapsed = state["elapsed_s"]
-        log.info("resuming training at epoch %d (best validation loss %.4g)", self.epoch, self.best)
+        self.best = BestWeights(state["best"], data["state_dict"], state["stale"])
+        self.epoch, self.best_mae = state["epoch"], state["best_mae"]
+        self.history, self.elapsed = state["history"], state["elapsed_s"]
+        log.info("resuming training at epoch %d (best validation loss %.4g)", self.epoch,
+                 self.best.score)
 
     def run(self, progress: bool = True) -> TrainResult:
         """Train until early stopping, ``max_epochs`` or the time budget; save the best."""
         opt = self.cfg.training
         self.cfg.output.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        if self.best_state is None:
-            self.best_state = self._state_of(self.scored)
+        if self.best.state is None:
+            self.best.state = state_of(self.scored)
         start = time.perf_counter() - self.elapsed
-        bar = tqdm(total=opt.max_epochs, initial=self.epoch, unit="epoch", disable=not progress,
-                   desc=f"train {self.net.kind}")
+        bar = Progress(f"train {self.net.kind}", opt.max_epochs, "epoch", progress, self.epoch)
         while self.epoch < opt.max_epochs:
             self.net.train()
-            train_loss = 0.0
-            for _ in range(opt.batches_per_epoch):
-                starts = self.rng.choice(self.source.train_starts, opt.batch_size)
-                backwards = None if opt.time_reversal == "both" else torch.as_tensor(
-                    self.rng.random(opt.batch_size) < 0.5, device=self.device)
-                loss, _ = self._loss(self._batch(starts), self.net, backwards)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.gradient_clip)
-                self.optimizer.step()
-                if self.averaged is not None:
-                    self.averaged.update_parameters(self.net)
-                train_loss += loss.item() / opt.batches_per_epoch
+            batches = RandomBatches(self.rng, self.source.train_starts, opt.batch_size,
+                                    opt.batches_per_epoch)
+            train_loss = train_epoch(self.optimizer, batches, self._step_loss, opt.gradient_clip,
+                                     None if self.averaged is None else self._average)
             val_loss, val_mae = self.validate()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(val_loss)
@@ -398,27 +400,22 @@ class Trainer:
             self.history.append({"epoch": self.epoch, "train_loss": train_loss,
                                  "val_loss": val_loss, "val_position_mae": val_mae, "lr": lr,
                                  "minutes": self.elapsed / 60})
-            if val_loss < self.best:
-                self.best, self.best_mae, self.stale = val_loss, val_mae, 0
-                self.best_state = self._state_of(self.scored)
-            else:
-                self.stale += 1
+            if self.best.offer(val_loss, self.scored):
+                self.best_mae = val_mae
             self._save()
-            bar.update()
             log.log(logging.DEBUG if progress else logging.INFO,
                     "epoch %d: train %.4g, validation %.4g (position MAE %.3e Å), lr %.1e",
                     self.epoch, train_loss, val_loss, val_mae, lr)
-            bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}",
-                            mae=f"{val_mae:.2e}Å", lr=f"{lr:.1e}")
-            if self.stale >= opt.early_stopping_patience:
-                log.info("early stop: no improvement for %d epochs", self.stale)
+            bar.show(self.history[-1], self.epoch)
+            if self.best.stale >= opt.early_stopping_patience:
+                log.info("early stop: no improvement for %d epochs", self.best.stale)
                 break
             if self.elapsed > 60 * opt.max_minutes:
                 log.info("time budget of %.1f min reached", opt.max_minutes)
                 break
         bar.close()
-        return TrainResult(self.cfg.output.checkpoint, self.epoch, self.best, self.best_mae,
-                           self.elapsed / 60, self.history)
+        return TrainResult(self.cfg.output.checkpoint, self.epoch, self.best.score,
+                           self.best_mae, self.elapsed / 60, self.history)
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
@@ -441,8 +438,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
 def _train_forecaster(cfg: TrainConfig, progress: bool,
                       start_from: str | Path | None) -> TrainResult:
     """The hybrid loop's forecaster from the same kind of input (context is not used)."""
-    from hybridmd.hybrid.forecaster import train_forecaster
-
     opt = cfg.training
     trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
                     for src in cfg.data.trajectories]

@@ -67,7 +67,7 @@ def test_trained_model_beats_linear_and_keeps_the_coarse_frames(trained) -> None
 
 def test_untrained_residual_model_is_the_quintic_spline(tmp_path: Path) -> None:
     trainer = Trainer(_config(tmp_path))
-    trainer.best_state = trainer.net.state_dict()
+    trainer.best.state = trainer.net.state_dict()
     trainer._save()
     model = load_interpolator(tmp_path / "model.pt")
     w = make_windows(read_trajectory(WATER, dt_fs=1.0), 5, context=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybridmd.hybrid.forecaster import _Pairs
+from hybridmd.forecaster_training import _Pairs
 from hybridmd.training import WindowSource
 from hybridmd.trajectory import Trajectory, require_one_system
 

@@ -12,15 +12,15 @@ exactly outside the network.
 A forecaster also answers a consistency check at no force-call cost: NVE is time-reversible, so
 forecasting back from the predicted end state with negated velocities must return to the start
 (``Forecaster.disagreement``).
+
+This module is what the hybrid loop loads: the network, prediction, the fine-tuning during a
+run and the file format. Training one (`hybridmd train` with ``model.kind: forecaster``) is
+hybridmd.forecaster_training.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,16 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from hybridmd import __version__
 from hybridmd.checkpoint import load_torch_file, save_torch_atomic
-from hybridmd.errors import InputError, reading
+from hybridmd.errors import reading
+from hybridmd.fitting import ShuffledBatches, train_epoch
 from hybridmd.interpolation.frames import kabsch_rotation
-from hybridmd.interpolation.windows import accelerations
-from hybridmd.trajectory import SPACING_RTOL, Trajectory, require_one_system
-
-log = logging.getLogger(__name__)
 
 FORMAT = "hybridmd-forecaster/1"
 
@@ -142,9 +138,9 @@ class Forecaster:
         single = np.ndim(r) == 2
         r, v, a = (torch.as_tensor(np.asarray(x, dtype=float)).reshape(-1, *np.shape(x)[-2:])
                    for x in (r, v, a))
-        x, frame = _canonical_inputs(r, v, a, self.masses, self.scales)
+        x, frame = canonical_inputs(r, v, a, self.masses, self.scales)
         y = self.net(x) * self.scales.targets
-        r1, v1 = _to_lab(y, frame, self.scales.reference, self.horizon_fs)
+        r1, v1 = to_lab(y, frame, self.scales.reference, self.horizon_fs)
         r1, v1 = r1.numpy(), v1.numpy()
         return (r1[0], v1[0]) if single else (r1, v1)
 
@@ -169,8 +165,9 @@ class Forecaster:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         data = [torch.as_tensor(np.asarray(x, dtype=float)) for x in (r0, v0, a0, r1, v1)]
-        x, frame = _canonical_inputs(data[0], data[1], data[2], self.masses, self.scales)
-        y = _targets(data[0], data[3], data[4], frame, self.horizon_fs) / self.scales.targets
+        x, frame = canonical_inputs(data[0], data[1], data[2], self.masses, self.scales)
+        y = (canonical_targets(data[0], data[3], data[4], frame, self.horizon_fs)
+             / self.scales.targets)
 
         def loss(index: np.ndarray | slice) -> torch.Tensor:
             return ((self.net(x[index]) - y[index]) ** 2).mean()
@@ -180,12 +177,7 @@ class Forecaster:
         opt = torch.optim.Adam(self.net.parameters(), lr=learning_rate)
         self.net.train()
         for _ in range(epochs):
-            order = rng.permutation(len(x))
-            for i in range(0, len(x), batch_size):
-                value = loss(order[i:i + batch_size])
-                opt.zero_grad(set_to_none=True)
-                value.backward()
-                opt.step()
+            train_epoch(opt, ShuffledBatches(rng, len(x), batch_size), loss)
         self.net.eval()
         with torch.no_grad():
             after = float(loss(slice(None)))
@@ -204,6 +196,8 @@ class Forecaster:
 
 @dataclass
 class _Frame:
+    """Where a batch of start states sits: what ``to_lab`` needs to undo the canonical frame."""
+
     com: torch.Tensor  #: (B, 1, 3)
     vcom: torch.Tensor  #: (B, 1, 3)
     rotation: torch.Tensor  #: (B, 3, 3)
@@ -215,8 +209,9 @@ def _gather(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, perm.unsqueeze(-1).expand_as(x))
 
 
-def _canonical_inputs(r: torch.Tensor, v: torch.Tensor, a: torch.Tensor, masses: torch.Tensor,
-                      scales: Scales) -> tuple[torch.Tensor, _Frame]:
+def canonical_inputs(r: torch.Tensor, v: torch.Tensor, a: torch.Tensor, masses: torch.Tensor,
+                     scales: Scales) -> tuple[torch.Tensor, _Frame]:
+    """The network's scaled inputs (B, 9N) for start states (B, N, 3), and their frame."""
     w = (masses / masses.sum()).to(r.dtype)
     com = (r * w.view(1, -1, 1)).sum(1, keepdim=True)
     vcom = (v * w.view(1, -1, 1)).sum(1, keepdim=True)
@@ -237,8 +232,10 @@ def _canonical_inputs(r: torch.Tensor, v: torch.Tensor, a: torch.Tensor, masses:
     return x / scales.inputs, _Frame(com, vcom, rot, rc, perm)
 
 
-def _to_lab(y: torch.Tensor, frame: _Frame, reference: torch.Tensor,
-            h: float) -> tuple[torch.Tensor, torch.Tensor]:
+def to_lab(y: torch.Tensor, frame: _Frame, reference: torch.Tensor,
+           h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """End positions and velocities in the lab frame from canonical (Δr, v_end) ``y``
+    (unscaled) after ``h`` fs, in the caller's atom order."""
     b, n = frame.rc.shape[:2]
     dr, v1c = y[:, :3 * n].reshape(b, n, 3), y[:, 3 * n:].reshape(b, n, 3)
     rot_t = frame.rotation.transpose(1, 2)
@@ -250,164 +247,14 @@ def _to_lab(y: torch.Tensor, frame: _Frame, reference: torch.Tensor,
             torch.empty_like(v1).scatter_(1, index, v1))
 
 
-def _targets(r0: torch.Tensor, r1: torch.Tensor, v1: torch.Tensor, frame: _Frame,
-             h: float) -> torch.Tensor:
-    """Canonical (Δr, v_end) of true end states, unscaled: the inverse of ``_to_lab``."""
+def canonical_targets(r0: torch.Tensor, r1: torch.Tensor, v1: torch.Tensor, frame: _Frame,
+                      h: float) -> torch.Tensor:
+    """Canonical (Δr, v_end) of true end states, unscaled: the inverse of ``to_lab``."""
     r1, v1 = _gather(r1, frame.perm), _gather(v1, frame.perm)
     rot = frame.rotation
     dr = (r1 - frame.com - frame.vcom * h) @ rot - frame.rc
     v1c = (v1 - frame.vcom) @ rot
     return torch.cat([dr.flatten(1), v1c.flatten(1)], dim=1)
-
-
-# ----------------------------------------------------------------------------- training
-
-
-@dataclass
-class ForecasterTrainResult:
-    checkpoint: Path
-    epochs: int
-    best_val_position_mae: float
-    minutes: float
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-class _Pairs:
-    """Start/end pairs (t, t + nΔτ) of fine trajectories, split train / final validation part."""
-
-    def __init__(self, trajectories: list[Trajectory], stride: int, validation_fraction: float,
-                 window_step: int):
-        require_one_system(trajectories, "training")
-        first = trajectories[0]
-        self.numbers, self.masses, self.dt_fs = first.numbers, first.masses, first.dt_fs
-        self.r = torch.as_tensor(np.concatenate([t.positions for t in trajectories]))
-        self.v = torch.as_tensor(np.concatenate([t.velocities for t in trajectories]))
-        self.a = torch.as_tensor(np.concatenate([accelerations(t) for t in trajectories]))
-        train, val, offset = [], [], 0
-        for t in trajectories:
-            split = offset + int(round(len(t) * (1 - validation_fraction)))
-            train.append(np.arange(offset, split - stride, window_step))
-            val.append(np.arange(split, offset + len(t) - stride, stride))
-            offset += len(t)
-        self.train, self.val = np.concatenate(train), np.concatenate(val)
-        if not len(self.train) or not len(self.val):
-            raise InputError(
-                f"data.trajectories: too little data for stride {stride}: need more than "
-                f"{stride} frames in both the training part and the validation part (the "
-                f"frames are {self.dt_fs:g} fs apart); give longer fine trajectories")
-        self.stride = stride
-
-    def gather(self, starts: np.ndarray) -> tuple[torch.Tensor, ...]:
-        s = torch.as_tensor(starts)
-        e = s + self.stride
-        return self.r[s], self.v[s], self.a[s], self.r[e], self.v[e]
-
-
-def _fit_scales(pairs: _Pairs, masses: torch.Tensor, n_sample: int = 20000,
-                seed: int = 0) -> Scales:
-    rng = np.random.default_rng(seed)
-    starts = rng.choice(pairs.train, min(n_sample, len(pairs.train)), replace=False)
-    r0, v0, a0, r1, v1 = pairs.gather(starts)
-    w = masses / masses.sum()
-    first = pairs.r[int(pairs.train[0])]
-    reference = first - (first * w[:, None]).sum(0)
-    groups = interchangeable_groups(pairs.numbers, reference.numpy())
-    probe = Scales(reference, torch.ones(9 * len(masses), dtype=torch.float64),
-                   torch.ones(6 * len(masses), dtype=torch.float64), groups)
-    x, frame = _canonical_inputs(r0, v0, a0, masses, probe)
-    y = _targets(r0, r1, v1, frame, pairs.stride * pairs.dt_fs)
-    return Scales(reference, x.std(0).clamp_min(1e-8), y.std(0).clamp_min(1e-8), groups)
-
-
-def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Path,
-                     hidden: int = 512, layers: int = 3, batch_size: int = 256,
-                     learning_rate: float = 1e-3, max_minutes: float = 10.0,
-                     batches_per_epoch: int = 200, validation_fraction: float = 0.1,
-                     window_step: int = 1, seed: int = 0, threads: int | None = None,
-                     progress: bool = True,
-                     provenance: list[dict[str, Any]] | None = None,
-                     start_from: str | Path | None = None) -> ForecasterTrainResult:
-    """Fit a forecaster within a wall-time budget (Adam, cosine decay over the budget).
-
-    ``start_from``: a forecaster (file or shipped name) whose network and scales the training
-    starts from, for the same molecule, Δτ and stride (its own hidden/layers are kept).
-    """
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    pairs = _Pairs(trajectories, stride, validation_fraction, window_step)
-    masses = torch.as_tensor(pairs.masses)
-    fine_tuned_from = None
-    if start_from is None:
-        scales = _fit_scales(pairs, masses, seed=seed)
-        net = ForecasterNet(len(masses), hidden, layers).double()
-    else:
-        initial = load_forecaster(start_from)
-        differ = []
-        if list(initial.numbers) != [int(z) for z in pairs.numbers]:
-            differ.append(f"atoms {list(initial.numbers)} against the data's "
-                          f"{[int(z) for z in pairs.numbers]}")
-        if (not np.isclose(initial.dt_fs, pairs.dt_fs, rtol=SPACING_RTOL)
-                or initial.stride != stride):
-            differ.append(f"{initial.stride} steps of {initial.dt_fs:g} fs against {stride} of "
-                          f"{pairs.dt_fs:g} fs")
-        if differ:
-            raise ValueError(f"--from {initial.metadata['checkpoint']} does not fit this "
-                             f"training input: {'; '.join(differ)}")
-        scales, net = initial.scales, initial.net
-        fine_tuned_from = {"checkpoint": initial.metadata["checkpoint"],
-                           "provenance": initial.metadata.get("provenance", [])}
-    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    rng = np.random.default_rng(seed)
-    h = stride * pairs.dt_fs
-    budget = 60.0 * max_minutes
-    start, epoch, history = time.perf_counter(), 0, []
-    best, best_state = math.inf, None
-    bar = tqdm(total=round(budget), unit="s", disable=not progress, desc="train forecaster")
-
-    def batch_loss(starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        r0, v0, a0, r1, v1 = pairs.gather(starts)
-        x, frame = _canonical_inputs(r0, v0, a0, masses, scales)
-        y = _targets(r0, r1, v1, frame, h) / scales.targets
-        pred = net(x)
-        return ((pred - y) ** 2).mean(), pred, frame
-
-    while (elapsed := time.perf_counter() - start) < budget:
-        net.train()
-        lr = learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        train_loss = 0.0
-        for _ in range(batches_per_epoch):
-            loss, _, _ = batch_loss(rng.choice(pairs.train, batch_size))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            train_loss += loss.item() / batches_per_epoch
-        net.eval()
-        with torch.no_grad():
-            starts = pairs.val[:4000]
-            _, pred, frame = batch_loss(starts)
-            r1_pred, _ = _to_lab(pred * scales.targets, frame, scales.reference, h)
-            mae = float((r1_pred - pairs.gather(starts)[3]).abs().mean())
-        epoch += 1
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_position_mae": mae,
-                        "lr": lr, "minutes": (time.perf_counter() - start) / 60})
-        if mae < best:
-            best, best_state = mae, {k: v.detach().clone() for k, v in net.state_dict().items()}
-        bar.n = min(round(time.perf_counter() - start), round(budget))
-        bar.set_postfix(train=f"{train_loss:.3g}", mae=f"{mae:.2e}Å", lr=f"{lr:.1e}")
-        bar.refresh()
-    bar.close()
-    net.load_state_dict(best_state)
-    minutes = (time.perf_counter() - start) / 60
-    meta = {"name": f"forecaster ({checkpoint.name})", "provenance": provenance or [],
-            "fine_tuned_from": fine_tuned_from, "best_val_position_mae": best, "epochs": epoch,
-            "minutes": minutes, "history": history}
-    save_forecaster(checkpoint, net, pairs.numbers, pairs.masses, pairs.dt_fs, stride, scales,
-                    meta)
-    log.info("forecaster: %d epochs in %.1f min, validation position MAE %.3e Å -> %s",
-             epoch, minutes, best, checkpoint)
-    return ForecasterTrainResult(checkpoint, epoch, best, minutes, history)
 
 
 # ----------------------------------------------------------------------------- files

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybridmd.hybrid.forecaster import interchangeable_groups, load_forecaster, train_forecaster
+from hybridmd.forecaster_training import train_forecaster
+from hybridmd.hybrid.forecaster import interchangeable_groups, load_forecaster
 from hybridmd.interpolation.windows import accelerations
 from hybridmd.readers import read_trajectory
 from hybridmd.simulate import run_simulation

@@ -66,7 +66,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     layer is zero: the quintic spline through the network's code path) and one trained ~1 s."""
     tmp = tmp_path_factory.mktemp("models")
     trainer = Trainer(_config(tmp / "zero.pt", context=2))
-    trainer.best_state = trainer.net.state_dict()
+    trainer.best.state = trainer.net.state_dict()
     trainer._save()
     train(_config(tmp / "trained.pt", context=2), progress=False)
     return {"zero": tmp / "zero.pt", "trained": tmp / "trained.pt"}
