@@ -60,7 +60,7 @@ class TrainDataConfig(Strict):
 #: what ``model.hyperparameters`` of ``kind: forecaster`` may set (``ForecasterNet``)
 FORECASTER_HYPERPARAMETERS = ["hidden", "layers"]
 #: the ``model:`` and ``training:`` keys the forecaster's own training loop uses
-#: (``hybridmd.hybrid.forecaster.train_forecaster``); the others are the interpolator's
+#: (``hybridmd.forecaster_training.train_forecaster``); the others are the interpolator's
 FORECASTER_MODEL_KEYS = ["kind", "stride", "hyperparameters"]
 FORECASTER_TRAINING_KEYS = ["batch_size", "learning_rate", "batches_per_epoch", "max_minutes",
                             "seed", "threads"]
