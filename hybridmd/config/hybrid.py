@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from hybridmd.config.base import Strict, interpolator_spec, known_or_file
 from hybridmd.config.calculator import CalculatorConfig
 from hybridmd.config.dynamics import DynamicsConfig
-from hybridmd.config.output import OutputConfig, SafetyConfig
+from hybridmd.config.output import SafetyConfig, default_output_directory
 from hybridmd.config.system import SystemConfig
 from hybridmd.data import forecaster_names
 
@@ -185,7 +185,7 @@ class RunOutputConfig(Strict):
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="least wall time between checkpoints (0: at every commit)")
 
-    _default_directory = field_validator("directory")(OutputConfig._default_directory.__func__)
+    _default_directory = field_validator("directory")(default_output_directory)
 
 
 class RunConfig(Strict):

@@ -10,6 +10,13 @@ from pydantic import Field, ValidationInfo, field_validator
 from hybridmd.config.base import Strict
 
 
+def default_output_directory(path: Path | None, info: ValidationInfo) -> Path:
+    """An output folder as given, or runs/<input name> (a validator of ``directory``)."""
+    if path is None:
+        return Path("runs") / (info.context or {}).get("input_name", "simulation")
+    return Path(path).expanduser()
+
+
 class OutputConfig(Strict):
     """Where and how often `simulate` writes its frames, log and checkpoint."""
 
@@ -23,12 +30,7 @@ class OutputConfig(Strict):
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="least wall time between checkpoints (0: at every frame)")
 
-    @field_validator("directory")
-    @classmethod
-    def _default_directory(cls, path: Path | None, info: ValidationInfo) -> Path:
-        if path is None:
-            return Path("runs") / (info.context or {}).get("input_name", "simulation")
-        return Path(path).expanduser()
+    _default_directory = field_validator("directory")(default_output_directory)
 
 
 class SafetyConfig(Strict):
