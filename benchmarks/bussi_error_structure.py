@@ -34,9 +34,9 @@ from datetime import date
 
 import numpy as np
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.classical import hermite
 from hybridmd.interpolation.windows import make_windows
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 
 

@@ -19,8 +19,8 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import TrainConfig, load_config
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.training import Trainer
 
 

@@ -37,6 +37,7 @@ from hybridmd.config import DynamicsConfig, SGDMLConfig
 from hybridmd.data import geometry_path
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.forecaster_training import train_forecaster
+from hybridmd.hybrid.force_field import FitSettings, ForceField, fit_force_field, force_field_atoms
 from hybridmd.hybrid.forecaster import (
     Forecaster,
     ForecasterNet,
@@ -52,7 +53,6 @@ from hybridmd.hybrid.segments import (
     SegmentSimulator,
     simulate_segment,
 )
-from hybridmd.hybrid.surrogate import FitSettings, ForceField, fit_force_field, force_field_atoms
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
 

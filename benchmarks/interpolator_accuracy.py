@@ -24,9 +24,9 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.interpolation.evaluate import evaluate, format_table
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 from hybridmd.training import train
 

@@ -19,9 +19,9 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.interpolation.evaluate import evaluate, format_table
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory, write_trajectory
 from hybridmd.training import train
 

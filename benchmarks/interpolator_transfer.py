@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 from hybridmd.canonical_segments import canonical_nve_segments
-from hybridmd.checkpoint import load_interpolator, read_checkpoint
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.interpolation.evaluate import evaluate
+from hybridmd.interpolator_file import load_interpolator, read_checkpoint
 from hybridmd.training import train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,13 +23,13 @@ from datetime import date
 from pathlib import Path
 
 from hybridmd.canonical_segments import canonical_nve_segments
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.evaluate import (
     Score,
     evaluate,
     format_temperature_table,
     scores_as_dicts,
 )
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.trajectory import Trajectory
 
 MODELS = ("ethanol-bilstm-5fs", "ethanol-bilstm-10fs", "ethanol-bilstm-20fs",

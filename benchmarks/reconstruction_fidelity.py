@@ -33,8 +33,8 @@ from hybridmd.analysis.observables import (
     vdos,
     vdos_overlap,
 )
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.reconstruct import reconstruct
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import Trajectory
 

@@ -100,7 +100,7 @@ def cold_start_mpi(tmp: Path) -> Path:
 
 
 def api_resume(tmp: Path) -> Path:
-    from hybridmd.ase import HybridDynamics
+    from hybridmd.ase_interface import HybridDynamics
     from hybridmd.calculators import build_calculator
     from hybridmd.config import SGDMLConfig, SystemConfig
     from hybridmd.structures import build_structure

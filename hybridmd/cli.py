@@ -152,8 +152,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _interpolate(args: argparse.Namespace) -> int:
-    from hybridmd.checkpoint import load_interpolator
     from hybridmd.interpolation.reconstruct import reconstruct
+    from hybridmd.interpolator_file import load_interpolator
     from hybridmd.preflight import check_input_file, check_output_file
     from hybridmd.readers import read_trajectory, write_trajectory
 
@@ -172,13 +172,13 @@ def _interpolate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from hybridmd.checkpoint import load_interpolator
     from hybridmd.interpolation.evaluate import (
         evaluate,
         format_table,
         format_temperature_table,
         scores_as_dicts,
     )
+    from hybridmd.interpolator_file import load_interpolator
     from hybridmd.preflight import check_input_file, check_output_file
     from hybridmd.readers import read_trajectory
 
@@ -405,8 +405,8 @@ def _report(exc: BaseException, debug: bool, hint: str = "") -> None:
 def _failures() -> tuple[type[BaseException], ...]:
     """Errors of a run that stopped: said in one line (the frames so far are on disk)."""
     from hybridmd.engines.ipi import IPIClientError
+    from hybridmd.errors import SimulationError
     from hybridmd.hybrid.monitor import MonitorDiedError
-    from hybridmd.safety import SimulationError
     from hybridmd.streaming import WorkerDiedError
 
     return SimulationError, IPIClientError, WorkerDiedError, MonitorDiedError

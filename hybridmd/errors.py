@@ -6,6 +6,8 @@ turns a failure while reading a file (whatever the reader raised: ASE's ``Unknow
 or ``InvalidULMFileError``, a ``StopIteration`` past the last frame, an ``UnpicklingError``, a
 ``MemoryError`` from a corrupt header, ...) into an ``InputError`` that names the file, says what
 was expected and what to do. The original exception stays chained, for ``--debug``.
+``SimulationError`` is a run that stopped on an unphysical state; ``RunInputError`` a run that
+cannot start as set up (both a run's own findings).
 """
 
 from __future__ import annotations
@@ -92,3 +94,13 @@ def reading(path: Path | str, what: str, fix: str | None = None,
         if isinstance(exc, ValueError) and str(path) in text:
             raise InputError(prefix + text) from exc
         raise InputError(describe_read_error(path, what, exc, fix, key)) from exc
+
+
+class SimulationError(RuntimeError):
+    """A run stopped because its state became unphysical; the message says what and what to do."""
+
+
+class RunInputError(SimulationError, InputError):
+    """A run that cannot start as set up, found by the run itself: its output folder does not
+    fit the flags (a run there and neither --resume nor --overwrite, nothing to resume, an
+    input changed since, damaged files), or a model does not fit the system. Bad input."""

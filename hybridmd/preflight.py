@@ -14,8 +14,7 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridmd.errors import InputError, MissingFileError, reading
-from hybridmd.safety import RunInputError
+from hybridmd.errors import InputError, MissingFileError, RunInputError, reading
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -222,7 +221,7 @@ def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
         if not path.exists():
             raise InputError(f"{key}: nothing to resume: {path} does not exist; train without "
                              "--resume")
-        from hybridmd.checkpoint import read_checkpoint
+        from hybridmd.interpolator_file import read_checkpoint
 
         with reading(path, "a hybridmd interpolator checkpoint", key=key):
             data = read_checkpoint(path)

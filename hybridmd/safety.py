@@ -6,17 +6,6 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from hybridmd.config import SafetyConfig
-from hybridmd.errors import InputError
-
-
-class SimulationError(RuntimeError):
-    """A run stopped because its state became unphysical; the message says what and what to do."""
-
-
-class RunInputError(SimulationError, InputError):
-    """A run that cannot start as set up, found by the run itself: its output folder does not
-    fit the flags (a run there and neither --resume nor --overwrite, nothing to resume, an
-    input changed since, damaged files), or a model does not fit the system. Bad input."""
 
 
 def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,

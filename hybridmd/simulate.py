@@ -23,7 +23,7 @@ from hybridmd.engines.ase_md import (
     maxwell_boltzmann_momenta,
 )
 from hybridmd.engines.ipi import RESTART_NAME, IPIEngine
-from hybridmd.errors import reading
+from hybridmd.errors import RunInputError, SimulationError, reading
 from hybridmd.output import (
     CHECKPOINT_NAME,
     LOG_NAME,
@@ -36,7 +36,7 @@ from hybridmd.output import (
     write_json_atomic,
 )
 from hybridmd.preflight import check_run_folder, check_unchanged_input, read_json
-from hybridmd.safety import RunInputError, SimulationError, check_state
+from hybridmd.safety import check_state
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from hybridmd.checkpoint import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.config import TrainConfig
 from hybridmd.errors import InputError
 from hybridmd.fitting import (
@@ -38,6 +37,7 @@ from hybridmd.interpolation.frames import Canonicaliser
 from hybridmd.interpolation.neural import prepare_batch, states_to_lab
 from hybridmd.interpolation.temperature import context_temperatures, temperature_range
 from hybridmd.interpolation.windows import accelerations
+from hybridmd.interpolator_file import ModelMismatchError, read_checkpoint, save_checkpoint
 from hybridmd.models.base import InterpolatorNet, reverse_time, reverse_window
 from hybridmd.models.registry import build_net
 from hybridmd.readers import read_trajectory

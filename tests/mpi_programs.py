@@ -49,7 +49,7 @@ def observe(output: str) -> int:
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
-    from hybridmd.ase import InterpolatingObserver
+    from hybridmd.ase_interface import InterpolatingObserver
     from hybridmd.calculators import build_calculator
     from hybridmd.config import SGDMLConfig
     from hybridmd.data import geometry_path

@@ -217,7 +217,7 @@ def _run_input(**hybrid) -> dict:
 _LEARNING_MESSAGES = {
     "interpolator": "interpolator: learn fills ML segments with the frames of the learned force "
                     "field; it needs forecaster: learn (or an earlier run's forecaster.pt)",
-    "fine_tune": "fine_tune: tunes a forecaster network; a learned forecaster is refitted as "
+    "fine_tune": "fine_tune: tunes a forecaster network; a learned force field is refitted as "
                  "the run goes on (see hybrid.learn); remove fine_tune",
     "learn": "hybrid.learn: configures the learner of forecaster: learn; set forecaster: learn "
              "or remove the learn: section",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from hybridmd.checkpoint import load_interpolator, read_checkpoint
+from hybridmd.interpolator_file import load_interpolator, read_checkpoint
 
 from conftest import REPO
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybridmd.canonical_segments import canonical_nve_segments
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.interpolation.evaluate import evaluate
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 from hybridmd.simulate import run_simulation
 

@@ -19,8 +19,7 @@ from ase.io import read
 
 from hybridmd.calculators import CalculatorMismatchError
 from hybridmd.config import ConfigError
-from hybridmd.errors import InputError
-from hybridmd.safety import SimulationError
+from hybridmd.errors import InputError, SimulationError
 from hybridmd.simulate import Simulation, run_simulation
 
 from conftest import ETHANOL_SGDML, make_config

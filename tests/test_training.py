@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from hybridmd.checkpoint import ModelMismatchError, check_compatible, load_interpolator
 from hybridmd.cli import main
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.errors import InputError
@@ -18,6 +17,7 @@ from hybridmd.interpolation.evaluate import evaluate
 from hybridmd.interpolation.metrics import reconstruction_errors
 from hybridmd.interpolation.reconstruct import reconstruct
 from hybridmd.interpolation.windows import make_windows
+from hybridmd.interpolator_file import ModelMismatchError, check_compatible, load_interpolator
 from hybridmd.readers import read_trajectory, write_trajectory
 from hybridmd.training import Trainer, train
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ase.io import read
 
-from hybridmd.ase import HybridDynamics
+from hybridmd.ase_interface import HybridDynamics
 from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.data import geometry_path

@@ -22,7 +22,7 @@ from ase.md.bussi import Bussi
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
-from hybridmd.ase import InterpolatingObserver
+from hybridmd.ase_interface import InterpolatingObserver
 from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.data import geometry_path

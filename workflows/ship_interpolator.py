@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from hybridmd.checkpoint import read_checkpoint, save_torch_atomic
+from hybridmd.interpolator_file import read_checkpoint, save_torch_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -168,7 +168,7 @@ def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
         return ("interpolator: learn fills ML segments with the frames of the learned force "
                 "field; it needs forecaster: learn (or an earlier run's forecaster.pt)")
     if learns and hybrid.fine_tune is not None:
-        return ("fine_tune: tunes a forecaster network; a learned forecaster is refitted as the "
+        return ("fine_tune: tunes a forecaster network; a learned force field is refitted as the "
                 "run goes on (see hybrid.learn); remove fine_tune")
     if not learns and hybrid.learn != LearnConfig():
         return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "

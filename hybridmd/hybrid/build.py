@@ -17,23 +17,23 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from hybridmd.background import make_executor
 from hybridmd.calculators import build_calculator
 from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
-from hybridmd.errors import reading
+from hybridmd.errors import RunInputError, reading
 from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.force_field import FitSettings
 from hybridmd.hybrid.forecaster import load_forecaster
 from hybridmd.hybrid.learned_file import read_learned
-from hybridmd.hybrid.learner import Learner, make_executor
+from hybridmd.hybrid.learner import Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.loop import HybridLoop, LoopSettings, Predictor
 from hybridmd.hybrid.monitor import MonitorPool
-from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor
+from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
 from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
 from hybridmd.hybrid.selection import MonitorChoice
-from hybridmd.hybrid.surrogate import FitSettings
 from hybridmd.hybrid.switch import Switch
-from hybridmd.safety import RunInputError
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 from hybridmd.trajectory import SPACING_RTOL
 
@@ -119,17 +119,18 @@ def _segment_maker(cfg: RunConfig, atoms: Atoms, ledger: CallLedger,
                                   forecaster.numbers, forecaster.dt_fs, forecaster.stride)
     if problem:
         raise RunInputError(f"hybrid.forecaster: {spec} {problem}")
-    return NetworkPredictor(forecaster, atoms, ledger, h.fine_tune, cfg.dynamics.seed)
+    return NetworkForecaster(forecaster, atoms, ledger, h.fine_tune, cfg.dynamics.seed)
 
 
 def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
-                   executor: Any) -> LearnedPredictor:
+                   executor: Any) -> LearnedForceField:
     """A new learned force field, or an earlier learning run's (its version and frames)."""
     learn = cfg.hybrid.learn
     settings = FitSettings(max_frames=learn.max_frames_for(len(atoms)),
                            kernel_width=learn.kernel_width, processes=learn.threads)
     learner = Learner(settings, atoms.numbers, learn.first_fit_frames, learn.refit_frames,
-                      learn.lag_segments, executor or make_executor(learn.transport),
+                      learn.lag_segments,
+                      executor or make_executor(learn.transport, name="hybridmd-learner"),
                       owns_executor=executor is None)
     model, dataset, learned_from = None, ExpensiveFrames(len(atoms)), None
     if learned is not None:
@@ -146,7 +147,7 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                 f"this run's is {ours}. Frames of one level of theory cannot teach another: "
                 "use forecaster: learn to start afresh")
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
-    return LearnedPredictor(atoms.numbers, atoms.get_masses(), cfg.hybrid.stride,
+    return LearnedForceField(atoms.numbers, atoms.get_masses(), cfg.hybrid.stride,
                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
                             learned_from)
 

@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from hybridmd import __version__
-from hybridmd.checkpoint import load_torch_file, save_torch_atomic
 from hybridmd.errors import reading
 from hybridmd.fitting import ShuffledBatches, train_epoch
 from hybridmd.interpolation.frames import kabsch_rotation
+from hybridmd.interpolator_file import load_torch_file, save_torch_atomic
 
 FORMAT = "hybridmd-forecaster/1"
 

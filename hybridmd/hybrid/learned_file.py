@@ -1,4 +1,4 @@
-"""The learned forecaster a run leaves in its folder (``forecaster.pt``), for the next run.
+"""The learned force field a run leaves in its folder (``forecaster.pt``), for the next run.
 
 One file holds what the learning run knew at its end: the force-field version in use (its
 main model and committee), every frame the expensive calculator labeled (so the next run goes
@@ -20,7 +20,7 @@ import numpy as np
 
 from hybridmd import __version__
 from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
-from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, export_sgdml_model
+from hybridmd.hybrid.force_field import FitSettings, LearnedModel, export_sgdml_model
 from hybridmd.units import KCAL_MOL
 
 FORMAT = "hybridmd-learned-forecaster/1"
@@ -51,7 +51,7 @@ def save_learned(directory: Path, model: LearnedModel, dataset: ExpensiveFrames,
                  numbers: np.ndarray, masses: np.ndarray, dt_fs: float, stride: int,
                  settings: FitSettings, provenance: dict[str, Any]) -> Path:
     """Write ``forecaster.pt``, ``force-field.npz`` and ``frames.npz`` into ``directory``."""
-    from hybridmd.checkpoint import save_torch_atomic
+    from hybridmd.interpolator_file import save_torch_atomic
 
     r, f, e = dataset.arrays()
     sources = {s: dataset.count(s) for s in SOURCES}
@@ -82,7 +82,7 @@ def load_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, A
     other contents (numbers, masses, dt_fs, stride, settings, provenance)."""
     data = _load(path)
     if data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a learned forecaster ({FORMAT})")
+        raise ValueError(f"{path} is not a learned force field ({FORMAT})")
     return _contents(data)
 
 

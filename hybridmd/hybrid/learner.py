@@ -8,26 +8,27 @@ a deterministic function of the frames, so the trajectory does not depend on how
 learner is: one seed gives one trajectory, and a resumed run, which hands the learner the
 same frames again, continues it exactly.
 
-The learner runs in a spawned process (default), in a thread of the driver's process, or on
-an MPI rank (``hybridmd.hybrid.mpi`` passes its executor). A learner that raises or dies ends
-the run with its message; the frames committed so far are on disk and ``--resume`` continues.
+The learner runs in a spawned process (default), in a thread of the driver's process, or on an
+MPI rank (``hybridmd.hybrid.mpi`` passes its executor); see ``hybridmd.background``. A learner
+that raises or dies ends the run with its message; the frames committed so far are on disk and
+``--resume`` continues.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from hybridmd.background import process_ids, stop_processes
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, fit_force_field
-from hybridmd.signals import child_process_setup, spawning_children
+from hybridmd.hybrid.force_field import FitSettings, LearnedModel, fit_force_field
+from hybridmd.signals import spawning_children
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +62,6 @@ def run_fit(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
             return fit_force_field(positions, forces, energies, numbers, settings, version)
         except np.linalg.LinAlgError as exc:
             return FitFailure(version, f"{type(exc).__name__}: {exc}")
-
-
-def make_executor(transport: str) -> Executor:
-    """A one-worker executor for the fits: a spawned process or a thread.
-
-    The process ignores SIGINT/SIGTERM (the driver stops it in order) and ends with the
-    driver, however the driver ends (``hybridmd.signals``).
-    """
-    if transport == "thread":
-        return ThreadPoolExecutor(1, thread_name_prefix="hybridmd-learner")
-    return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
-                               initializer=child_process_setup)
 
 
 class Learner:
@@ -149,19 +138,11 @@ class Learner:
 
     def process_ids(self) -> list[int]:
         """The learner's processes (none for a thread or an MPI rank)."""
-        return [p.pid for p in self._processes()]
-
-    def _processes(self) -> list[Any]:
-        return list((getattr(self._executor, "_processes", None) or {}).values())
+        return process_ids(self._executor)
 
     def close(self) -> None:
         """Stop the learner: a fit in progress is abandoned (a resume asks for it again)."""
         if self._future is not None:
             self._future.cancel()
-        if not self._owns:
-            return
-        processes = self._processes()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # a process pool would otherwise wait for the running fit
-            process.terminate()
-            process.join(timeout=10)
+        if self._owns:
+            stop_processes(self._executor)

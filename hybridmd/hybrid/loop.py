@@ -28,9 +28,10 @@ import numpy as np
 from ase import Atoms
 
 from hybridmd.config import SafetyConfig, SwitchConfig
+from hybridmd.errors import SimulationError
 from hybridmd.hybrid.ledger import CallLedger, RunStats
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
-from hybridmd.hybrid.predictors import LearnedPredictor, NetworkPredictor, max_distance
+from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster, max_distance
 from hybridmd.hybrid.segments import (
     BoundaryThermostat,
     SegmentSimulator,
@@ -38,7 +39,7 @@ from hybridmd.hybrid.segments import (
 )
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
-from hybridmd.safety import SimulationError, check_state
+from hybridmd.safety import check_state
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import KB
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 #: how the interior frames of a learned ML segment are labelled in the fine trajectory
 LEARNED_METHOD = "learned force field"
 
-Predictor = NetworkPredictor | LearnedPredictor
+Predictor = NetworkForecaster | LearnedForceField
 
 
 @dataclass

@@ -2,25 +2,25 @@
 
 A monitor task is the start state of an ML segment (positions, departure momenta); the monitor
 runs the same n NVE steps the simulation would have run and returns the end state, which the
-driver compares with the forecast. Monitors run in a ``concurrent.futures`` executor: spawned
-processes that each build the calculator once, MPI ranks (``mpi4py.futures``) under mpiexec,
-or, with 0 workers, in the driver itself. The
-driver applies results at fixed points of the loop (``lag_segments`` after submission), so the
-trajectory does not depend on how fast the monitors are.
+driver compares with the forecast. Monitors run in an executor of ``hybridmd.background``:
+spawned processes that each build the calculator once, MPI ranks (``mpi4py.futures``) under
+mpiexec, or, with 0 workers, in the driver itself. The driver applies results at fixed points
+of the loop (``lag_segments`` after submission), so the trajectory does not depend on how fast
+the monitors are.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
-from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
+from hybridmd.background import make_executor
 from hybridmd.hybrid.segments import CallCounter, SegmentResult, SegmentSimulator
 from hybridmd.signals import child_process_setup, spawning_children
 
@@ -107,18 +107,6 @@ def _run_task_initialising(spec: dict[str, Any], task: MonitorTask) -> MonitorRe
     return _run_task(task)
 
 
-class _InlineExecutor(Executor):
-    """Runs each task when submitted, in the driver's process (0 monitor workers)."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 (delivered through the future)
-            future.set_exception(exc)
-        return future
-
-
 @dataclass
 class _Pending:
     submitted: int  #: the segment at which the task was submitted
@@ -147,13 +135,13 @@ class MonitorPool:
             config = self._spec["config"]
             _WORKER = _Resimulator(self._atoms, config["hybrid"]["stride"],
                                    config["dynamics"]["timestep_fs"])
-            return _InlineExecutor()
+            return make_executor("inline")
         if self.workers == 0:
             # a calculator of its own, so the driver's force-call count stays its own
             _init_worker(self._spec)
-            return _InlineExecutor()
-        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_monitor_process, initargs=(self._spec,))
+            return make_executor("inline")
+        return make_executor("process", self.workers, initializer=_init_monitor_process,
+                             initargs=(self._spec,))
 
     def submit(self, task: MonitorTask, now: int) -> None:
         if self._executor is None:

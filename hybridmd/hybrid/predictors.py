@@ -4,10 +4,10 @@ Both propose the end of the NVE segment that starts at a boundary frame, and say
 it may be (an uncertainty in Å, checked against ``switch.disagreement_A`` and used to choose
 which segments the monitors re-simulate):
 
-- ``NetworkPredictor``: a forecaster network, one step x(t) -> x(t + Δt). The end's forces and
+- ``NetworkForecaster``: a forecaster network, one step x(t) -> x(t + Δt). The end's forces and
   energy cost one call of the expensive calculator (``ml_segment_ends``); the uncertainty is
   the forward/backward disagreement (NVE is time-reversible).
-- ``LearnedPredictor`` (``forecaster: learn``): the force field learned from the run's
+- ``LearnedForceField`` (``forecaster: learn``): the force field learned from the run's
   expensive frames, integrated over the n steps: the end's forces and energy and every fine
   frame come with it, at no expensive call. The uncertainty is the spread of its committee
   at the end, times the ratio of true error to spread seen so far on simulated and monitored
@@ -32,12 +32,12 @@ from ase import Atoms
 
 from hybridmd.config import FineTuneConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.force_field import FitSettings, LearnedModel, force_field_atoms
 from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator, min_distance
-from hybridmd.hybrid.surrogate import FitSettings, LearnedModel, force_field_atoms
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import FS
 
@@ -62,7 +62,7 @@ def max_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1).max())
 
 
-class NetworkPredictor:
+class NetworkForecaster:
     """A trained forecaster network; the end's forces by the expensive calculator.
 
     With ``fine_tune`` it keeps (r0, v0, a0, r1, v1) of every simulated segment and tunes the
@@ -191,7 +191,7 @@ class ErrorCalibration:
         return self.ratio * spread
 
 
-class LearnedPredictor:
+class LearnedForceField:
     """The learned force field integrated over the segment; its committee for the doubt.
 
     It owns the frames the expensive calculator labeled (``dataset``) and the ``learner`` that

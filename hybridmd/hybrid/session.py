@@ -2,7 +2,7 @@
 
 The session owns everything around the loop (``hybridmd.hybrid.loop``): the run folder and its
 rules for --resume and --overwrite, the timeline, the coarse trajectory, the stream to the
-interpolator worker, signals, when to checkpoint (``hybridmd.hybrid.checkpointing``: the
+interpolator worker, signals, when to checkpoint (``hybridmd.hybrid.run_state``: the
 state at the last quiet commit, so a killed run resumes there and continues the very same
 trajectory, with the same counts), the learned force field's file, and the final summary.
 """
@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from hybridmd.calculators import describe_calculator
 from hybridmd.config import RunConfig
+from hybridmd.errors import SimulationError
 from hybridmd.hybrid.build import build_loop
-from hybridmd.hybrid.checkpointing import Checkpointer
 from hybridmd.hybrid.files import (
     COARSE_NAME,
     FINE_NAME,
@@ -31,10 +31,10 @@ from hybridmd.hybrid.files import (
     coarse_atoms,
 )
 from hybridmd.hybrid.learner import LearnerError
+from hybridmd.hybrid.run_state import Checkpointer
 from hybridmd.hybrid.summary import build_summary
 from hybridmd.hybrid.timeline_plot import write_timeline_plot
 from hybridmd.output import FrameWriter
-from hybridmd.safety import SimulationError
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import StreamingInterpolation
 from hybridmd.streaming.frames import CoarseFrame

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hybridmd.checkpoint import check_compatible
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.metrics import reconstruction_errors
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.interpolation.temperature import context_temperatures
 from hybridmd.interpolation.windows import concat_windows, make_windows
+from hybridmd.interpolator_file import check_compatible
 from hybridmd.trajectory import Trajectory, require_one_system
 
 BASELINES = ("linear", "cubic", "quintic")

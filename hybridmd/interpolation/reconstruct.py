@@ -6,12 +6,12 @@ import logging
 
 import numpy as np
 
-from hybridmd.checkpoint import check_compatible
 from hybridmd.errors import InputError
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.interpolation.temperature import context_temperatures, warn_outside
 from hybridmd.interpolation.windows import coarse_windows
+from hybridmd.interpolator_file import check_compatible
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import FS
 

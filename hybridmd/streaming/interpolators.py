@@ -17,6 +17,6 @@ def make_interpolator(spec: str, device: str = "cpu") -> Interpolator:
     """``linear`` | ``cubic`` | ``quintic``, or a checkpoint path (or shipped model name)."""
     if spec in CLASSICAL:
         return ClassicalInterpolator(spec)
-    from hybridmd.checkpoint import load_interpolator  # torch only when a network is used
+    from hybridmd.interpolator_file import load_interpolator  # torch only when a network is used
 
     return load_interpolator(spec, device=device)

@@ -61,7 +61,7 @@ class IncrementalReconstructor:
         self._checked = 0
 
     def _check_model(self) -> None:
-        from hybridmd.checkpoint import check_compatible
+        from hybridmd.interpolator_file import check_compatible
 
         model = self.model
         if model.stride != self.stride:

@@ -21,7 +21,7 @@ from hybridmd.calculators import build_calculator
 from hybridmd.cli import main
 from hybridmd.config import ConfigError, IPIEngineConfig, SimulationConfig, parse_config
 from hybridmd.engines.ipi import IPIClientError, IPIEngine, unique_socket_name
-from hybridmd.safety import SimulationError
+from hybridmd.errors import SimulationError
 from hybridmd.simulate import Simulation, run_simulation
 from hybridmd.structures import build_structure
 

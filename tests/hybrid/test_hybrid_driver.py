@@ -13,8 +13,8 @@ import yaml
 from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
+from hybridmd.errors import SimulationError
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.safety import SimulationError
 from hybridmd.streaming import WorkerDiedError
 
 FORECASTER = "ethanol-forecaster-10fs"

@@ -16,10 +16,10 @@ from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.force_field import FitSettings
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.learner import Learner, LearnerError
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.hybrid.surrogate import FitSettings
 
 from counting_calculators import CountingSGDML
 
@@ -159,7 +159,7 @@ def test_the_run_leaves_its_force_field_for_the_next_run(learned_run, tmp_path):
 
 
 def test_a_warm_start_from_another_calculator_is_refused(learned_run, tmp_path):
-    from hybridmd.safety import SimulationError
+    from hybridmd.errors import SimulationError
 
     out, _ = learned_run
     data = learn_input(tmp_path / "other", forecaster=str(out / "forecaster.pt"))

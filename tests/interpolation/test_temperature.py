@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.interpolation.evaluate import evaluate, format_temperature_table
 from hybridmd.interpolation.reconstruct import reconstruct
@@ -20,6 +19,7 @@ from hybridmd.interpolation.temperature import (
     temperature_range,
 )
 from hybridmd.interpolation.windows import make_windows
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 from hybridmd.streaming import CoarseFrame, IncrementalReconstructor
 from hybridmd.training import train

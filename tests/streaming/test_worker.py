@@ -16,12 +16,12 @@ from ase.io import read
 from ase.io.trajectory import Trajectory as AseTrajectory
 from ase.io.ulm import InvalidULMFileError
 
-from hybridmd.checkpoint import load_interpolator
 from hybridmd.config import TrainConfig, parse_config
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.neural import NeuralInterpolator
 from hybridmd.interpolation.reconstruct import reconstruct
 from hybridmd.interpolation.windows import Windows
+from hybridmd.interpolator_file import load_interpolator
 from hybridmd.readers import read_trajectory
 from hybridmd.streaming import (
     END_OF_STREAM,

@@ -10,14 +10,14 @@ from ase.md.verlet import VelocityVerlet
 from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.predictors import ErrorCalibration
-from hybridmd.hybrid.segments import SegmentSimulator, simulate_segment
-from hybridmd.hybrid.surrogate import (
+from hybridmd.hybrid.force_field import (
     FitSettings,
     export_sgdml_model,
     fit_force_field,
     force_field_atoms,
 )
+from hybridmd.hybrid.predictors import ErrorCalibration
+from hybridmd.hybrid.segments import SegmentSimulator, simulate_segment
 from hybridmd.simulate import run_simulation
 from hybridmd.units import FS
 

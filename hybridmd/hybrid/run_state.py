@@ -19,6 +19,7 @@ import logging
 import pickle
 from typing import Any
 
+from hybridmd.errors import RunInputError
 from hybridmd.hybrid.files import (
     RunFolder,
     frame_from_json,
@@ -27,7 +28,6 @@ from hybridmd.hybrid.files import (
 )
 from hybridmd.hybrid.loop import HybridLoop
 from hybridmd.output import truncate_frames, write_json_atomic
-from hybridmd.safety import RunInputError
 from hybridmd.streaming import CoarseFrame
 
 log = logging.getLogger(__name__)

@@ -93,7 +93,7 @@ class InterpolatingObserver:
 
     def _read_model(self) -> dict[str, Any]:
         """A network's time grid and species, checked against the dynamics before any MD."""
-        from hybridmd.checkpoint import read_checkpoint
+        from hybridmd.interpolator_file import read_checkpoint
 
         data = read_checkpoint(self.spec)
         name = Path(data["path"]).name

@@ -1,5 +1,5 @@
-"""`hybridmd.ase.InterpolatingObserver` on plain ASE dynamics of ethanol with the shipped sGDML
-model, and the worked example workflows/ase_observer.py."""
+"""`hybridmd.ase_interface.InterpolatingObserver` on plain ASE dynamics of ethanol with the
+shipped sGDML model, and the worked example workflows/ase_observer.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ase.md.bussi import Bussi
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
-from hybridmd.ase import InterpolatingObserver
+from hybridmd.ase_interface import InterpolatingObserver
 from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.data import geometry_path
@@ -117,7 +117,7 @@ def test_called_by_hand_the_stride_comes_from_the_steps_between_calls(tmp_path):
 
 def test_hybrid_dynamics_runs_the_loop_with_the_users_calculator(tmp_path):
     """HybridDynamics: ASE run/attach/trajectory; a second run() continues the same run."""
-    from hybridmd.ase import HybridDynamics
+    from hybridmd.ase_interface import HybridDynamics
 
     atoms = ethanol()
     seen: list[tuple[int, float]] = []

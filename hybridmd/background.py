@@ -1,0 +1,63 @@
+"""Where the hybrid loop's background tasks run: spawned processes, a thread, or inline.
+
+Monitors (whole-segment re-simulations) and the learner (force-field fits) are tasks handed to
+a ``concurrent.futures`` executor made here, or to one passed in (``mpi4py.futures`` ranks under
+``mpiexec``). Spawned processes ignore SIGINT/SIGTERM (the driver stops them in order) and end
+with the driver however it ends (``hybridmd.signals``). The interpolator worker is not a task
+but a long-lived consumer of the stream; ``hybridmd.streaming.launchers`` starts it the same
+three ways (thread, spawned process, MPI rank).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Literal
+
+from hybridmd.signals import child_process_setup
+
+Kind = Literal["process", "thread", "inline"]
+
+
+class InlineExecutor(Executor):
+    """Runs each task when submitted, in the caller's process and thread."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 (delivered through the future)
+            future.set_exception(exc)
+        return future
+
+
+def make_executor(kind: Kind, workers: int = 1, name: str = "hybridmd",
+                  initializer: Callable[..., None] = child_process_setup,
+                  initargs: tuple = ()) -> Executor:
+    """An executor of ``workers`` spawned processes (each set up by ``initializer``, which
+    must call ``child_process_setup``), of one thread, or inline."""
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "thread":
+        return ThreadPoolExecutor(1, thread_name_prefix=name)
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                               initializer=initializer, initargs=initargs)
+
+
+def process_ids(executor: Executor) -> list[int]:
+    """The processes of a process pool (none for a thread, inline or MPI executor)."""
+    return [p.pid for p in _processes(executor)]
+
+
+def stop_processes(executor: Executor) -> None:
+    """Shut an executor down without waiting for its running task: its processes are ended."""
+    processes = _processes(executor)
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:  # a process pool would otherwise wait for the running task
+        process.terminate()
+        process.join(timeout=10)
+
+
+def _processes(executor: Executor) -> list[Any]:
+    return list((getattr(executor, "_processes", None) or {}).values())
