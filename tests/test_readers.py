@@ -368,3 +368,10 @@ def test_frames_with_results_in_only_some_frames_are_named(tmp_path: Path, caplo
         traj = read_trajectory(path)
     assert traj.energies is None and len(traj) == 8
     assert "only 2 of 8 frames have energy (frames 0, 3); read without energy" in caplog.text
+
+
+def test_every_format_an_input_may_name_has_a_reader():
+    from hybridmd.formats import KNOWN_FORMATS
+    from hybridmd.readers.registry import READERS
+
+    assert sorted(READERS) == sorted(KNOWN_FORMATS)

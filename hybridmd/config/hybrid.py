@@ -59,10 +59,10 @@ class MonitorConfig(Strict):
     workers: int = Field(
         1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
     lag_segments: int | None = Field(
-        None, ge=1, description="segments the driver runs on before it waits for a monitor "
-        "result (results are applied at fixed points, so a seed gives one trajectory); "
-        "default: hybrid.stride, the segments a driver in ML mode makes (one force call "
-        "each) while a monitor re-simulates one (stride calls)")
+        None, ge=1, description="lag of a background result, in segments: from submitting a "
+        "monitor to applying its result, waiting there for a late one (a fixed point, so a "
+        "seed gives one trajectory); default: hybrid.stride, the segments a driver in ML "
+        "mode makes (one force call each) while a monitor re-simulates one (stride calls)")
 
 
 class LearnConfig(Strict):
@@ -76,8 +76,9 @@ class LearnConfig(Strict):
         200, ge=1, description="new expensive frames (from simulated and monitored segments) "
         "that start the next fit")
     lag_segments: int = Field(
-        2, ge=0, description="segments between asking for a fit and taking it up; the driver "
-        "waits there for a late learner, so a seed gives one trajectory")
+        2, ge=0, description="lag of a background result, in segments: from asking for a fit "
+        "to taking it up, waiting there for a late learner (a fixed point, so a seed gives "
+        "one trajectory)")
     max_frames: int | None = Field(
         None, ge=10, description="frames a fit uses at most, evenly spread over those "
         "labeled (default: 9000 / (3 x atoms), about 20 s a fit on 2 cores)")

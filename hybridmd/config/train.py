@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hybridmd.config.base import Strict, existing_file, resolve_path
+from hybridmd.formats import TrajectoryFormat
 
 
 class TrajectorySource(Strict):
@@ -18,7 +19,7 @@ class TrajectorySource(Strict):
     path: Path = Field(description="the file, relative to the input file; * and ? match "
                        "several")
     dt_fs: float | None = Field(None, gt=0, description="frame spacing where the file has none")
-    format: Literal["traj", "extxyz", "xyz", "ipi", "npz"] | None = Field(
+    format: TrajectoryFormat | None = Field(
         None, description="the file's format (default: from its name)")
 
     @field_validator("path")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridmd.errors import InputError
+from hybridmd.formats import KNOWN_FORMATS
 from hybridmd.readers.ase_formats import read_ase, write_extxyz, write_traj
 from hybridmd.readers.ipi import is_ipi_comment, read_ipi
 from hybridmd.readers.npz import read_npz, write_npz
@@ -39,8 +40,6 @@ READERS: dict[str, Reader] = {
 }
 WRITERS: dict[str, Writer] = {"traj": write_traj, "extxyz": write_extxyz, "npz": write_npz}
 
-#: formats :func:`read_trajectory` understands
-KNOWN_FORMATS = tuple(READERS)
 #: formats :func:`write_trajectory` writes
 WRITE_FORMATS = tuple(WRITERS)
 _EXTENSIONS = {".traj": "traj", ".extxyz": "extxyz", ".xyz": "xyz", ".npz": "npz"}
