@@ -16,7 +16,9 @@ import torch
 def kabsch_rotation(mobile: torch.Tensor, target: torch.Tensor,
                     weights: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) proper rotations R minimising Σ w |mobile R - target|² (centred inputs)."""
-    h = torch.einsum("bni,n,bnj->bij", mobile, weights, target.expand_as(mobile))
+    # weights first, then one batched product: the same sums in the same order whether or not
+    # torch would plan a three-operand einsum with opt_einsum (installed with mace-torch)
+    h = (mobile * weights[:, None]).transpose(1, 2) @ target.expand_as(mobile)
     u, _, vt = torch.linalg.svd(h)
     d = torch.sign(torch.linalg.det(u @ vt))
     fix = torch.ones_like(u[:, 0])
