@@ -25,6 +25,7 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 from ase.data import chemical_symbols
 
+from hybridmd.cell import Cell
 from hybridmd.config import (
     ASECalculatorConfig,
     CalculatorConfig,
@@ -58,6 +59,13 @@ def build_calculator(cfg: CalculatorConfig, atoms: Atoms) -> BaseCalculator:
     Raises ``CalculatorMismatchError`` or ``CalculatorInputError`` (both ``InputError``,
     both ``ValueError``) that say what to change in the ``calculator:`` section.
     """
+    if isinstance(cfg, SGDMLConfig | DFTConfig) and any(atoms.pbc):
+        what = ("an sGDML model describes one molecule in vacuum" if isinstance(cfg, SGDMLConfig)
+                else "the dft calculator is PySCF's molecular DFT")
+        raise CalculatorInputError(
+            f"calculator: {what}, and the system is {Cell.of(atoms).describe()}; use a "
+            "periodic calculator (type: xtb, or any ASE calculator with type: ase), or give "
+            "the system without a cell")
     try:
         if isinstance(cfg, SGDMLConfig):
             return _build_sgdml(cfg, atoms)
@@ -321,7 +329,18 @@ def _build_xtb(cfg: XTBConfig, atoms: Atoms) -> Calculator:
 
     check_spin(atoms.numbers, cfg.charge, cfg.multiplicity - 1, key="multiplicity")
     log.info("tblite %s, charge %d, multiplicity %d", cfg.method, cfg.charge, cfg.multiplicity)
-    return TBLite(
+    class FreshTBLite(TBLite):
+        """tblite from a fresh start at every call: its SCF otherwise starts from the last
+        wavefunction, so the same positions gave forces 1e-5 eV/Å apart by the calls before.
+        Fresh, forces are a function of the positions alone: a resumed run and the monitors
+        (their own calculators) get the very same numbers (8% more time a call, GFN1-xTB on
+        8 waters)."""
+
+        def calculate(self, *args: Any, **kwargs: Any) -> None:
+            self._xtb = self._res = None
+            super().calculate(*args, **kwargs)
+
+    return FreshTBLite(
         method=cfg.method,
         charge=cfg.charge,
         multiplicity=cfg.multiplicity,

@@ -14,6 +14,7 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybridmd.cell import Cell
 from hybridmd.errors import InputError, MissingFileError, RunInputError, reading
 
 if TYPE_CHECKING:
@@ -179,15 +180,22 @@ def check_start(cfg: SimulationConfig | RunConfig) -> Atoms:
     return atoms
 
 
-def check_interpolator(spec: str, atoms: Atoms, stride: int, dt_fs: float, key: str) -> None:
-    """An interpolator (name, checkpoint or spline) that fits the molecule and the time grid."""
-    from hybridmd.streaming.interpolators import make_interpolator
+def check_interpolator(spec: str, atoms: Atoms, stride: int, dt_fs: float, key: str) -> int:
+    """An interpolator (name, checkpoint or spline) that fits the molecule and the time grid;
+    the frames of context it reads on each side. A network (one molecule, rotated into its
+    own frame) is refused for a periodic system."""
+    from hybridmd.streaming.interpolators import CLASSICAL, make_interpolator
     from hybridmd.streaming.reconstructor import IncrementalReconstructor
 
+    if any(atoms.pbc) and spec not in CLASSICAL:
+        raise InputError(f"{key}: {spec} is a network for one molecule in vacuum, and the "
+                         f"system is {Cell.of(atoms).describe()}; use quintic (or cubic, "
+                         "linear), which interpolate each atom on its unwrapped path")
     with reading(spec, "a hybridmd interpolator checkpoint", key=key):
         model = make_interpolator(spec)
     try:
-        IncrementalReconstructor(model, atoms.numbers, atoms.get_masses(), stride, dt_fs)
+        return IncrementalReconstructor(model, atoms.numbers, atoms.get_masses(), stride,
+                                        dt_fs).context
     except ValueError as exc:
         raise InputError(f"{key}: {exc}") from exc
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import pdist
 
+from hybridmd.cell import Cell
 from hybridmd.config import SafetyConfig
 
 
 def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,
-                limits: SafetyConfig) -> str | None:
-    """The first problem found in a state, or None when it looks sane."""
+                limits: SafetyConfig, cell: Cell) -> str | None:
+    """The first problem found in a state, or None when it looks sane (atoms' distances under
+    the minimum image of a periodic ``cell``)."""
     if not np.all(np.isfinite(forces)):
         bad = sorted({int(i) for i in np.argwhere(~np.isfinite(forces))[:, 0]})
         return (f"the calculator returned non-finite forces on atoms {bad}; check the "
@@ -22,9 +23,9 @@ def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,
                 f"{limits.max_temperature_K:.0f} K; the dynamics is unstable: reduce "
                 "dynamics.timestep_fs, or check the structure and calculator")
     if limits.min_distance_A > 0:
-        d_min = float(pdist(positions).min())
-        if d_min < limits.min_distance_A:
-            return (f"two atoms came {d_min:.3f} Å apart, below safety.min_distance_A = "
+        pair = cell.closest(positions, limits.min_distance_A)
+        if pair is not None:
+            return (f"two atoms came {pair[2]:.3f} Å apart, below safety.min_distance_A = "
                     f"{limits.min_distance_A} Å; reduce dynamics.timestep_fs or check the "
                     "calculator")
     return None

@@ -16,6 +16,7 @@ from ase.io import read, write
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
+from hybridmd.cell import Cell
 from hybridmd.config import IPIEngineConfig, SimulationConfig
 from hybridmd.engines.ase_md import (
     ASEEngine,
@@ -92,6 +93,7 @@ class Simulation:
         self.cfg = cfg
         self.paths = _output_paths(cfg)
         self.atoms: Atoms = build_structure(cfg.system)
+        self.cell = Cell.of(self.atoms)
         check_start_geometry(self.atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
         # The calculator is built (and an sGDML model checked against the structure) before
         # anything is written or computed.
@@ -235,7 +237,7 @@ class Simulation:
         results = atoms.calc.results
         forces = results["forces"] if "forces" in results else atoms.get_forces()
         temperature = self.engine.temperature()
-        problem = check_state(atoms.positions, forces, temperature, self.cfg.safety)
+        problem = check_state(atoms.positions, forces, temperature, self.cfg.safety, self.cell)
         time_fs = self.step_index * self.cfg.dynamics.timestep_fs
         atoms.info.update(time_fs=time_fs, step=self.step_index)
         if problem:
@@ -271,7 +273,8 @@ class Simulation:
         stream = StreamingInterpolation(
             spec.interpolator, self.cfg.output.directory / FINE_NAME, self.atoms.numbers,
             self.cfg.output.stride, self.cfg.dynamics.timestep_fs, self.atoms.get_masses(),
-            transport=spec.transport, maxsize=spec.queue_size, threads=1).start()
+            transport=spec.transport, maxsize=spec.queue_size, threads=1,
+            cell=self.cell).start()
         if resume:
             for k, frame in enumerate(read(self.paths["trajectory"], ":")):
                 stream.submit(CoarseFrame(

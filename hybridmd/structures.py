@@ -15,8 +15,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
-from scipy.spatial.distance import pdist, squareform
 
+from hybridmd.cell import Cell
 from hybridmd.config import MomentaFile, SafetyConfig, SystemConfig
 from hybridmd.data import geometry_path
 from hybridmd.errors import InputError, reading
@@ -72,22 +72,44 @@ def build_structure(cfg: SystemConfig) -> Atoms:
         raise InputError(f"system: the structure in {source} has {len(atoms)} atom(s); "
                          "molecular dynamics needs two")
     _finite(atoms.positions, "coordinates", source, "system.file")
-    atoms.pbc = False
-    atoms.cell = None
+    _set_cell(atoms, cfg, source)
     return atoms
 
 
+def _set_cell(atoms: Atoms, cfg: SystemConfig, source: Path | str) -> None:
+    """The cell of ``system.cell``/``system.pbc``, else the file's: periodic in all three
+    directions, or a cluster in vacuum (no cell)."""
+    if cfg.cell is not None:
+        atoms.cell = cfg.cell
+        atoms.pbc = True if cfg.pbc is None else cfg.pbc
+    elif cfg.pbc is not None:
+        atoms.pbc = cfg.pbc
+    pbc = [bool(p) for p in atoms.pbc]
+    if not any(pbc):
+        atoms.cell = None
+        return
+    if not all(pbc):
+        raise InputError(f"system: {source} is periodic in some directions only (pbc {pbc}); "
+                         "hybridmd runs clusters and 3D-periodic cells: set pbc to all true "
+                         "or all false")
+    if atoms.cell.volume < 1e-6:
+        raise InputError(f"system: {source} is periodic but has no cell (volume 0); give "
+                         "the cell in the file (e.g. an extxyz Lattice) or as system.cell")
+
+
 def check_start_geometry(atoms: Atoms, safety: SafetyConfig, source: Path | str) -> None:
-    """Refuse atoms closer than ``safety.min_distance_A`` (before a calculator sees them)."""
+    """Refuse atoms closer than ``safety.min_distance_A`` (before a calculator sees them),
+    across the boundary too in a periodic cell."""
     if safety.min_distance_A <= 0:
         return
-    distances = squareform(pdist(atoms.positions))
-    np.fill_diagonal(distances, np.inf)
-    i, j = np.unravel_index(np.argmin(distances), distances.shape)
-    if distances[i, j] < safety.min_distance_A:
+    pair = Cell.of(atoms).closest(atoms.positions, safety.min_distance_A)
+    if pair is not None:
+        i, j, d = pair
+        across = " (across the periodic boundary)" if d < np.linalg.norm(
+            atoms.positions[i] - atoms.positions[j]) - 1e-9 else ""
         raise InputError(
-            f"system: atoms {min(i, j)} and {max(i, j)} of the start geometry ({source}) are "
-            f"{distances[i, j]:.3f} Å apart, below safety.min_distance_A = "
+            f"system: atoms {i} and {j} of the start geometry ({source}) are "
+            f"{d:.3f} Å apart{across}, below safety.min_distance_A = "
             f"{safety.min_distance_A:g} Å; fix the geometry (overlapping atoms?) or lower "
             "safety.min_distance_A")
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.io import write
+from pydantic import ValidationError
 
 from hybridmd.config import MomentaFile, SystemConfig
+from hybridmd.errors import InputError
 from hybridmd.structures import build_structure, load_momenta
 from hybridmd.units import BOHR, FS
 
@@ -73,3 +75,51 @@ def test_momenta_for_another_molecule_are_refused(tmp_path: Path) -> None:
     write(tmp_path / "e.traj", ethanol)
     with pytest.raises(ValueError, match="same atom order"):
         load_momenta(MomentaFile.model_validate({"file": str(tmp_path / "e.traj")}), water)
+
+
+def _water_box(tmp_path: Path, pbc: object = True, shift: float = 0.0) -> Path:
+    from ase.build import molecule
+
+    box = molecule("H2O")
+    box.cell, box.pbc = [4.0, 4.0, 4.0], pbc
+    box.positions += 2.0
+    other = box.copy()
+    other.positions += [shift or 2.0, 0, 0]
+    box += other
+    path = tmp_path / "box.extxyz"
+    box.write(path)
+    return path
+
+
+def test_a_periodic_file_keeps_its_cell_and_a_cluster_has_none(tmp_path: Path) -> None:
+    atoms = build_structure(_system(tmp_path, file=str(_water_box(tmp_path))))
+    assert atoms.pbc.all() and np.allclose(atoms.cell.lengths(), 4.0)
+    cluster = build_structure(_system(tmp_path, file=str(_water_box(tmp_path, pbc=False))))
+    assert not cluster.pbc.any() and cluster.cell.volume == 0
+    given = build_structure(_system(tmp_path, file=str(_water_box(tmp_path, pbc=False)),
+                                    cell=[5, 6, 7]))
+    assert given.pbc.all() and np.allclose(given.cell.lengths(), [5, 6, 7])
+
+
+@pytest.mark.parametrize(("kw", "words"), [
+    ({"pbc": [True, True, False]}, "periodic in some directions only"),
+])
+def test_a_partly_periodic_structure_is_refused(tmp_path: Path, kw, words) -> None:
+    with pytest.raises(InputError, match=words):
+        build_structure(_system(tmp_path, file=str(_water_box(tmp_path, **kw))))
+
+
+def test_cell_input_is_checked(tmp_path: Path) -> None:
+    for cell, words in (([1, 2], "shape"), ([1, 0, 2], "no volume")):
+        with pytest.raises(ValidationError, match=words):
+            _system(tmp_path, molecule="ethanol", cell=cell)
+
+
+def test_atoms_overlapping_across_the_boundary_are_refused(tmp_path: Path) -> None:
+    from hybridmd.config import SafetyConfig
+    from hybridmd.structures import check_start_geometry
+
+    path = _water_box(tmp_path, shift=3.9)  # the second water 0.1 Å from the first's image
+    atoms = build_structure(_system(tmp_path, file=str(path)))
+    with pytest.raises(InputError, match="across the periodic boundary"):
+        check_start_geometry(atoms, SafetyConfig(), path)

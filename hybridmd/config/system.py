@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hybridmd.config.base import Strict, existing_file
@@ -16,6 +17,12 @@ class SystemConfig(Strict):
     molecule: str | None = Field(None, description="name of a shipped geometry, e.g. ethanol")
     file: Path | None = Field(None, description="structure file (xyz, traj, pdb, MD17 npz, ...)")
     index: int = Field(0, description="frame index in `file` (negative counts from the end)")
+    cell: list[float] | list[list[float]] | None = Field(
+        None, description="periodic cell, Å: [a, b, c] (orthorhombic) or three cell vectors; "
+        "default: the file's (an extxyz Lattice, cif, POSCAR), else none (a cluster)")
+    pbc: bool | None = Field(
+        None, description="periodic in all three directions (default: true with a cell, "
+        "else as the file says)")
 
     @field_validator("molecule")
     @classmethod
@@ -31,6 +38,22 @@ class SystemConfig(Strict):
     @classmethod
     def _file_exists(cls, path: Path | None, info: ValidationInfo) -> Path | None:
         return None if path is None else existing_file(path, info)
+
+    @field_validator("cell")
+    @classmethod
+    def _cell_shape(cls, cell: list | None) -> list | None:
+        if cell is None:
+            return None
+        shape = np.shape(cell)
+        if shape not in ((3,), (3, 3)):
+            raise ValueError(f"cell has shape {shape}; give [a, b, c] or three vectors")
+        values = np.asarray(cell, dtype=float)
+        if not np.isfinite(values).all():
+            raise ValueError("cell has non-finite entries")
+        volume = abs(np.linalg.det(np.diag(values) if values.ndim == 1 else values))
+        if volume < 1e-6:
+            raise ValueError("cell has no volume; give positive lengths or independent vectors")
+        return cell
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SystemConfig:

@@ -25,8 +25,11 @@ from hybridmd.units import FS, KB
 
 
 def internal_degrees_of_freedom(atoms: Atoms) -> int:
-    """3N - 6 (3N - 5 for a linear molecule): translation and rotation removed."""
+    """3N - 6 (3N - 5 for a linear molecule): translation and rotation removed; 3N - 3 in a
+    periodic cell, which has no rotation to remove."""
     n = len(atoms)
+    if any(atoms.pbc):
+        return 3 * n - 3
     if n == 2:
         return 1
     centred = atoms.positions - atoms.positions.mean(axis=0)
@@ -36,11 +39,13 @@ def internal_degrees_of_freedom(atoms: Atoms) -> int:
 
 def maxwell_boltzmann_momenta(atoms: Atoms, temperature_K: float, ndof: int,
                               rng: np.random.Generator) -> np.ndarray:
-    """Maxwell-Boltzmann momenta without centre-of-mass motion and rotation, at exactly T."""
+    """Maxwell-Boltzmann momenta without centre-of-mass motion (and, for a cluster, rotation),
+    at exactly T."""
     probe = atoms.copy()
     thermalize_momenta(probe, temperature_K, rng=rng)
     Stationary(probe)
-    ZeroRotation(probe)
+    if not any(atoms.pbc):
+        ZeroRotation(probe)
     ekin = probe.get_kinetic_energy()
     target = 0.5 * ndof * KB * temperature_K
     return probe.get_momenta() * np.sqrt(target / ekin)

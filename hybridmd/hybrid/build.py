@@ -19,6 +19,7 @@ from ase.calculators.calculator import Calculator
 
 from hybridmd.background import make_executor
 from hybridmd.calculators import build_calculator
+from hybridmd.cell import Cell
 from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.errors import RunInputError, reading
@@ -34,6 +35,7 @@ from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
 from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
+from hybridmd.preflight import check_interpolator
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 from hybridmd.trajectory import SPACING_RTOL
 
@@ -73,7 +75,8 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
     simulator = SegmentSimulator(atoms, n, dt_fs)
     predictor = _segment_maker(cfg, atoms, ledger, learner_executor)
     stream_interpolator = "quintic" if h.interpolator == "learn" else h.interpolator
-    context_frames = _interpolator_context(stream_interpolator, atoms, n, dt_fs)
+    context_frames = check_interpolator(stream_interpolator, atoms, n, dt_fs,
+                                        "hybrid.interpolator")
     monitor_atoms = None
     if monitor_calculator is not None:
         monitor_atoms = atoms.copy()
@@ -111,6 +114,13 @@ def _segment_maker(cfg: RunConfig, atoms: Atoms, ledger: CallLedger,
     problem = learning_problem(h, spec == "learn" or learned is not None)
     if problem:
         raise RunInputError(f"hybrid: {problem}")
+    cell = Cell.of(atoms)
+    if cell.periodic:
+        what = ("the learned force field (sGDML) describes one molecule in vacuum"
+                if spec == "learn" or learned is not None
+                else f"{spec} is a forecaster network for one molecule in vacuum")
+        raise RunInputError(f"hybrid.forecaster: {what}, and the system is {cell.describe()}; "
+                            "run it with forecaster: none (every segment simulated)")
     if spec == "learn" or learned is not None:
         return _learned_maker(cfg, atoms, learned, spec, learner_executor)
     with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
@@ -147,22 +157,9 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                 f"this run's is {ours}. Frames of one level of theory cannot teach another: "
                 "use forecaster: learn to start afresh")
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
-    return LearnedForceField(atoms.numbers, atoms.get_masses(), cfg.hybrid.stride,
+    return LearnedForceField(atoms.numbers, atoms.get_masses(), Cell.of(atoms), cfg.hybrid.stride,
                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
                             learned_from)
-
-
-def _interpolator_context(spec: str, atoms: Atoms, stride: int, dt_fs: float) -> int:
-    """Refuse an interpolator that does not fit the run; its context C."""
-    from hybridmd.streaming.worker import IncrementalReconstructor, make_interpolator
-
-    with reading(spec, "a hybridmd interpolator checkpoint", key="hybrid.interpolator"):
-        model = make_interpolator(spec)
-    try:
-        return IncrementalReconstructor(model, atoms.numbers, atoms.get_masses(), stride,
-                                        dt_fs).context
-    except ValueError as exc:
-        raise RunInputError(f"hybrid.interpolator: {exc}") from None
 
 
 def forecaster_mismatch(numbers: Any, dt_fs: float, stride: int, fc_numbers: Any,

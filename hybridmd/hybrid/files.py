@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
+from hybridmd.cell import Cell
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
 from hybridmd.preflight import check_resume_state, check_run_folder, check_unchanged_input
@@ -75,9 +76,13 @@ class RunFolder:
         write_json_atomic(self.paths["summary"], summary)
 
 
-def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray) -> Atoms:
-    """A committed frame as written to ``coarse.traj`` (departure momenta, energy, forces)."""
+def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray,
+                 cell: Cell) -> Atoms:
+    """A committed frame as written to ``coarse.traj`` (departure momenta, energy, forces; the
+    cell of a periodic system)."""
     atoms = Atoms(numbers=numbers, positions=frame.positions, masses=masses)
+    if cell.periodic:
+        atoms.cell, atoms.pbc = cell.vectors, cell.pbc
     atoms.set_momenta(frame.momenta)
     atoms.info.update(time_fs=frame.time_fs, coarse_index=frame.index, origin=frame.origin,
                       status=frame.status,

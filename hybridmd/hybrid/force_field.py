@@ -34,6 +34,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+from hybridmd.cell import Cell
 from hybridmd.units import KCAL_MOL
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,12 @@ class ForceFieldCalculator(Calculator):
         self.results = {"energy": float(e[0]), "forces": f[0]}
 
 
-def force_field_atoms(force_field: ForceField, numbers: np.ndarray,
-                      masses: np.ndarray) -> Atoms:
-    """Atoms whose calculator is ``force_field``."""
+def force_field_atoms(force_field: ForceField, numbers: np.ndarray, masses: np.ndarray,
+                      cell: Cell | None = None) -> Atoms:
+    """Atoms (in ``cell``, if given) whose calculator is ``force_field``."""
     atoms = Atoms(numbers=numbers, masses=masses)
+    if cell is not None:
+        atoms.cell, atoms.pbc = cell.vectors, cell.pbc
     atoms.calc = ForceFieldCalculator(force_field)
     return atoms
 

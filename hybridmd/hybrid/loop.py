@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from hybridmd.cell import Cell
 from hybridmd.config import SafetyConfig, SwitchConfig
 from hybridmd.errors import SimulationError
 from hybridmd.hybrid.ledger import CallLedger, RunStats
@@ -75,6 +76,7 @@ class HybridLoop:
         self.monitors, self.ledger, self.settings = monitors, ledger, settings
         self.masses = atoms.get_masses()
         self.numbers = atoms.numbers
+        self.cell = Cell.of(atoms)
         self.ndof = ndof
         self.n, self.dt_fs = simulator.stride, simulator.dt_fs
         self.segment_fs = self.n * self.dt_fs
@@ -149,7 +151,7 @@ class HybridLoop:
     def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
                       momenta: np.ndarray) -> None:
         temperature = 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
-        problem = check_state(positions, forces, temperature, self.settings.safety)
+        problem = check_state(positions, forces, temperature, self.settings.safety, self.cell)
         if problem:
             self.failure = (index, positions, momenta)
             raise SimulationError(

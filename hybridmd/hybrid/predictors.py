@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from hybridmd.cell import Cell
 from hybridmd.config import FineTuneConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, LearnedModel, force_field_atoms
@@ -37,7 +38,7 @@ from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
-from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator, min_distance
+from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import FS
 
@@ -78,6 +79,7 @@ class NetworkForecaster:
         self.forecaster = forecaster
         self.atoms, self.ledger = atoms, ledger
         self.masses = atoms.get_masses()
+        self.cell = Cell.of(atoms)
         self.fine_tune, self.seed = fine_tune, seed
         self.tune_pairs: list[tuple[np.ndarray, ...]] = []
         self.tuned_at, self.tunes = 0, 0  #: pairs the last tuning used; tunings so far
@@ -98,7 +100,7 @@ class NetworkForecaster:
         r1, p1 = self._forecast(start)
         if not (np.isfinite(r1).all() and np.isfinite(p1).all()):
             return "forecast not finite"
-        if min_distance(r1) < min_distance_A:
+        if self.cell.closest(r1, min_distance_A) is not None:
             return "closest atoms"
         self.atoms.set_positions(r1)
         with self.ledger.charge("ml_segment_ends"):
@@ -201,11 +203,12 @@ class LearnedForceField:
     uncertainty_check = "uncertain"
     learns = True
 
-    def __init__(self, numbers: np.ndarray, masses: np.ndarray, stride: int, dt_fs: float,
-                 settings: FitSettings, learner: Learner, dataset: ExpensiveFrames,
-                 model: LearnedModel | None = None,
+    def __init__(self, numbers: np.ndarray, masses: np.ndarray, cell: Cell, stride: int,
+                 dt_fs: float, settings: FitSettings, learner: Learner,
+                 dataset: ExpensiveFrames, model: LearnedModel | None = None,
                  learned_from: dict[str, Any] | None = None):
         self.numbers = np.asarray(numbers)
+        self.cell = cell
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
@@ -231,7 +234,8 @@ class LearnedForceField:
         """The version's models, each integrated by the velocity Verlet of a simulation."""
         if self._simulators is None or self._simulators[0] is not self.model:
             self._simulators = (self.model, [
-                SegmentSimulator(force_field_atoms(ff, self.numbers, self.masses), self.stride,
+                SegmentSimulator(force_field_atoms(ff, self.numbers, self.masses, self.cell),
+                                 self.stride,
                                  self.dt_fs) for ff in self.model.force_fields])
         return self._simulators[1]
 
@@ -246,7 +250,7 @@ class LearnedForceField:
         seg, spread = self._run(start)
         if not (np.isfinite(seg.positions).all() and np.isfinite(seg.momenta).all()):
             return "forecast not finite"
-        if min(min_distance(r) for r in seg.positions[1:]) < min_distance_A:
+        if any(self.cell.closest(r, min_distance_A) is not None for r in seg.positions[1:]):
             return "closest atoms"
         return Forecast(seg.positions[-1], seg.momenta[-1], seg.forces, seg.energy,
                         float(seg.energies[0]), self.calibration(spread), exact=False,

@@ -157,8 +157,3 @@ def species_temperatures(momenta: np.ndarray, masses: np.ndarray,
         mask = np.array([x == s for x in symbols])
         out[s] = float(2 * ek[mask].sum() / (3 * mask.sum() * KB))
     return out
-
-
-def min_distance(positions: np.ndarray) -> float:
-    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-    return float(d[np.triu_indices(len(positions), 1)].min())

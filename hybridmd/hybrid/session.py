@@ -89,7 +89,8 @@ class HybridRun:
     # ------------------------------------------------------------------ observers
 
     def _write_frame(self, frame: CoarseFrame) -> None:
-        self._coarse.write(coarse_atoms(frame, self.loop.numbers, self.loop.masses))
+        self._coarse.write(coarse_atoms(frame, self.loop.numbers, self.loop.masses,
+                                        self.loop.cell))
         self.stream.submit(frame)
 
     def _event(self, row: dict[str, Any]) -> None:
@@ -159,7 +160,7 @@ class HybridRun:
             self.stream_interpolator, paths["fine"], loop.numbers, loop.n, loop.dt_fs,
             loop.masses, transport="mpi" if comm else self.cfg.hybrid.transport,
             maxsize=self.cfg.hybrid.queue_size, threads=1, comm=comm, worker_rank=1,
-            resume_frames=tail[0] if tail else None)
+            resume_frames=tail[0] if tail else None, cell=loop.cell)
         stopped_by = None
         try:
             self.stream.start()

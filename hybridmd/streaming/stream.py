@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import numpy as np
 from ase.data import atomic_masses
 
+from hybridmd.cell import Cell
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.streaming.launchers import MPIWorker, ProcessWorker, ThreadWorker
 from hybridmd.streaming.transport import END_OF_STREAM, RESULTS_TAG, Transport, make_transport
@@ -71,7 +72,7 @@ class StreamingInterpolation:
                  maxsize: int = 4, interval_delay_s: float = 0.0, device: str = "cpu",
                  threads: int | None = None, poll_s: float = 0.1,
                  close_timeout_s: float = 300.0, comm: Any = None, worker_rank: int = 1,
-                 resume_frames: list[CoarseFrame] | None = None):
+                 resume_frames: list[CoarseFrame] | None = None, cell: Cell | None = None):
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1 (got {maxsize}): the queue is bounded")
         self.output_path = Path(output_path)
@@ -85,7 +86,7 @@ class StreamingInterpolation:
             "numbers": numbers,
             "masses": atomic_masses[numbers] if masses is None else np.asarray(masses, float),
             "interval_delay_s": interval_delay_s, "device": device,
-            "resume_frames": resume_frames,
+            "resume_frames": resume_frames, "cell": cell,
             # torch's thread count is process-wide: a thread worker leaves the driver's alone
             "threads": threads if transport != "thread" else None}
         self._frames: Transport | None = None

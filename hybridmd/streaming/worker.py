@@ -22,6 +22,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_masses
 
+from hybridmd.cell import Cell
 from hybridmd.output import FrameWriter
 from hybridmd.streaming.frames import CoarseFrame, FineFrame
 from hybridmd.streaming.interpolators import CLASSICAL, make_interpolator
@@ -38,9 +39,13 @@ from hybridmd.streaming.transport import (
 log = logging.getLogger(__name__)
 
 
-def fine_atoms(frame: FineFrame, numbers: np.ndarray, masses: np.ndarray) -> Atoms:
-    """A fine frame as ASE ``Atoms`` (energy and forces on the coarse frames, where known)."""
+def fine_atoms(frame: FineFrame, numbers: np.ndarray, masses: np.ndarray,
+               cell: Cell | None = None) -> Atoms:
+    """A fine frame as ASE ``Atoms`` (energy and forces on the coarse frames, where known), in
+    ``cell`` when the system is periodic."""
     atoms = Atoms(numbers=numbers, positions=frame.positions, masses=masses)
+    if cell is not None and cell.periodic:
+        atoms.cell, atoms.pbc = cell.vectors, cell.pbc
     atoms.set_momenta(frame.momenta)
     atoms.info.update(time_fs=float(frame.time_fs), origin=frame.origin,
                       fine_index=int(frame.index), method=frame.method)
@@ -58,14 +63,15 @@ def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
                output_path: str | Path, numbers: np.ndarray, masses: np.ndarray | None = None,
                interval_delay_s: float = 0.0, device: str = "cpu", threads: int | None = None,
                should_stop: Callable[[], bool] | None = None, poll_s: float = 0.5,
-               resume_frames: list[CoarseFrame] | None = None) -> int:
+               resume_frames: list[CoarseFrame] | None = None, cell: Cell | None = None) -> int:
     """Read coarse frames from ``transport`` until ``END_OF_STREAM``; write the fine frames.
 
     The output (``.traj`` or ``.extxyz``) is started afresh and flushed after every frame;
     with ``resume_frames`` (see ``IncrementalReconstructor.resume``) it is appended to instead.
     ``should_stop`` is polled before each frame and while the queue is empty (the driver gave
     up, or went away): the worker then stops without finishing the stream. ``threads``: torch
-    threads for a network (process-wide). Returns the number of fine frames written.
+    threads for a network (process-wide). ``cell``: written with every frame of a periodic
+    system. Returns the number of fine frames written.
     """
     numbers = np.asarray(numbers, dtype=int)
     masses = atomic_masses[numbers] if masses is None else np.asarray(masses, dtype=float)
@@ -102,7 +108,7 @@ def run_worker(transport: Transport, spec: str, stride: int, dt_fs: float,
             else:
                 raise TypeError(f"the worker expects CoarseFrame items, got {type(item).__name__}")
             for frame in fine:
-                writer.write(fine_atoms(frame, numbers, masses))
+                writer.write(fine_atoms(frame, numbers, masses, cell))
                 written += 1
             if item is END_OF_STREAM:
                 break
