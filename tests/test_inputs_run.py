@@ -42,6 +42,18 @@ def test_water_dft_pyscf(tmp_path: Path) -> None:
     _check_run(tmp_path, 3)
 
 
+def test_water_box_xtb_keeps_its_cell(tmp_path: Path) -> None:
+    """32 waters in a periodic box, GFN1-xTB, 40 steps written every 20th, quintic between."""
+    path = _shortened("water-box-xtb.yaml", tmp_path, 40)
+    data = yaml.safe_load(path.read_text())
+    data["output"]["stride"] = 20
+    path.write_text(yaml.safe_dump(data))
+    assert main(["-q", "simulate", str(path)]) == 0
+    fine = read(tmp_path / "out" / "fine.traj", ":")
+    assert len(fine) == 41
+    assert all(a.pbc.all() and np.allclose(a.cell.lengths(), 9.855, atol=1e-3) for a in fine)
+
+
 def test_ethanol_xtb(tmp_path: Path) -> None:
     assert main(["-q", "simulate", str(_shortened("ethanol-xtb.yaml", tmp_path, 20))]) == 0
     _check_run(tmp_path, 20)

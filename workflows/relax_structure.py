@@ -30,7 +30,8 @@ from hybridmd.structures import build_structure
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input", type=Path, help="YAML input whose system and calculator to use")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="relaxed .xyz to write")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="relaxed structure to write (.xyz; a periodic one as extended xyz)")
     parser.add_argument("--start", type=Path, help="start from this structure file instead")
     parser.add_argument("--fmax", type=float, default=0.01, help="largest force left, eV/Å")
     args = parser.parse_args()
@@ -49,7 +50,7 @@ def main() -> int:
     opt = BFGS(atoms, logfile="-")
     opt.run(fmax=args.fmax, steps=500)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atoms.write(args.output, format="xyz")
+    atoms.write(args.output, format="extxyz" if atoms.pbc.any() else "xyz")  # keeps the cell
     print(f"relaxed in {opt.nsteps} steps to fmax {args.fmax} eV/Å, energy "
           f"{atoms.get_potential_energy():.6f} eV -> {args.output}")
     return 0
