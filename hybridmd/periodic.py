@@ -30,11 +30,17 @@ def minimum_image(vectors: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> np.
     full = _complete(cell)
     pbc = np.asarray(pbc, dtype=bool)
     vectors = np.asarray(vectors, dtype=float)
-    if full.ndim == 3:  # one cell per leading index: broadcast over the axes between
-        full = full.reshape(full.shape[:1] + (1,) * (vectors.ndim - 2) + (3, 3))
-    frac = np.matmul(vectors[..., None, :], np.linalg.inv(full))[..., 0, :]
-    frac[..., pbc] -= np.round(frac[..., pbc])
-    return np.matmul(frac[..., None, :], full)[..., 0, :]
+    frac = _times(vectors, np.linalg.inv(full))
+    if pbc.all():
+        frac -= np.round(frac)
+    else:
+        frac[..., pbc] -= np.round(frac[..., pbc])
+    return _times(frac, full)
+
+
+def _times(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(..., 3) row vectors times ``matrix``: one (3, 3), or (T, 3, 3), one per leading index."""
+    return x @ matrix if matrix.ndim == 2 else np.einsum("t...i,tij->t...j", x, matrix)
 
 
 def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
