@@ -1,7 +1,10 @@
 """g(r) and density of periodic trajectories: minimum image, normalisation, pair counts, a
-TIP3P water box."""
+TIP3P water box, and the periodic part of `hybridmd analyze`."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from ase import Atoms
 from ase.geometry import get_distances
 from ase.geometry.rdf import get_rdf
 
+from hybridmd.analysis.baseline import classical_reconstruction
 from hybridmd.analysis.compare import distribution_scores
 from hybridmd.analysis.rdf import (
     common_rdfs,
@@ -18,8 +22,11 @@ from hybridmd.analysis.rdf import (
     radial_distribution,
     rdf_scores,
 )
+from hybridmd.analysis.rdf_report import RDF_FIGURE
+from hybridmd.analysis.report import SCORE_KEYS, analyze
+from hybridmd.cli import main
 from hybridmd.periodic import minimum_image, perpendicular_widths, unwrap
-from hybridmd.readers import read_trajectory
+from hybridmd.readers import read_trajectory, write_trajectory
 from hybridmd.trajectory import Trajectory
 
 from conftest import DATA
@@ -196,3 +203,44 @@ def test_identical_boxes_score_zero_and_a_distorted_one_does_not(water_box) -> N
     cluster = Trajectory(water_box.numbers, water_box.positions, water_box.momenta,
                          water_box.dt_fs)
     assert not any(k.startswith("gr_") for k in distribution_scores(cluster, cluster, (40.0,)))
+
+
+def test_report_of_a_periodic_trajectory_has_g_of_r_and_density(water_box, tmp_path) -> None:
+    prediction = classical_reconstruction(water_box, 4, "cubic")
+    np.testing.assert_array_equal(prediction.cell, water_box.cell)
+    out = tmp_path / "report"
+    scores = analyze(water_box, prediction, out)
+    assert set(scores) == set(SCORE_KEYS)
+    assert scores["figures"]["rdf"] == RDF_FIGURE and (out / RDF_FIGURE).stat().st_size > 10_000
+    pairs = scores["rdf"]["pairs"]
+    assert list(pairs) == ["O-O", "O-H", "H-H"]
+    assert all(0 <= s["js_bits"] < 0.05 and s["rms"] >= 0 for s in pairs.values())
+    assert scores["density"]["reference"]["g_cm3"] == pytest.approx(0.997, rel=1e-3)
+    assert scores["density"]["prediction"] == scores["density"]["reference"]
+    report = (out / "report.md").read_text()
+    assert "## Radial distribution functions (periodic cell)" in report
+    assert f"]({RDF_FIGURE})" in report
+    assert f"| O-O | {pairs['O-O']['js_bits']:.3e} | {pairs['O-O']['rms']:.4f} |" in report
+    assert "| reference | 0.9970 |" in report
+    assert any("no minimum image" in note for note in scores["notes"])
+    assert json.loads((out / "scores.json").read_text()) == scores
+
+
+def test_cli_analyze_prints_the_density_and_one_sided_cells_get_a_note(
+        water_box, tmp_path: Path, capsys) -> None:
+    ref, pred = tmp_path / "ref.npz", tmp_path / "pred.extxyz"
+    write_trajectory(water_box, ref)
+    write_trajectory(classical_reconstruction(water_box, 4, "linear"), pred)
+    assert main(["analyze", "--reference", str(ref), "--prediction", str(pred),
+                 "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "periodic cell: density 0.9970 g/cm³ (reference), 0.9970 (prediction)" in printed
+    assert "g(r) JS O-O" in printed
+    cluster = tmp_path / "cluster.npz"
+    write_trajectory(Trajectory(water_box.numbers, water_box.positions, water_box.momenta,
+                                water_box.dt_fs), cluster)
+    out = tmp_path / "b"
+    scores = analyze(water_box, read_trajectory(cluster), out)
+    assert scores["rdf"] is None and scores["density"] is None
+    assert not (out / RDF_FIGURE).exists()
+    assert any("Only the reference has a periodic cell" in note for note in scores["notes"])
