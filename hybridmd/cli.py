@@ -224,6 +224,12 @@ def _analyze(args: argparse.Namespace) -> int:
                            if hybrid_run_folder(path)})
     print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
           f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
+    if scores["rdf"]:
+        density = scores["density"]
+        print(f"periodic cell: density {density['reference']['g_cm3']:.4f} g/cm³ (reference), "
+              f"{density['prediction']['g_cm3']:.4f} (prediction); g(r) JS "
+              + ", ".join(f"{pair} {s['js_bits']:.2e} bit" if s["js_bits"] is not None
+                          else f"{pair} n/a" for pair, s in scores["rdf"]["pairs"].items()))
     for note in scores["notes"]:
         print(f"note: {note}")
     return 0
@@ -366,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_evaluate)
 
     an = sub.add_parser("analyze", help="figures, scores and a report of a reconstruction "
-                        "against its reference (VDOS, h(r), speeds, FES, internal coordinates)")
+                        "against its reference (VDOS, h(r), speeds, FES, internal coordinates; "
+                        "g(r) and density of a periodic cell)")
     an.add_argument("--reference", required=True, type=Path,
                     help="fine reference trajectory, or a run's output folder")
     an.add_argument("--prediction", required=True, type=Path,

@@ -1,7 +1,8 @@
 """The in-memory trajectory type shared by readers, training and analysis.
 
-A trajectory is a time series of phase-space points x = (r, p) of one molecule, in ASE units:
-positions in Å, momenta in amu·Å/(ASE time), energies in eV, forces in eV/Å, times in fs.
+A trajectory is a time series of phase-space points x = (r, p) of one molecule (or one periodic
+box of molecules), in ASE units: positions in Å, momenta in amu·Å/(ASE time), energies in eV,
+forces in eV/Å, times in fs; a periodic trajectory also carries its cell (Å) and ``pbc``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ SPACING_RTOL = 1e-6
 
 @dataclass
 class Trajectory:
-    """Frames of one molecule, equally spaced in time (``dt_fs`` apart)."""
+    """Frames of one molecule or periodic box, equally spaced in time (``dt_fs`` apart).
+
+    ``cell`` holds the lattice vectors as rows (ASE's convention): (3, 3) for a constant cell,
+    (T, 3, 3) for one per frame (a stack of equal cells is stored as one). ``pbc`` defaults
+    to periodic in all three directions when a cell is given, to none without one.
+    """
 
     numbers: np.ndarray  #: (N,) atomic numbers, in the file's atom order
     positions: np.ndarray  #: (T, N, 3) Å
@@ -37,6 +43,8 @@ class Trajectory:
     t0_fs: float = 0.0  #: time of the first frame
     #: provenance: source file, format, and "velocities": "file" | "finite-difference"
     metadata: dict[str, Any] = field(default_factory=dict)
+    cell: np.ndarray | None = None  #: (3, 3) or (T, 3, 3) Å, lattice vectors as rows
+    pbc: np.ndarray | None = None  #: (3,) bool: the periodic directions
 
     def __post_init__(self) -> None:
         self.numbers = np.asarray(self.numbers, dtype=int)
@@ -64,6 +72,27 @@ class Trajectory:
                 f"energies have shape {np.shape(self.energies)}, expected ({n_frames},)")
         if not self.dt_fs > 0:
             raise ValueError(f"dt_fs must be positive, got {self.dt_fs}")
+        self._check_cell(n_frames)
+
+    def _check_cell(self, n_frames: int) -> None:
+        """Normalise ``cell`` and ``pbc``; refuse shapes that do not fit the frames."""
+        if self.cell is not None:
+            self.cell = np.asarray(self.cell, dtype=float)
+            if self.cell.shape not in ((3, 3), (n_frames, 3, 3)):
+                raise ValueError(f"cell has shape {self.cell.shape}, expected (3, 3) or "
+                                 f"({n_frames}, 3, 3) for {n_frames} frames")
+            if self.cell.ndim == 3 and np.all(self.cell == self.cell[0]):
+                self.cell = self.cell[0].copy()
+        default = self.cell is not None
+        self.pbc = np.broadcast_to(np.asarray(default if self.pbc is None else self.pbc,
+                                              dtype=bool), (3,)).copy()
+        if self.pbc.any():
+            if self.cell is None:
+                raise ValueError(f"pbc {self.pbc.tolist()} without a cell")
+            lengths = np.linalg.norm(self.cell, axis=-1)
+            if np.any(lengths[..., self.pbc] == 0):
+                raise ValueError(f"the cell {self.cell.tolist()} has no lattice vector along "
+                                 f"a periodic direction (pbc {self.pbc.tolist()})")
 
     def __len__(self) -> int:
         return self.positions.shape[0]
@@ -88,6 +117,18 @@ class Trajectory:
         return 0.5 * (self.momenta**2 / self.masses[None, :, None]).sum(axis=(1, 2))
 
     @property
+    def periodic(self) -> bool:
+        """Whether the frames are a bulk system: periodic in all three directions."""
+        return bool(self.pbc.all())
+
+    @property
+    def cells(self) -> np.ndarray | None:
+        """(T, 3, 3) the cell of each frame in Å, or None without a cell."""
+        if self.cell is None:
+            return None
+        return np.broadcast_to(self.cell, (len(self), 3, 3))
+
+    @property
     def symbols(self) -> str:
         return Atoms(numbers=self.numbers).get_chemical_formula(mode="all")
 
@@ -105,6 +146,8 @@ class Trajectory:
             forces=None if self.forces is None else self.forces[sl],
             t0_fs=self.t0_fs + start * self.dt_fs,
             metadata=metadata,
+            cell=self.cell if self.cell is None or self.cell.ndim == 2 else self.cell[sl],
+            pbc=self.pbc,
         )
 
     def subsample(self, stride: int, start: int = 0) -> Trajectory:
@@ -116,13 +159,23 @@ class Trajectory:
         """Frames ``start:stop`` as a new trajectory."""
         return self._select(start, stop, 1, dict(self.metadata))
 
+    def constant_box(self) -> dict[str, Any]:
+        """``cell`` and ``pbc`` for a trajectory of other frames in the same box (a
+        reconstruction between these frames): empty where there is no cell or it varies."""
+        if self.cell is None or self.cell.ndim == 3:
+            return {}
+        return {"cell": self.cell, "pbc": self.pbc}
+
     def to_atoms_list(self) -> list[Atoms]:
-        """The frames as ASE ``Atoms`` with momenta (and energy/forces when known)."""
+        """The frames as ASE ``Atoms`` with momenta, cell and pbc (and energy/forces when
+        known)."""
         from ase.calculators.singlepoint import SinglePointCalculator
 
         frames = []
+        cells = self.cells
         for i in range(len(self)):
-            atoms = Atoms(numbers=self.numbers, positions=self.positions[i], masses=self.masses)
+            atoms = Atoms(numbers=self.numbers, positions=self.positions[i], masses=self.masses,
+                          cell=None if cells is None else cells[i], pbc=self.pbc)
             atoms.set_momenta(self.momenta[i])
             atoms.info["time_fs"] = float(self.times_fs[i])
             if self.energies is not None or self.forces is not None:

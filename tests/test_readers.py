@@ -182,13 +182,15 @@ def _write_ipi(
     key: str,
     dimension: str,
     units: str,
+    h: np.ndarray | None = None,
 ) -> None:
-    """Write frames with i-PI's own xyz writer; ``data`` in i-PI atomic units."""
+    """Write frames with i-PI's own xyz writer; ``data`` and the cell ``h`` (columns the
+    lattice vectors, default a 40 Bohr cube) in i-PI atomic units."""
     from ipi.engine.atoms import Atoms
     from ipi.engine.cell import Cell
     from ipi.utils.io import print_file
 
-    cell = Cell(np.eye(3) * 40.0)
+    cell = Cell(np.eye(3) * 40.0 if h is None else h)
     with open(path, "w") as fd:
         for step, frame in zip(steps, data, strict=True):
             atoms = Atoms(len(names))
@@ -277,6 +279,109 @@ def test_ipi_atom_count_mismatch(ipi_run: dict, tmp_path: Path) -> None:
 def test_ipi_needs_dt(ipi_run: dict) -> None:
     with pytest.raises(ValueError, match="dt_fs"):
         read_trajectory(ipi_run["pos"])
+
+
+# ----------------------------------------------------------------------------- periodic cells
+
+#: a triclinic cell (rows: lattice vectors, Å)
+CELL = np.array([[9.1, 0.0, 0.0], [1.7, 8.6, 0.0], [-0.8, 1.3, 10.4]])
+
+
+def _periodic_extxyz(path: Path, pbc: tuple[bool, bool, bool] = (True, True, True)) -> None:
+    """Five frames of a water and a hydrogen atom in ``CELL``, written by ASE with a Lattice."""
+    import ase.io
+    from ase import Atoms
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(5):
+        atoms = Atoms("OH2H", positions=rng.uniform(0, 8, size=(4, 3)), cell=CELL, pbc=pbc)
+        atoms.set_momenta(rng.normal(scale=0.3, size=(4, 3)))
+        atoms.info["time_fs"] = 0.5 * k
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+
+
+@pytest.mark.parametrize("suffix", [".traj", ".extxyz", ".npz"])
+@pytest.mark.parametrize("pbc", [(True, True, True), (True, False, True)])
+def test_periodic_extxyz_round_trips_with_its_cell(tmp_path: Path, suffix: str,
+                                                    pbc: tuple[bool, bool, bool]) -> None:
+    source = tmp_path / "box.extxyz"
+    _periodic_extxyz(source, pbc)
+    assert 'Lattice="9.1 0.0 0.0 1.7 8.6 0.0 -0.8 1.3 10.4"' in source.read_text()
+    traj = read_trajectory(source)
+    np.testing.assert_array_equal(traj.cell, CELL)
+    assert traj.pbc.tolist() == list(pbc) and traj.periodic == all(pbc)
+    write_trajectory(traj, tmp_path / f"out{suffix}")
+    back = read_trajectory(tmp_path / f"out{suffix}")
+    _assert_same(traj, back)
+    np.testing.assert_array_equal(back.cell, CELL)
+    assert back.pbc.tolist() == list(pbc)
+
+
+def test_a_varying_cell_is_kept_per_frame(tmp_path: Path) -> None:
+    traj = _synthetic(n_frames=6)
+    cells = CELL * (1 + 0.01 * np.arange(6))[:, None, None]
+    traj = Trajectory(traj.numbers, traj.positions, traj.momenta, traj.dt_fs, cell=cells)
+    for suffix in (".traj", ".extxyz", ".npz"):
+        write_trajectory(traj, tmp_path / f"out{suffix}")
+        back = read_trajectory(tmp_path / f"out{suffix}", index="1::2")
+        np.testing.assert_allclose(back.cell, cells[1::2], rtol=1e-15, err_msg=suffix)
+
+
+def test_a_file_without_a_cell_reads_as_before(tmp_path: Path) -> None:
+    for suffix in (".traj", ".extxyz", ".npz"):
+        write_trajectory(_synthetic(), tmp_path / f"out{suffix}")
+        back = read_trajectory(tmp_path / f"out{suffix}")
+        assert back.cell is None and back.pbc.tolist() == [False] * 3 and not back.periodic
+    assert "Lattice" not in (tmp_path / "out.extxyz").read_text()
+    assert "lattice" not in np.load(tmp_path / "out.npz").files
+
+
+def test_wrapped_positions_give_smooth_finite_difference_velocities(tmp_path: Path) -> None:
+    """Atoms crossing the cell boundary, written wrapped and without velocities: finite
+    differences of the unwrapped positions give their true (constant) velocities."""
+    import ase.io
+    from ase import Atoms
+
+    velocity = np.array([[0.9, -0.4, 0.3], [-0.7, 0.2, 1.1]])  # Å/fs: crosses within 10 fs
+    frames = []
+    for k in range(12):
+        atoms = Atoms("OH", positions=[[1.0, 2.0, 3.0], [8.0, 4.0, 9.5]] + velocity * k,
+                      cell=CELL, pbc=True)
+        atoms.wrap()
+        frames.append(atoms)
+    ase.io.write(tmp_path / "wrapped.extxyz", frames)
+    traj = read_trajectory(tmp_path / "wrapped.extxyz", dt_fs=1.0)
+    assert traj.metadata["velocities"] == "finite-difference"
+    np.testing.assert_allclose(traj.velocities, np.broadcast_to(velocity, (12, 2, 3)),
+                               atol=1e-12)
+
+
+def test_ipi_cell_header_gives_the_cell(ipi_run: dict, tmp_path: Path) -> None:
+    h = np.array([[18.0, 2.5, -1.5], [0.0, 17.0, 3.0], [0.0, 0.0, 19.0]])  # Bohr, columns
+    path = tmp_path / "box.pos_0.xyz"
+    _write_ipi(path, ipi_run["names"], ipi_run["positions"] / ase_units.Bohr, ipi_run["steps"],
+               "x_centroid", "length", "angstrom", h=h)
+    assert "CELL(abcABC):" in path.read_text().splitlines()[1]
+    traj = read_trajectory(path, dt_fs=0.5)
+    assert traj.cell.shape == (3, 3) and traj.periodic
+    # i-PI writes a b c alpha beta gamma with 5 decimals: the same cell up to a rotation
+    np.testing.assert_allclose(traj.cell @ traj.cell.T, h.T @ h * ase_units.Bohr**2, rtol=1e-5)
+    np.testing.assert_allclose(traj.cell, h.T * ase_units.Bohr, atol=1e-4)
+
+
+def test_ipi_without_a_cell(ipi_run: dict) -> None:
+    """i-PI's header without a CELL, or with its 1 Bohr stand-in for none: no cell."""
+    default = read_trajectory(ipi_run["pos"], dt_fs=0.5)
+    np.testing.assert_allclose(default.cell, np.eye(3) * 40 * ase_units.Bohr, atol=1e-4)
+    text = ipi_run["pos"].read_text()
+    header = text.splitlines()[1]
+    cell_part = header[header.index("CELL"):header.index("Step")]
+    for stand_in in ("", "CELL(abcABC):  0.52918  0.52918  0.52918  90.0  90.0  90.0  "):
+        ipi_run["pos"].write_text(text.replace(cell_part, stand_in))
+        traj = read_trajectory(ipi_run["pos"], dt_fs=0.5)
+        assert traj.cell is None and not traj.periodic
 
 
 # ----------------------------------------------------------------------------- errors

@@ -30,7 +30,7 @@ def classical_reconstruction(reference: Trajectory, stride: int,
     return Trajectory(
         numbers=reference.numbers, positions=positions,
         momenta=velocities * reference.masses[None, :, None] / FS, dt_fs=reference.dt_fs,
-        masses=reference.masses, t0_fs=reference.t0_fs,
+        masses=reference.masses, t0_fs=reference.t0_fs, **reference.constant_box(),
         metadata={"source": f"{kind} interpolation of {reference.metadata.get('source')} at "
                             f"stride {stride}", "velocities": "reconstructed",
                   "stride": stride, "interpolator": kind})

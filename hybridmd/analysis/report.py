@@ -4,8 +4,9 @@
 trajectory on their common frames, with the observables of Winkler et al. (2022): errors over
 time, the vibrational density of states (their figure 9), the pair-distance and speed
 distributions (figure 5), the free-energy surface over two dihedrals (figure 8) and time
-series of internal coordinates with the interpolated windows shaded (figure 4). It writes
-PNG figures, ``scores.json`` and ``report.md`` into one folder.
+series of internal coordinates with the interpolated windows shaded (figure 4); for periodic
+trajectories also the partial g(r) and the density (:mod:`~hybridmd.analysis.rdf_report`). It
+writes PNG figures, ``scores.json`` and ``report.md`` into one folder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hybridmd.analysis import observables as ob
+from hybridmd.analysis import rdf_report
 from hybridmd.errors import InputError
 from hybridmd.hybrid.timeline_plot import plot_timeline
 from hybridmd.interpolation.metrics import pair_distances
@@ -38,12 +40,13 @@ FIGURES = {
 }
 #: keys of ``scores.json`` (and of the dict :func:`analyze` returns). Units: MAEs in Å and
 #: Å/fs ("interior": frames between the coarse frames, None without a stride), Jensen–Shannon
-#: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs.
+#: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs;
+#: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``).
 SCORE_KEYS = (
     "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
     "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
     "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
-    "coordinates", "figures", "notes",
+    "rdf", "density", "coordinates", "figures", "notes",
 )
 _REF_STYLE = {"color": "C0", "lw": 1.4, "label": "reference"}
 _PRED_STYLE = {"color": "C3", "lw": 1.2, "ls": "--", "label": "prediction"}
@@ -397,6 +400,7 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
     lines += ["## Distributions", "", "Pair-distance distribution h(r) over all atom pairs and "
               "speed distribution over all atoms, both over all compared frames.", "",
               f"![h(r) and speed distributions]({fig['distributions']})", ""]
+    lines += rdf_report.report_lines(scores, fig.get("rdf"))
     lines += ["## Free-energy surface", ""]
     if "fes" in fig:
         lines += [f"F = −kT ln P(φ, ψ) over {dihedral_labels[0]} and {dihedral_labels[1]}, "
@@ -447,7 +451,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     ref, pred, cut = common_frames(reference, prediction)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    notes = [*notes, *cut]
+    notes = [*notes, *cut, *rdf_report.periodic_notes(ref, pred)]
     stride = interpolated_stride or prediction.metadata.get("stride")
     stride = int(stride) if stride else None
     if stride is not None and stride < 1:
@@ -487,6 +491,14 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     js_h, js_s = ob.jensen_shannon(h_ref, h_pred), ob.jensen_shannon(s_ref, s_pred)
     _plot_distributions(out / FIGURES["distributions"], h_ref, h_pred, s_ref, s_pred, js_h, js_s)
     figures["distributions"] = FIGURES["distributions"]
+
+    # partial g(r) and density of periodic trajectories
+    periodic = rdf_report.compare_periodic(ref, pred)
+    if periodic is not None:
+        rdf_report.plot_rdfs(out / rdf_report.RDF_FIGURE, periodic)
+        figures["rdf"] = rdf_report.RDF_FIGURE
+    else:
+        (out / rdf_report.RDF_FIGURE).unlink(missing_ok=True)
 
     # free-energy surface
     if dihedrals is None:
@@ -551,6 +563,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         "fes_rmsd": fes_rmsd,
         "dihedrals": [list(d) for d in dihedrals],
         "temperature_K": float(temperature),
+        **(periodic.scores() if periodic else {"rdf": None, "density": None}),
         "coordinates": [list(c) for c in coords],
         "figures": figures,
         "notes": notes,

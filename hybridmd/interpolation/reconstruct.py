@@ -51,6 +51,7 @@ def reconstruct(model: NeuralInterpolator, coarse: Trajectory) -> Trajectory:
     return Trajectory(
         numbers=coarse.numbers, positions=r, momenta=v * coarse.masses[None, :, None] / FS,
         dt_fs=coarse.dt_fs / n, masses=coarse.masses, t0_fs=coarse.t0_fs,
+        **coarse.constant_box(),
         metadata={"source": coarse.metadata.get("source"), "velocities": "reconstructed",
                   "model": model.metadata.get("checkpoint"), "stride": n,
                   "quintic_intervals": edges})

@@ -13,8 +13,13 @@ A ``.xyz`` file is sniffed: a comment line with ``Properties=`` means extxyz, on
 anything else plain xyz.
 
 Where a file has no velocities, momenta come from central finite differences of the positions
-(:func:`~hybridmd.trajectory.finite_difference_momenta`) and ``metadata["velocities"]`` is
-``"finite-difference"``; otherwise it is ``"file"``.
+(:func:`~hybridmd.trajectory.finite_difference_momenta`; in a periodic cell, of the positions
+unwrapped frame to frame) and ``metadata["velocities"]`` is ``"finite-difference"``; otherwise
+it is ``"file"``.
+
+A periodic file gives the trajectory its ``cell`` and ``pbc``: ``.traj``/extxyz from the
+frames' cell (extxyz ``Lattice``) and pbc, i-PI from the ``CELL(abcABC)``/``CELL(H)`` header,
+npz from a ``lattice`` (or ``cell``) array; the writers write them back.
 
 Layout: ``registry`` maps each format name to its reader and writer (``KNOWN_FORMATS`` and
 ``WRITE_FORMATS`` are its names); one module per family of formats (``ase_formats``, ``xyz``,
@@ -125,7 +130,8 @@ def write_trajectory(traj: Trajectory, path: str | Path, format: str | None = No
     double precision (ASE's extxyz writer keeps only 8 decimals) in a form ``ase.io.read``
     understands, frame times in ``time_fs``; ``.npz`` holds ``z``, ``R`` (Å), ``V`` (Å/fs),
     ``dt_fs``, ``t0_fs``, ``masses`` (amu) and ``E`` (eV), ``F`` (eV/Å) when known, plus unit
-    strings.
+    strings. A periodic trajectory's cell and pbc go into each format (extxyz ``Lattice`` and
+    ``pbc``, npz ``lattice`` and ``pbc``).
     """
     path = Path(path)
     format = write_format(path, format)

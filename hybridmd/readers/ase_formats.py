@@ -62,6 +62,7 @@ def read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
         return None
 
     infos = [atoms.info for atoms in frames]
+    cell, pbc = _cell(frames, path)
     return {
         "numbers": numbers,
         "positions": positions,
@@ -71,12 +72,27 @@ def read_ase(path: Path, fmt: str, dt_fs: float | None) -> dict[str, Any]:
         "dt_fs": dt_fs if len(frames) == 1 else None,
         "energies": stacked("energy"),
         "forces": stacked("forces"),
+        "cell": cell,
+        "pbc": pbc,
         # MD step numbers (hybridmd simulate) and whether these are a hybrid run's coarse frames
         "steps": np.array([i["step"] for i in infos]) if all("step" in i for i in infos)
         else None,
         "metadata": {"coarse_frames": True} if all("coarse_index" in i and "fine_index" not in i
                                                     for i in infos) else {},
     }
+
+
+def _cell(frames: list[Atoms], path: Path) -> tuple[np.ndarray | None, np.ndarray]:
+    """The frames' cell ((T, 3, 3) Å, None where no frame has one) and their pbc."""
+    pbc = frames[0].pbc
+    for i, atoms in enumerate(frames):
+        if not np.array_equal(atoms.pbc, pbc):
+            raise InputError(f"{path}: frame {i} has pbc {atoms.pbc.tolist()}, frame 0 "
+                             f"{pbc.tolist()}")
+    cells = np.stack([atoms.cell.array for atoms in frames])
+    if not cells.any() and not pbc.any():
+        return None, pbc
+    return cells, pbc
 
 
 def _partial_results(path: Path, key: str, known: list[int], frames: list[Atoms]) -> None:
@@ -119,6 +135,8 @@ def write_extxyz(traj: Trajectory, path: Path) -> None:
             info = dict(atoms.info)
             if energy is not None:
                 info["energy"] = float(energy)
+            if atoms.cell.any():
+                info["Lattice"] = atoms.cell.array.T
             info["pbc"] = atoms.pbc
             fd.write(f"{len(atoms)}\nProperties={props} {key_val_dict_to_str(info)}\n")
             table = np.hstack(columns)

@@ -10,6 +10,7 @@ import numpy as np
 from ase.io.formats import string2index
 
 from hybridmd.errors import InputError
+from hybridmd.periodic import unwrap
 from hybridmd.readers.frame_times import frame_spacing
 from hybridmd.trajectory import Trajectory, finite_difference_momenta
 
@@ -43,13 +44,17 @@ def assemble(raw: dict[str, Any], index: Index, path: Path) -> Trajectory:
     dt = raw.get("dt_fs") or frame_spacing(times, path)
     metadata = raw["metadata"]
     momenta = raw["momenta"]
+    cell, pbc = raw.get("cell"), raw.get("pbc")
+    if cell is not None:
+        cell = np.asarray(cell, dtype=float)
     if momenta is None:
         if n_frames < 3:
             raise InputError(
                 f"{path}: has no velocities and only {n_frames} frame(s); finite-difference "
                 f"velocities need at least 3"
             )
-        momenta = finite_difference_momenta(positions, dt, masses)
+        continuous = positions if pbc is None or not np.any(pbc) else unwrap(positions, cell, pbc)
+        momenta = finite_difference_momenta(continuous, dt, masses)
         metadata["velocities"] = "finite-difference"
         logger.info("%s: momenta from finite differences of positions (dt %g fs)", path, dt)
     else:
@@ -73,4 +78,6 @@ def assemble(raw: dict[str, Any], index: Index, path: Path) -> Trajectory:
         forces=None if forces is None else np.asarray(forces, dtype=float)[frames],
         t0_fs=float(times[frames[0]]),
         metadata=metadata,
+        cell=cell if cell is None or cell.ndim == 2 else cell[frames],
+        pbc=pbc,
     )

@@ -1,5 +1,6 @@
 """i-PI xyz trajectory outputs: a positions file and, optionally, its velocities (or momenta)
-file, in the units their comment lines declare, at the MD steps their ``Step:`` tags give."""
+file, in the units their comment lines declare, at the MD steps their ``Step:`` tags give; the
+positions file's ``CELL(...)`` header gives the periodic cell."""
 
 from __future__ import annotations
 
@@ -47,8 +48,30 @@ class _CountingLines:
         return line
 
 
+def _length_factor(units: str) -> float:
+    """From an i-PI length unit to Å."""
+    from ipi.utils.units import unit_to_internal, unit_to_user
+
+    if units.lower() == "angstrom":
+        return 1.0  # i-PI's 8-digit Bohr would otherwise rescale Å by 1 - 1.3e-8
+    return unit_to_user("length", "ase", unit_to_internal("length", units, 1.0))
+
+
+def _cells(frames: list[dict[str, Any]], cell_units: str) -> np.ndarray | None:
+    """(T, 3, 3) cells in Å, rows the lattice vectors, from i-PI's column-vector ``h``; None
+    where there is none: no header, or i-PI's own stand-in for one, a cube of 1 Bohr."""
+    if not all(_IPI_CELL_RE.search(raw["comment"]) for raw in frames):
+        return None
+    h = np.stack([np.asarray(raw["cell"], dtype=float) for raw in frames])
+    factor = _length_factor(cell_units)
+    if np.allclose(np.abs(h) * factor / _length_factor("atomic_unit"), np.eye(3)):
+        return None
+    return np.transpose(h, (0, 2, 1)) * factor
+
+
 def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
-    """One i-PI xyz output: names, data in ASE units, Step numbers, the dimension read.
+    """One i-PI xyz output: names, data in ASE units, Step numbers, the dimension read, and
+    the cells of its ``CELL`` headers in Å (None without).
 
     Units come from the comment line's ``key{unit}`` tag through i-PI's own parsing
     (``ipi.utils.io.io_units.auto_units``) and conversion (``ipi.utils.units``): data go to
@@ -56,7 +79,6 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
     """
     from ipi.utils.io import iter_file_raw
     from ipi.utils.io.io_units import auto_units
-    from ipi.utils.units import unit_to_internal, unit_to_user
 
     frames: list[dict[str, Any]] = []
     with open(path) as fd:
@@ -79,7 +101,7 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
         raise InputError(f"{path}: no frames")
 
     names = [str(n) for n in frames[0]["names"]]
-    dimension, units, _ = auto_units(comment=frames[0]["comment"], mode="xyz")
+    dimension, units, cell_units = auto_units(comment=frames[0]["comment"], mode="xyz")
     data, steps = [], []
     for k, raw in enumerate(frames):
         if k and auto_units(comment=raw["comment"], mode="xyz")[:2] != (dimension, units):
@@ -99,9 +121,11 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
         )
     if dimension not in expected:
         raise InputError(f"{path}: holds {dimension} data, expected {' or '.join(expected)}")
-    if dimension == "length" and units.lower() == "angstrom":
-        factor = 1.0  # i-PI's 8-digit Bohr would otherwise rescale Å by 1 - 1.3e-8
+    if dimension == "length":
+        factor = _length_factor(units)
     else:
+        from ipi.utils.units import unit_to_internal, unit_to_user
+
         factor = unit_to_user(dimension, "ase", unit_to_internal(dimension, units, 1.0))
     return {
         "names": names,
@@ -109,6 +133,7 @@ def _read_ipi_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
         "steps": None if any(s is None for s in steps) else np.array(steps),
         "dimension": dimension,
         "units": units,
+        "cells": _cells(frames, cell_units),
     }
 
 
@@ -161,5 +186,7 @@ def read_ipi(path: Path, dt_fs: float | None, velocities: Path | None) -> dict[s
         "masses": masses,
         "times_fs": times,
         "dt_fs": md_dt if n_frames == 1 else None,
+        "cell": pos["cells"],
+        "pbc": None if pos["cells"] is None else np.ones(3, dtype=bool),
         "metadata": metadata,
     }

@@ -1,5 +1,6 @@
 """npz trajectories: MD17/sGDML data sets (R, z, E, F), MD runs with velocities (R, V, ...)
-and hybridmd's own files, in the units the file declares (``r_unit``, ``v_unit``, ``e_unit``).
+and hybridmd's own files, in the units the file declares (``r_unit``, ``v_unit``, ``e_unit``);
+a periodic one has its cell in ``lattice`` (sGDML's key) or ``cell``, in ``r_unit``.
 
 ``npz_length_factor`` and ``npz_velocity_factor`` are the one place that reads those units;
 ``hybridmd.structures`` uses them for a start frame and its velocities too.
@@ -92,6 +93,7 @@ def read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
     forces = None
     if "F" in data:
         forces = np.asarray(data["F"], dtype=float) * (e_factor / r_factor)
+    cell, pbc = _npz_cell(data, path, n_frames, r_factor)
     for key in ("name", "theory", "type"):
         if key in data and data[key].dtype.kind == "U":
             metadata[f"npz_{key}"] = str(data[key])
@@ -104,13 +106,33 @@ def read_npz(path: Path, dt_fs: float | None) -> dict[str, Any]:
         "dt_fs": dt,
         "energies": energies,
         "forces": forces,
+        "cell": cell,
+        "pbc": pbc,
         "metadata": metadata,
     }
 
 
+def _npz_cell(data: Mapping[str, Any], path: Path, n_frames: int,
+              r_factor: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The cell in Å (``lattice`` or ``cell``: (3, 3) or one per frame) and ``pbc``: periodic
+    in all three directions unless the file says otherwise."""
+    key = next((k for k in ("lattice", "cell") if k in data), None)
+    if key is None:
+        return None, None
+    cell = np.asarray(data[key], dtype=float) * r_factor
+    if cell.shape not in ((3, 3), (n_frames, 3, 3)):
+        raise InputError(f"{path}: {key} has shape {cell.shape}, expected (3, 3) or "
+                         f"({n_frames}, 3, 3)")
+    pbc = np.asarray(data["pbc"], dtype=bool) if "pbc" in data else np.ones(3, dtype=bool)
+    if pbc.shape != (3,):
+        raise InputError(f"{path}: pbc has shape {pbc.shape}, expected (3,)")
+    return cell, pbc
+
+
 def write_npz(traj: Trajectory, path: Path) -> None:
     """``z``, ``R`` (Å), ``V`` (Å/fs), ``dt_fs``, ``t0_fs``, ``masses`` (amu), ``E`` (eV) and
-    ``F`` (eV/Å) when known, and the unit strings."""
+    ``F`` (eV/Å) when known, ``lattice`` (Å) and ``pbc`` when there is a cell, and the unit
+    strings."""
     data: dict[str, Any] = {
         "z": traj.numbers,
         "R": traj.positions,
@@ -127,5 +149,8 @@ def write_npz(traj: Trajectory, path: Path) -> None:
         data["E"] = traj.energies
     if traj.forces is not None:
         data["F"] = traj.forces
+    if traj.cell is not None:
+        data["lattice"] = traj.cell
+        data["pbc"] = traj.pbc
     with open(path, "wb") as fd:  # a file object keeps numpy from appending ".npz"
         np.savez(fd, **data)
