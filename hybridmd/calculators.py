@@ -25,7 +25,6 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 from ase.data import chemical_symbols
 
-from hybridmd.cell import Cell
 from hybridmd.config import (
     ASECalculatorConfig,
     CalculatorConfig,
@@ -35,6 +34,7 @@ from hybridmd.config import (
 )
 from hybridmd.data import model_names, model_path
 from hybridmd.errors import InputError, MissingFileError, reading
+from hybridmd.periodic import Cell
 from hybridmd.units import KCAL_MOL
 
 log = logging.getLogger(__name__)

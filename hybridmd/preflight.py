@@ -14,8 +14,8 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridmd.cell import Cell
 from hybridmd.errors import InputError, MissingFileError, RunInputError, reading
+from hybridmd.periodic import Cell
 
 if TYPE_CHECKING:
     from ase import Atoms

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hybridmd.cell import Cell
 from hybridmd.config import SafetyConfig
+from hybridmd.periodic import Cell
 
 
 def check_state(positions: np.ndarray, forces: np.ndarray, temperature_K: float,

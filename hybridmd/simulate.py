@@ -16,7 +16,6 @@ from ase.io import read, write
 from tqdm import tqdm
 
 from hybridmd.calculators import build_calculator, describe_calculator
-from hybridmd.cell import Cell
 from hybridmd.config import IPIEngineConfig, SimulationConfig
 from hybridmd.engines.ase_md import (
     ASEEngine,
@@ -36,6 +35,7 @@ from hybridmd.output import (
     truncate_frames,
     write_json_atomic,
 )
+from hybridmd.periodic import Cell
 from hybridmd.preflight import check_run_folder, check_unchanged_input, read_json
 from hybridmd.safety import check_state
 from hybridmd.signals import stop_on_signals

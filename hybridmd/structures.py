@@ -16,10 +16,10 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
 
-from hybridmd.cell import Cell
 from hybridmd.config import MomentaFile, SafetyConfig, SystemConfig
 from hybridmd.data import geometry_path
 from hybridmd.errors import InputError, reading
+from hybridmd.periodic import Cell
 from hybridmd.readers.npz import npz_length_factor, npz_velocity_factor
 from hybridmd.units import FS
 

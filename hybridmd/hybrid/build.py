@@ -19,7 +19,6 @@ from ase.calculators.calculator import Calculator
 
 from hybridmd.background import make_executor
 from hybridmd.calculators import build_calculator
-from hybridmd.cell import Cell
 from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.errors import RunInputError, reading
@@ -35,6 +34,7 @@ from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
 from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
+from hybridmd.periodic import Cell
 from hybridmd.preflight import check_interpolator
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 from hybridmd.trajectory import SPACING_RTOL

@@ -18,9 +18,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
-from hybridmd.cell import Cell
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
+from hybridmd.periodic import Cell
 from hybridmd.preflight import check_resume_state, check_run_folder, check_unchanged_input
 from hybridmd.streaming.frames import CoarseFrame
 

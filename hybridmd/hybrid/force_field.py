@@ -34,7 +34,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from hybridmd.cell import Cell
+from hybridmd.periodic import Cell
 from hybridmd.units import KCAL_MOL
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from hybridmd.cell import Cell
 from hybridmd.config import SafetyConfig, SwitchConfig
 from hybridmd.errors import SimulationError
 from hybridmd.hybrid.ledger import CallLedger, RunStats
@@ -40,6 +39,7 @@ from hybridmd.hybrid.segments import (
 )
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
+from hybridmd.periodic import Cell
 from hybridmd.safety import check_state
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import KB

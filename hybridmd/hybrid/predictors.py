@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from hybridmd.cell import Cell
 from hybridmd.config import FineTuneConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, LearnedModel, force_field_atoms
@@ -39,6 +38,7 @@ from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator
+from hybridmd.periodic import Cell
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.units import FS
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import numpy as np
 from ase.data import atomic_masses
 
-from hybridmd.cell import Cell
+from hybridmd.periodic import Cell
 from hybridmd.streaming.frames import CoarseFrame
 from hybridmd.streaming.launchers import MPIWorker, ProcessWorker, ThreadWorker
 from hybridmd.streaming.transport import END_OF_STREAM, RESULTS_TAG, Transport, make_transport

@@ -22,8 +22,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_masses
 
-from hybridmd.cell import Cell
 from hybridmd.output import FrameWriter
+from hybridmd.periodic import Cell
 from hybridmd.streaming.frames import CoarseFrame, FineFrame
 from hybridmd.streaming.interpolators import CLASSICAL, make_interpolator
 from hybridmd.streaming.reconstructor import IncrementalReconstructor

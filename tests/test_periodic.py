@@ -1,0 +1,30 @@
+"""The cell of a system: the closest pair of atoms, under the minimum image in a box."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import pdist
+
+from hybridmd.periodic import Cell
+
+BOX = Cell(np.eye(3) * 5.0, (True, True, True))
+CLUSTER = Cell(np.zeros((3, 3)), (False, False, False))
+
+
+def test_the_closest_pair_across_the_boundary() -> None:
+    x = np.array([[0.1, 0, 0], [4.9, 0, 0], [2.5, 2.5, 2.5]])
+    i, j, d = BOX.closest(x, 0.5)
+    assert (i, j) == (0, 1) and np.isclose(d, 0.2)
+    assert CLUSTER.closest(x, 0.5) is None  # 4.8 Å apart without the box
+    assert BOX.periodic and not CLUSTER.periodic
+    assert "5 x 5 x 5" in BOX.describe()
+
+
+def test_a_cluster_finds_the_pair_pdist_finds() -> None:
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 9):
+        x = rng.random((n, 3)) * 4
+        d = pdist(x)
+        i, j, found = CLUSTER.closest(x, 10.0)
+        assert found == d.min() and np.isclose(np.linalg.norm(x[i] - x[j]), found) and i < j
+        assert CLUSTER.closest(x, d.min()) is None
