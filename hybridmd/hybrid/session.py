@@ -106,10 +106,11 @@ class HybridRun:
                 "calculator_config": self.cfg.calculator.model_dump(mode="json"),
                 "run": str(self.out)})
 
-    def _checkpoint(self, write: bool = False, finished: bool = False) -> None:
+    def _checkpoint(self, write: bool = False) -> None:
+        """Remember the quiet state now; ``write`` it to the folder too."""
         self.checkpointer.snapshot(self.loop, self.timeline.lines, self.wall_s())
         if write:
-            self.checkpointer.write(self.loop, finished)
+            self.checkpointer.write(self.loop)
 
     # ------------------------------------------------------------------ the run
 
