@@ -42,7 +42,7 @@ class SimulationConfig(Strict):
                                  description="limits that stop a run that blew up")
     replicas: int = Field(
         1, ge=1, description="independent runs, replica k with seed dynamics.seed + k in "
-        "<output.directory>/replica-<k>; under mpiexec spread over the ranks (see parallel)")
+        "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
     interpolation: StreamConfig | None = Field(
         None, description="write fine.traj between the written frames while the run goes on")
 
