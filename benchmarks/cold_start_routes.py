@@ -37,7 +37,13 @@ from hybridmd.config import DynamicsConfig, SGDMLConfig
 from hybridmd.data import geometry_path
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.forecaster_training import train_forecaster
-from hybridmd.hybrid.force_field import FitSettings, ForceField, fit_force_field, force_field_atoms
+from hybridmd.hybrid.force_field import (
+    FitSettings,
+    ForceField,
+    ForceFieldCalculator,
+    fit_force_field,
+    learned_atoms,
+)
 from hybridmd.hybrid.forecaster import (
     Forecaster,
     ForecasterNet,
@@ -122,7 +128,7 @@ def network_on_pairs(ref: dict, k: int, epochs: int) -> Forecaster:
 def integrate(force_field: ForceField, ref: dict, r0: np.ndarray, p0: np.ndarray,
               steps: int) -> SegmentResult:
     """``steps`` velocity-Verlet steps of the force field, as the hybrid loop makes them."""
-    atoms = force_field_atoms(force_field, ref["numbers"], ref["masses"])
+    atoms = learned_atoms(ForceFieldCalculator(force_field), ref["numbers"], ref["masses"])
     return SegmentSimulator(atoms, steps, DT_FS).segment(r0, p0)
 
 

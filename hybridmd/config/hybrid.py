@@ -65,6 +65,10 @@ class MonitorConfig(Strict):
         "mode makes (one force call each) while a monitor re-simulates one (stride calls)")
 
 
+#: frames a MACE fit uses at most by default (a local model learns from every atom of each)
+MACE_MAX_FRAMES = 200
+
+
 class LearnConfig(Strict):
     """The learner of `forecaster: learn`: a force field fitted to the run's expensive frames
     while the run goes on (sGDML), integrated to make ML segments."""
@@ -79,18 +83,25 @@ class LearnConfig(Strict):
         2, ge=0, description="lag of a background result, in segments: from asking for a fit "
         "to taking it up, waiting there for a late learner (a fixed point, so a seed gives "
         "one trajectory)")
+    force_field: Literal["auto", "sgdml", "mace"] = Field(
+        "auto", description="what is learned: sgdml (a global kernel model of one molecule, "
+        "fitted in seconds), mace (a local, size-extensive network: clusters, solutions, "
+        "periodic cells), or auto: sgdml for one molecule in vacuum, mace otherwise")
     max_frames: int | None = Field(
         None, ge=10, description="frames a fit uses at most, evenly spread over those "
-        "labeled (default: 9000 / (3 x atoms), about 20 s a fit on 2 cores)")
+        "labeled (default: sgdml 9000 / (3 x atoms), about 20 s a fit on 2 cores; mace "
+        f"{MACE_MAX_FRAMES})")
     kernel_width: float = Field(10.0, gt=0, description="sGDML kernel length scale sigma")
     transport: Literal["process", "thread"] = Field(
         "process", description="where the learner fits: a process of its own, or a thread "
         "of the driver's (under mpiexec: an MPI rank)")
     threads: int = Field(1, ge=1, description="processes and BLAS threads of a fit")
 
-    def max_frames_for(self, n_atoms: int) -> int:
-        """``max_frames``, or the default for a molecule of ``n_atoms``."""
-        return self.max_frames or max(10, 9000 // (3 * n_atoms))
+    def max_frames_for(self, n_atoms: int, kind: str = "sgdml") -> int:
+        """``max_frames``, or the default for a system of ``n_atoms`` learned by ``kind``."""
+        if self.max_frames:
+            return self.max_frames
+        return MACE_MAX_FRAMES if kind == "mace" else max(10, 9000 // (3 * n_atoms))
 
 
 class FineTuneConfig(Strict):

@@ -10,6 +10,7 @@ segment makers, checks, monitors and learner into a ``HybridLoop``. Everything i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,13 @@ from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.errors import RunInputError, reading
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.force_field import FitSettings
+from hybridmd.hybrid.force_field import FitSettings, fit_force_field
 from hybridmd.hybrid.forecaster import load_forecaster
 from hybridmd.hybrid.learned_file import read_learned
 from hybridmd.hybrid.learner import Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.loop import HybridLoop, LoopSettings, Predictor
+from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
 from hybridmd.hybrid.monitor import MonitorPool
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
 from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
@@ -115,12 +117,10 @@ def _segment_maker(cfg: RunConfig, atoms: Atoms, ledger: CallLedger,
     if problem:
         raise RunInputError(f"hybrid: {problem}")
     cell = Cell.of(atoms)
-    if cell.periodic:
-        what = ("the learned force field (sGDML) describes one molecule in vacuum"
-                if spec == "learn" or learned is not None
-                else f"{spec} is a forecaster network for one molecule in vacuum")
-        raise RunInputError(f"hybrid.forecaster: {what}, and the system is {cell.describe()}; "
-                            "run it with forecaster: none (every segment simulated)")
+    if cell.periodic and spec != "learn" and learned is None:
+        raise RunInputError(f"hybrid.forecaster: {spec} is a forecaster network for one "
+                            f"molecule in vacuum, and the system is {cell.describe()}; use "
+                            "forecaster: learn (a local MACE force field learned in the run)")
     if spec == "learn" or learned is not None:
         return _learned_maker(cfg, atoms, learned, spec, learner_executor)
     with reading(spec, "a hybridmd forecaster", key="hybrid.forecaster"):
@@ -136,10 +136,24 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                    executor: Any) -> LearnedForceField:
     """A new learned force field, or an earlier learning run's (its version and frames)."""
     learn = cfg.hybrid.learn
-    settings = FitSettings(max_frames=learn.max_frames_for(len(atoms)),
-                           kernel_width=learn.kernel_width, processes=learn.threads)
-    learner = Learner(settings, atoms.numbers, learn.first_fit_frames, learn.refit_frames,
-                      learn.lag_segments,
+    kind = learned_kind(learn.force_field, atoms)
+    cell = Cell.of(atoms)
+    if kind == "sgdml":
+        if cell.periodic:
+            raise RunInputError(
+                "hybrid.learn.force_field: sgdml describes one molecule in vacuum, and the "
+                f"system is {cell.describe()}; use force_field: mace (or auto)")
+        settings: Any = FitSettings(max_frames=learn.max_frames_for(len(atoms)),
+                                    kernel_width=learn.kernel_width, processes=learn.threads)
+        fit = partial(fit_force_field, settings=settings)
+    else:
+        settings = MaceSettings(seed=cfg.dynamics.seed, threads=learn.threads)
+        fit = partial(fit_mace, settings=settings,
+                      max_frames=learn.max_frames_for(len(atoms), "mace"),
+                      cell=cell.vectors if cell.periodic else None,
+                      pbc=cell.pbc if cell.periodic else None)
+    learner = Learner(fit, learn.threads, atoms.numbers, learn.first_fit_frames,
+                      learn.refit_frames, learn.lag_segments,
                       executor or make_executor(learn.transport, name="hybridmd-learner"),
                       owns_executor=executor is None)
     model, dataset, learned_from = None, ExpensiveFrames(len(atoms)), None
@@ -156,10 +170,34 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                 f"hybrid.forecaster {spec} was learned from another calculator ({theirs}); "
                 f"this run's is {ours}. Frames of one level of theory cannot teach another: "
                 "use forecaster: learn to start afresh")
+        if data.get("kind", "sgdml") != kind:
+            raise RunInputError(
+                f"hybrid.forecaster: {spec} holds a {data.get('kind', 'sgdml')} force field; "
+                f"this run learns {kind} (hybrid.learn.force_field): set force_field: "
+                f"{data.get('kind', 'sgdml')}, or use forecaster: learn to start afresh")
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
     return LearnedForceField(atoms.numbers, atoms.get_masses(), Cell.of(atoms), cfg.hybrid.stride,
                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
                             learned_from)
+
+
+def learned_kind(choice: str, atoms: Atoms) -> str:
+    """The learned force field's kind: ``sgdml`` or ``mace`` as chosen, or for ``auto``
+    sGDML for one molecule in vacuum (a global model, fitted in seconds) and the local MACE
+    model for a periodic cell or several molecules (which sGDML cannot learn)."""
+    if choice != "auto":
+        return choice
+    return "mace" if Cell.of(atoms).periodic or molecules(atoms) > 1 else "sgdml"
+
+
+def molecules(atoms: Atoms) -> int:
+    """Covalently bonded groups of atoms (ASE's natural cutoffs)."""
+    from ase.neighborlist import NeighborList, natural_cutoffs
+    from scipy.sparse.csgraph import connected_components
+
+    bonds = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=True)
+    bonds.update(atoms)
+    return int(connected_components(bonds.get_connectivity_matrix(sparse=True))[0])
 
 
 def forecaster_mismatch(numbers: Any, dt_fs: float, stride: int, fc_numbers: Any,

@@ -123,13 +123,13 @@ class ForceFieldCalculator(Calculator):
         self.results = {"energy": float(e[0]), "forces": f[0]}
 
 
-def force_field_atoms(force_field: ForceField, numbers: np.ndarray, masses: np.ndarray,
-                      cell: Cell | None = None) -> Atoms:
-    """Atoms (in ``cell``, if given) whose calculator is ``force_field``."""
+def learned_atoms(calculator: Calculator, numbers: np.ndarray, masses: np.ndarray,
+                  cell: Cell | None = None) -> Atoms:
+    """Atoms (in ``cell``, if given) whose calculator is a learned model's."""
     atoms = Atoms(numbers=numbers, masses=masses)
     if cell is not None:
         atoms.cell, atoms.pbc = cell.vectors, cell.pbc
-    atoms.calc = ForceFieldCalculator(force_field)
+    atoms.calc = calculator
     return atoms
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from hybridmd import __version__
 from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
-from hybridmd.hybrid.force_field import FitSettings, LearnedModel, export_sgdml_model
+from hybridmd.hybrid.force_field import LearnedModel, export_sgdml_model
+from hybridmd.hybrid.mace_force_field import MaceModel
 from hybridmd.units import KCAL_MOL
 
 FORMAT = "hybridmd-learned-forecaster/1"
@@ -47,10 +48,11 @@ def _load(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def save_learned(directory: Path, model: LearnedModel, dataset: ExpensiveFrames,
+def save_learned(directory: Path, model: LearnedModel | MaceModel, dataset: ExpensiveFrames,
                  numbers: np.ndarray, masses: np.ndarray, dt_fs: float, stride: int,
-                 settings: FitSettings, provenance: dict[str, Any]) -> Path:
-    """Write ``forecaster.pt``, ``force-field.npz`` and ``frames.npz`` into ``directory``."""
+                 settings: Any, provenance: dict[str, Any]) -> Path:
+    """Write ``forecaster.pt`` and ``frames.npz`` into ``directory``, and for an sGDML model
+    ``force-field.npz``."""
     from hybridmd.interpolator_file import save_torch_atomic
 
     r, f, e = dataset.arrays()
@@ -59,7 +61,8 @@ def save_learned(directory: Path, model: LearnedModel, dataset: ExpensiveFrames,
         "format": FORMAT, "version": __version__,
         "numbers": np.asarray(numbers).tolist(), "masses": np.asarray(masses).tolist(),
         "dt_fs": float(dt_fs), "stride": int(stride),
-        "model": {k: v for k, v in model.__dict__.items() if k != "_fields"},
+        "kind": "mace" if isinstance(model, MaceModel) else "sgdml",
+        "model": {k: v for k, v in model.__dict__.items() if k not in ("_fields", "_modules")},
         "frames": {"positions": r, "forces": f, "energies": e,
                    "sources": dataset.arrays_sources()},
         "settings": asdict(settings),
@@ -67,7 +70,8 @@ def save_learned(directory: Path, model: LearnedModel, dataset: ExpensiveFrames,
     }
     path = directory / FILE_NAME
     save_torch_atomic(path, data)
-    export_sgdml_model(model.models[0], directory / MODEL_NAME)
+    if isinstance(model, LearnedModel):
+        export_sgdml_model(model.models[0], directory / MODEL_NAME)
     tmp = directory / (FRAMES_NAME + ".tmp.npz")
     np.savez_compressed(tmp, R=r, z=np.asarray(numbers), E=e / KCAL_MOL, F=f / KCAL_MOL,
                         type="d", name="hybridmd run frames", theory=str(
@@ -86,8 +90,9 @@ def load_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, A
     return _contents(data)
 
 
-def _contents(data: dict[str, Any]) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]]:
-    model = LearnedModel(**data["model"])
+def _contents(data: dict[str, Any]) -> tuple[Any, ExpensiveFrames, dict[str, Any]]:
+    kind = MaceModel if data.get("kind") == "mace" else LearnedModel
+    model = kind(**data["model"])
     frames = data["frames"]
     dataset = ExpensiveFrames(len(data["numbers"]))
     dataset.add(frames["positions"], frames["forces"], frames["energies"], "earlier run")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
@@ -27,7 +28,6 @@ import numpy as np
 
 from hybridmd.background import process_ids, stop_processes
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.force_field import FitSettings, LearnedModel, fit_force_field
 from hybridmd.signals import spawning_children
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,20 @@ class FitFailure:
     message: str
 
 
-def run_fit(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
-            numbers: np.ndarray, settings: FitSettings, version: int) -> LearnedModel | FitFailure:
-    """One fit, with the BLAS threads fixed (the same sums in the same order every time)."""
+#: a fit: (positions, forces, energies, numbers, version=) -> a version of the force field,
+#: picklable (a module-level function with its settings bound: ``functools.partial``)
+Fit = Callable[..., Any]
+
+
+def run_fit(fit: Fit, threads: int, positions: np.ndarray, forces: np.ndarray,
+            energies: np.ndarray, numbers: np.ndarray, version: int) -> Any:
+    """One fit, with the BLAS threads fixed (the same sums in the same order every time);
+    a ``FitFailure`` where its linear algebra failed."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=settings.processes):
+    with threadpool_limits(limits=threads):
         try:
-            return fit_force_field(positions, forces, energies, numbers, settings, version)
+            return fit(positions, forces, energies, numbers, version=version)
         except np.linalg.LinAlgError as exc:
             return FitFailure(version, f"{type(exc).__name__}: {exc}")
 
@@ -67,10 +73,11 @@ def run_fit(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
 class Learner:
     """Asks for fits and hands back versions at fixed points of the run."""
 
-    def __init__(self, settings: FitSettings, numbers: np.ndarray, first_fit_frames: int,
+    def __init__(self, fit: Fit, threads: int, numbers: np.ndarray, first_fit_frames: int,
                  refit_frames: int, lag_segments: int, executor: Executor,
                  owns_executor: bool = True):
-        self.settings, self.numbers = settings, np.asarray(numbers, dtype=int)
+        self.fit, self.threads = fit, threads
+        self.numbers = np.asarray(numbers, dtype=int)
         self.first_fit_frames, self.refit_frames = first_fit_frames, refit_frames
         self.lag = lag_segments
         self._executor, self._owns = executor, owns_executor
@@ -97,15 +104,15 @@ class Learner:
         r, f, e = dataset.arrays(self.pending.frames)
         try:
             with spawning_children():  # a process pool starts its process on the first one
-                self._future = self._executor.submit(run_fit, r, f, e, self.numbers,
-                                                     self.settings, self.pending.version)
+                self._future = self._executor.submit(run_fit, self.fit, self.threads, r, f, e,
+                                                     self.numbers, self.pending.version)
         except BrokenProcessPool as exc:  # it died after its last fit was taken up
             raise LearnerError(f"the learner process died ({exc})") from None
 
     def take_up_due(self, step: int) -> bool:
         return self.pending is not None and step >= self.pending.requested_at + self.lag
 
-    def take_up(self) -> LearnedModel | FitFailure:
+    def take_up(self) -> Any:
         """The pending version, or why its fit failed (waits for it)."""
         t0 = time.perf_counter()
         try:
@@ -116,7 +123,7 @@ class Learner:
             raise LearnerError(f"the learner failed fitting version {self.pending.version}: "
                                f"{type(exc).__name__}: {exc}") from exc
         self.wait_seconds += time.perf_counter() - t0
-        if isinstance(model, LearnedModel):
+        if not isinstance(model, FitFailure):
             self.fit_seconds += model.fit_seconds
         self.pending, self._future = None, None
         return model

@@ -126,13 +126,15 @@ class MaceCalculator(Calculator):
 def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
              numbers: np.ndarray, settings: MaceSettings, version: int,
              cell: np.ndarray | None = None, pbc: Any = None,
-             start_from: MaceModel | str | Path | None = None) -> MaceModel:
+             start_from: MaceModel | str | Path | None = None,
+             max_frames: int | None = None) -> MaceModel:
     """The main model on all frames but an evenly spaced validation share, the committee
     (other seeds, or halves of the same frames), and the main model's error on the rest.
 
     ``cell`` (3, 3) and ``pbc`` (3 booleans) are those of every frame. ``start_from``: a
     previous version (its models go on training on these frames) or a MACE model file
-    (e.g. a foundation model, fine-tuned here to these frames).
+    (e.g. a foundation model, fine-tuned here to these frames). ``max_frames``: at most this
+    many frames, evenly spread in the order they were made (the validation share among them).
     """
     import torch
 
@@ -141,8 +143,9 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     if n < 4:
         raise ValueError(f"a force field needs at least 4 frames, got {n}")
     numbers = np.asarray(numbers, dtype=int)
-    held = _held_out(n, settings.validation_share)
-    trained = np.setdiff1d(np.arange(n), held)
+    used = np.linspace(0, n, min(max_frames or n, n), endpoint=False).astype(int)
+    held = used[_held_out(len(used), settings.validation_share)]
+    trained = np.setdiff1d(used, held)
     configs = [_config(numbers, positions[i], cell, pbc, forces[i], energies[i])
                for i in range(n)]
     threads = torch.get_num_threads()

@@ -32,7 +32,7 @@ from ase import Atoms
 
 from hybridmd.config import FineTuneConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.force_field import FitSettings, LearnedModel, force_field_atoms
+from hybridmd.hybrid.force_field import FitSettings, LearnedModel, learned_atoms
 from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
@@ -231,12 +231,12 @@ class LearnedForceField:
         return None if self.model is None else self.model.version
 
     def _segment_simulators(self) -> list[SegmentSimulator]:
-        """The version's models, each integrated by the velocity Verlet of a simulation."""
+        """The version's models (ASE calculators), each integrated by the velocity Verlet of a
+        simulation."""
         if self._simulators is None or self._simulators[0] is not self.model:
             self._simulators = (self.model, [
-                SegmentSimulator(force_field_atoms(ff, self.numbers, self.masses, self.cell),
-                                 self.stride,
-                                 self.dt_fs) for ff in self.model.force_fields])
+                SegmentSimulator(learned_atoms(calc, self.numbers, self.masses, self.cell),
+                                 self.stride, self.dt_fs) for calc in self.model.calculators()])
         return self._simulators[1]
 
     def _run(self, start: CoarseFrame) -> tuple[SegmentResult, float]:

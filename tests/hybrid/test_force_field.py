@@ -12,9 +12,10 @@ from hybridmd.config import SGDMLConfig
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import (
     FitSettings,
+    ForceFieldCalculator,
     export_sgdml_model,
     fit_force_field,
-    force_field_atoms,
+    learned_atoms,
 )
 from hybridmd.hybrid.predictors import ErrorCalibration
 from hybridmd.hybrid.segments import SegmentSimulator, simulate_segment
@@ -68,7 +69,8 @@ def test_the_learned_model_integrates_as_the_exported_model_file(frames, model, 
     atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model=str(path)), atoms)
     ase_seg = simulate_segment(atoms, VelocityVerlet(atoms, timestep=0.5 * FS),
                                traj[100].positions, traj[100].get_momenta(), 20)
-    learned = force_field_atoms(model.force_fields[0], atoms.numbers, atoms.get_masses())
+    learned = learned_atoms(ForceFieldCalculator(model.force_fields[0]), atoms.numbers,
+                            atoms.get_masses())
     ours = SegmentSimulator(learned, 20, 0.5).segment(traj[100].positions,
                                                       traj[100].get_momenta())
     assert np.abs(ours.positions - ase_seg.positions).max() < 1e-9

@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import signal
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from ase.io import read
 
 from hybridmd.config import ConfigError, RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.hybrid.force_field import FitSettings
+from hybridmd.hybrid.force_field import FitSettings, fit_force_field
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.learner import Learner, LearnerError
 from hybridmd.hybrid.session import HybridRun
@@ -207,14 +208,14 @@ def test_a_learner_that_raises_ends_the_run_and_resume_continues(learned_run, tm
     import hybridmd.hybrid.learner as learner
 
     out, result = learned_run
-    real = learner.fit_force_field
+    real = learner.run_fit
 
-    def failing(*args, **kwargs):
-        if args[5] == 3:  # the third version
+    def failing(*args):
+        if args[6] == 3:  # the third version
             raise RuntimeError("no memory for the kernel")
-        return real(*args, **kwargs)
+        return real(*args)
 
-    monkeypatch.setattr(learner, "fit_force_field", failing)
+    monkeypatch.setattr(learner, "run_fit", failing)
     part = tmp_path / "failed"
     with pytest.raises(LearnerError, match="version 3: RuntimeError: no memory for the kernel"
                                            ".*--resume continues"):
@@ -223,7 +224,7 @@ def test_a_learner_that_raises_ends_the_run_and_resume_continues(learned_run, tm
     assert (part / "timeline.png").is_file() and not (part / "summary.json").exists()
     committed = len(read(part / "coarse.traj", ":"))
     assert committed > 1
-    monkeypatch.setattr(learner, "fit_force_field", real)
+    monkeypatch.setattr(learner, "run_fit", real)
     resumed = make_run(part, transport="thread").run(resume=True, progress=False)
     assert resumed.summary["force_calls"] == result.summary["force_calls"]
     assert np.array_equal(positions(out), positions(part))
@@ -251,7 +252,8 @@ def test_a_learner_process_that_dies_ends_the_run_and_resume_continues(learned_r
 def test_a_request_to_a_learner_that_died_since_its_last_fit_is_learner_error(broken_pool):
     frames = ExpensiveFrames(2)
     frames.add(np.zeros((3, 2, 3)), np.zeros((3, 2, 3)), np.zeros(3), "simulation")
-    learner = Learner(FitSettings(max_frames=3), np.array([1, 1]), first_fit_frames=3,
+    fit = partial(fit_force_field, settings=FitSettings(max_frames=3))
+    learner = Learner(fit, 1, np.array([1, 1]), first_fit_frames=3,
                       refit_frames=3, lag_segments=1, executor=broken_pool, owns_executor=False)
     with pytest.raises(LearnerError, match="learner process died"):
         learner.request(0, frames)

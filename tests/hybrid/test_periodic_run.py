@@ -119,8 +119,8 @@ def test_a_molecule_crossing_the_boundary_is_interpolated_on_its_unwrapped_path(
      "network for one molecule in vacuum"),
     ({"hybrid": {"stride": 20, "interpolator": "quintic",
                  "forecaster": "ethanol-forecaster-10fs"}}, "forecaster network"),
-    ({"hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "learn"}},
-     "learned force field (sGDML)"),
+    ({"hybrid": {"stride": 20, "interpolator": "quintic", "forecaster": "learn",
+                 "learn": {"force_field": "sgdml"}}}, "sgdml describes one molecule in vacuum"),
 ])
 def test_parts_for_one_molecule_refuse_a_periodic_system(water_box, tmp_path, section, words):
     data = {**_run_input(water_box, tmp_path / "refused"), **section}
@@ -128,3 +128,18 @@ def test_parts_for_one_molecule_refuse_a_periodic_system(water_box, tmp_path, se
         HybridRun(parse_config(data, RunConfig, "t.yaml"))
     assert words in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "refused").exists()
+
+
+def test_auto_learns_sgdml_for_one_molecule_and_mace_otherwise(water_box):
+    from hybridmd.data import geometry_path
+    from hybridmd.hybrid.build import learned_kind, molecules
+
+    ethanol = read(geometry_path("ethanol"))
+    box = read(water_box)
+    cluster = box.copy()
+    cluster.pbc = False
+    assert molecules(ethanol) == 1 and molecules(cluster) == 8
+    assert learned_kind("auto", ethanol) == "sgdml"
+    assert learned_kind("auto", cluster) == "mace"
+    assert learned_kind("auto", box) == "mace"
+    assert learned_kind("sgdml", cluster) == "sgdml"
