@@ -60,6 +60,16 @@ def received() -> int | None:
     return _received
 
 
+def raise_if_stopped() -> None:
+    """Within a ``stop_on_signals`` block, where the loop waits (a late learner) rather than
+    steps: SIGINT raises ``KeyboardInterrupt`` and SIGTERM ``Terminated``, so the run stops
+    at its last checkpoint instead of after the wait."""
+    if _received == signal.SIGINT:
+        raise KeyboardInterrupt
+    if _received == signal.SIGTERM:
+        raise Terminated(_received)
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[_StopRequest]:
     """SIGINT/SIGTERM set ``.signal`` of the yielded request instead of interrupting."""

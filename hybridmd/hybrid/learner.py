@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 
 from hybridmd.background import process_ids, stop_processes
 from hybridmd.hybrid.dataset import ExpensiveFrames
-from hybridmd.signals import spawning_children
+from hybridmd.signals import raise_if_stopped, spawning_children
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Learner:
         """The pending version, or why its fit failed (waits for it)."""
         t0 = time.perf_counter()
         try:
-            model = self._future.result()
+            model = self._wait()
         except BrokenProcessPool as exc:
             raise LearnerError(f"the learner process died ({exc})") from None
         except Exception as exc:  # noqa: BLE001 (any error of a fit ends the run, with its text)
@@ -127,6 +128,15 @@ class Learner:
             self.fit_seconds += model.fit_seconds
         self.pending, self._future = None, None
         return model
+
+    def _wait(self, poll_s: float = 0.2) -> Any:
+        """The pending fit's result; a stop signal meanwhile ends the wait (a fit can take
+        minutes: the run then stops at its last checkpoint, and a resume asks again)."""
+        while True:
+            try:
+                return self._future.result(timeout=poll_s)
+            except FutureTimeout:
+                raise_if_stopped()
 
     def state_dict(self) -> dict[str, Any]:
         return {"next_version": self.next_version,

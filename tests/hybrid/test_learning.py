@@ -19,7 +19,7 @@ from hybridmd.config import ConfigError, RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, fit_force_field
 from hybridmd.hybrid.learned_file import load_learned
-from hybridmd.hybrid.learner import Learner, LearnerError
+from hybridmd.hybrid.learner import FitFailure, Learner, LearnerError
 from hybridmd.hybrid.session import HybridRun
 
 from counting_calculators import CountingSGDML
@@ -289,3 +289,33 @@ def test_learning_inputs_are_checked(tmp_path):
     data = learn_input(tmp_path, fine_tune={"every_segments": 5})
     with pytest.raises(ConfigError, match="fine_tune: tunes a forecaster network"):
         parse_config(data, RunConfig, "x.yaml")
+
+
+def _slow_fit(positions, forces, energies, numbers, version, release):
+    release.wait(60)
+    return FitFailure(version, "released")
+
+
+def test_a_stop_signal_ends_the_wait_for_a_late_learner():
+    """A fit can take minutes (MACE): Ctrl-C while the loop waits for it stops the run now,
+    at its last checkpoint, instead of after the fit."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hybridmd.signals import stop_on_signals
+
+    release = threading.Event()
+    frames = ExpensiveFrames(2)
+    frames.add(np.zeros((3, 2, 3)), np.zeros((3, 2, 3)), np.zeros(3), "simulation")
+    with ThreadPoolExecutor(1) as pool:
+        learner = Learner(partial(_slow_fit, release=release), 1, np.array([1, 1]),
+                          first_fit_frames=3, refit_frames=3, lag_segments=0, executor=pool,
+                          owns_executor=False)
+        learner.request(0, frames)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            with stop_on_signals(), pytest.raises(KeyboardInterrupt):
+                learner.take_up()
+            assert not release.is_set()  # it stopped waiting before the fit ended
+        finally:
+            release.set()
