@@ -84,6 +84,10 @@ class LearnedModel:
                f", validation force error {self.validation_force_mae:.3g} eV/Å")
         return f"version {self.version}: {len(self.trained)} of {self.frames} frames{val}"
 
+    def calculators(self) -> list[Calculator]:
+        """An ASE calculator for each model, main first (as a MACE version offers them)."""
+        return [ForceFieldCalculator(ff) for ff in self.force_fields]
+
 
 class ForceField:
     """A fitted sGDML model: energies (eV) and forces (eV/Å) of a batch of geometries."""

@@ -1,0 +1,395 @@
+"""A local, size-extensive force field learned from the run's expensive frames: MACE.
+
+sGDML (``hybrid.force_field``) is a global model of one molecule: it cannot learn a cluster
+of many waters or a periodic box. MACE sums atomic energies of local environments (within
+``r_max``), so one model serves any number of atoms and periodic cells.
+
+- ``MaceSettings``: the architecture (mace-torch's defaults, made small) and the training.
+- ``fit_mace``: one version, trained in-process with mace-torch's own model builder
+  (``configure_model`` of ``mace.cli.run_train``), data classes and training step; the main
+  model and its committee. A deterministic function of the frames and the seed.
+- ``MaceModel``: the version as state dicts and the configuration that rebuilds them
+  (picklable without live modules); ``calculators()`` gives ASE calculators, main first.
+- ``MaceCalculator``: one model as an ASE calculator, float64, periodic cells included.
+
+Units: eV and Å throughout, as in MACE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+log = logging.getLogger(__name__)
+
+#: frames not fitted to on which a version's validation error is measured, at most
+VALIDATION_FRAMES = 400
+
+
+@dataclass(frozen=True)
+class MaceSettings:
+    """How a MACE version is built and trained."""
+
+    r_max: float = 4.5  #: Å, the radius of an atom's environment
+    channels: int = 32  #: features per atom and irrep
+    max_L: int = 0  #: highest order of the hidden features (0: invariant messages)
+    correlation: int = 2  #: body order minus one of each product
+    interactions: int = 2  #: message-passing layers
+    max_ell: int = 3  #: highest order of the edge spherical harmonics
+    epochs: int = 60
+    batch_size: int = 5
+    learning_rate: float = 0.01
+    energy_weight: float = 1.0  #: of the squared per-atom energy error in the loss
+    forces_weight: float = 100.0  #: of the squared force error (mace's defaults)
+    committee: int = 3  #: models: the main one and committee - 1 others
+    committee_halves: bool = False  #: others on halves of the frames (else: other seeds)
+    validation_share: float = 0.1  #: frames held out to measure the main model's error
+    seed: int = 0
+    threads: int = 1  #: torch threads during the fit
+    dtype: str = "float32"  #: of the training (evaluation is float64)
+
+
+@dataclass
+class MaceModel:
+    """One version of the learned MACE force field: main model and committee."""
+
+    version: int
+    config: dict[str, Any]  #: ScaleShiftMACE's constructor arguments
+    states: list[dict[str, Any]]  #: state dicts: main first
+    trained: np.ndarray  #: indices of the frames the main model was fitted to
+    frames: int  #: frames available when it was fitted
+    validation_force_mae: float | None  #: eV/Å, on frames it was not fitted to
+    validation_energy_mae: float | None  #: eV
+    fit_seconds: float
+    _modules: list[Any] | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_modules": None}
+
+    @property
+    def modules(self) -> list[Any]:
+        """The committee as float64 torch modules (built at first use)."""
+        if self._modules is None:
+            self._modules = [_build(self.config, s) for s in self.states]
+        return self._modules
+
+    @property
+    def elements(self) -> list[int]:
+        return [int(z) for z in self.config["atomic_numbers"]]
+
+    def calculators(self) -> list[Calculator]:
+        """An ASE calculator for each model of the committee, main first."""
+        return [MaceCalculator(m) for m in self.modules]
+
+    def describe(self) -> str:
+        """What the version was fitted to and how well (no wall-clock figures)."""
+        val = ("" if self.validation_force_mae is None else
+               f", validation force error {self.validation_force_mae:.3g} eV/Å")
+        return f"version {self.version}: {len(self.trained)} of {self.frames} frames{val}"
+
+
+class MaceCalculator(Calculator):
+    """A MACE model as an ASE calculator: energy (eV) and forces (eV/Å), float64, with the
+    atoms' cell and periodic boundaries."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, module: Any):
+        super().__init__()
+        from mace.tools import AtomicNumberTable
+
+        self.module = module
+        self.z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
+        self.r_max = float(module.r_max)
+
+    def calculate(self, atoms: Atoms | None = None, properties: Any = None,
+                  system_changes: Any = all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        energies, forces = _evaluate(self.module, [_config(self.atoms.numbers,
+                                                           self.atoms.positions,
+                                                           self.atoms.cell.array,
+                                                           self.atoms.pbc)],
+                                     self.z_table, self.r_max)
+        self.results = {"energy": float(energies[0]), "free_energy": float(energies[0]),
+                        "forces": forces[0]}
+
+
+def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
+             numbers: np.ndarray, settings: MaceSettings, version: int,
+             cell: np.ndarray | None = None, pbc: Any = None,
+             start_from: MaceModel | str | Path | None = None) -> MaceModel:
+    """The main model on all frames but an evenly spaced validation share, the committee
+    (other seeds, or halves of the same frames), and the main model's error on the rest.
+
+    ``cell`` (3, 3) and ``pbc`` (3 booleans) are those of every frame. ``start_from``: a
+    previous version (its models go on training on these frames) or a MACE model file
+    (e.g. a foundation model, fine-tuned here to these frames).
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    n = len(positions)
+    if n < 4:
+        raise ValueError(f"a force field needs at least 4 frames, got {n}")
+    numbers = np.asarray(numbers, dtype=int)
+    held = _held_out(n, settings.validation_share)
+    trained = np.setdiff1d(np.arange(n), held)
+    configs = [_config(numbers, positions[i], cell, pbc, forces[i], energies[i])
+               for i in range(n)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        with _dtype(settings.dtype):
+            config, modules = _fit_committee([configs[i] for i in trained], numbers,
+                                             settings, start_from)
+    finally:
+        torch.set_num_threads(threads)
+    states = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
+    model = MaceModel(version, config, states, trained, n, None, None, 0.0, modules)
+    if len(held):
+        from mace.tools import AtomicNumberTable
+
+        main = model.modules[0]
+        e, f = _evaluate(main, [configs[i] for i in held],
+                         AtomicNumberTable(model.elements), float(main.r_max))
+        model.validation_force_mae = float(np.abs(f - forces[held]).mean())
+        model.validation_energy_mae = float(np.abs(e - energies[held]).mean())
+    model.fit_seconds = time.perf_counter() - t0
+    return model
+
+
+def _held_out(n: int, share: float) -> np.ndarray:
+    """Evenly spaced frames kept from the fit (none for a share of 0)."""
+    count = min(int(round(share * n)), VALIDATION_FRAMES, n - 2)
+    if count <= 0:
+        return np.arange(0)
+    step = n / count
+    return (np.arange(count) * step + step / 2).astype(int)
+
+
+def _config(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray | None,
+            pbc: Any, forces: np.ndarray | None = None,
+            energy: float | None = None) -> Any:
+    from mace.data import Configuration
+
+    props = {} if forces is None else {"forces": np.asarray(forces, dtype=float),
+                                       "energy": float(energy)}
+    periodic = None if pbc is None else tuple(bool(p) for p in np.broadcast_to(pbc, 3))
+    return Configuration(atomic_numbers=np.asarray(numbers), positions=np.asarray(positions),
+                         properties=props, property_weights={k: 1.0 for k in props},
+                         cell=None if cell is None else np.asarray(cell, dtype=float),
+                         pbc=periodic)
+
+
+@contextlib.contextmanager
+def _dtype(dtype: str = "float64") -> Iterator[None]:
+    """torch's default dtype for mace's data and modules (restored after), and TorchScript's
+    graph optimisation off: e3nn's scripted spherical harmonics would otherwise switch to a
+    fused graph after their first calls in a process, and the first fit of a process would
+    differ from the next in the last bits."""
+    import torch
+    from mace.tools.torch_tools import default_dtype
+
+    with default_dtype(dtype), torch.jit.optimized_execution(False):
+        yield
+
+
+def _graphs(configs: list[Any], z_table: Any, r_max: float) -> list[Any]:
+    from mace.data import AtomicData
+
+    return [AtomicData.from_config(c, z_table=z_table, cutoff=r_max) for c in configs]
+
+
+def _evaluate(module: Any, configs: list[Any], z_table: Any, r_max: float,
+              forces: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Energies (B,) and forces (B, N, 3) of one float64 model on configurations of N atoms."""
+    from mace.tools import torch_geometric
+
+    with _dtype():
+        batch = torch_geometric.Batch.from_data_list(_graphs(configs, z_table, r_max))
+        out = module(batch.to_dict(), training=False, compute_force=forces)
+    return (out["energy"].detach().numpy().copy(),
+            out["forces"].detach().numpy().reshape(len(configs), -1, 3).copy()
+            if forces else None)
+
+
+def _build(config: dict[str, Any], state: dict[str, Any], dtype: str = "float64",
+           trainable: bool = False) -> Any:
+    """A ScaleShiftMACE from its configuration and weights (for evaluation unless
+    ``trainable``)."""
+    from mace.modules import ScaleShiftMACE
+    from mace.tools.compile import disable_e3nn_codegen
+
+    with _dtype(dtype), disable_e3nn_codegen():
+        module = ScaleShiftMACE(**config)
+        module.load_state_dict(state)
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(trainable)
+    return module
+
+
+def _fit_committee(configs: list[Any], numbers: np.ndarray, settings: MaceSettings,
+                   start_from: MaceModel | str | Path | None
+                   ) -> tuple[dict[str, Any], list[Any]]:
+    """The committee's common configuration and its float64 models: each built (or taken
+    from ``start_from``) and trained on its frames with its own seed."""
+    import torch
+    from mace.tools.scripts_utils import extract_config_mace_model
+
+    k = settings.committee
+    subsets = ([configs] + [configs[j::k - 1] for j in range(k - 1)]
+               if settings.committee_halves and k > 1 else [configs] * k)
+    foundation = _foundation(start_from, numbers) if start_from is not None else None
+    done = []
+    for j, subset in enumerate(subsets):
+        seed = settings.seed + j
+        torch.manual_seed(seed)
+        if isinstance(start_from, MaceModel):
+            module = _build(start_from.config, start_from.states[min(j, len(start_from.states)
+                                                                     - 1)],
+                            settings.dtype, trainable=True)
+        else:
+            module = _new_module(subset, numbers, settings, foundation)
+        _train(module, subset, settings, seed)
+        if j == 0:
+            config = (start_from.config if isinstance(start_from, MaceModel)
+                      else {**extract_config_mace_model(module),
+                            "atomic_numbers": [int(z) for z in module.atomic_numbers]})
+        state = {k_: v.detach().to(torch.float64 if v.is_floating_point() else v.dtype)
+                 for k_, v in module.state_dict().items()}
+        with _dtype():
+            done.append(_refit_e0s(_build(config, state), subset))
+    return config, done
+
+
+def _refit_e0s(module: Any, configs: list[Any]) -> Any:
+    """The model with its atomic reference energies corrected by least squares on its energy
+    errors (float64): the loss weighs energies little, and a constant offset per atom is
+    what a network learns slowest."""
+    import torch
+    from mace.tools import AtomicNumberTable
+
+    z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
+    predicted = np.concatenate([
+        _evaluate(module, configs[i:i + 50], z_table, float(module.r_max), forces=False)[0]
+        for i in range(0, len(configs), 50)])
+    errors = np.array([c.properties["energy"] for c in configs]) - predicted
+    counts = np.array([[np.count_nonzero(c.atomic_numbers == z) for z in z_table.zs]
+                       for c in configs], dtype=float)
+    correction = np.linalg.lstsq(counts, errors, rcond=None)[0]
+    energies = module.atomic_energies_fn.atomic_energies
+    energies += torch.tensor(correction, dtype=energies.dtype).reshape(energies.shape)
+    return module
+
+
+def _args(settings: MaceSettings) -> Any:
+    """mace's run_train arguments (its defaults, our sizes), for its builders."""
+    from mace.tools import build_default_arg_parser
+    from mace.tools.arg_parser_tools import check_args
+
+    args = build_default_arg_parser().parse_args([
+        "--name", "hybridmd", "--model", "MACE", "--num_channels", str(settings.channels),
+        "--max_L", str(settings.max_L), "--correlation", str(settings.correlation),
+        "--num_interactions", str(settings.interactions), "--max_ell", str(settings.max_ell),
+        "--r_max", str(settings.r_max), "--lr", str(settings.learning_rate),
+        "--energy_weight", str(settings.energy_weight),
+        "--forces_weight", str(settings.forces_weight), "--default_dtype", settings.dtype])
+    args, _ = check_args(args)
+    args.compute_energy, args.compute_forces = True, True
+    args.compute_dipole = args.compute_polarizability = False
+    return args
+
+
+def _new_module(configs: list[Any], numbers: np.ndarray, settings: MaceSettings,
+                foundation: Any) -> Any:
+    """A model built by mace's ``configure_model``: atomic reference energies by least
+    squares, scale from the force RMS, shift from the mean per-atom energy left."""
+    import torch
+    from mace import modules
+    from mace.data import compute_average_E0s, estimate_e0s_from_foundation
+    from mace.tools import AtomicNumberTable, torch_geometric
+    from mace.tools.compile import disable_e3nn_codegen
+    from mace.tools.model_script_utils import configure_model
+
+    z_table = AtomicNumberTable(sorted({int(z) for z in numbers}))
+    args = _args(settings)
+    if foundation is None:
+        e0s = compute_average_E0s(configs, z_table)
+    else:
+        foundation = foundation.to(torch.get_default_dtype())
+        args.r_max = float(foundation.r_max)
+        table = AtomicNumberTable([int(z) for z in foundation.atomic_numbers])
+        e0s = estimate_e0s_from_foundation(foundation, {
+            z: float(np.atleast_2d(foundation.atomic_energies_fn.atomic_energies.numpy())[
+                0, table.z_to_index(z)]) for z in z_table.zs}, configs, z_table)
+    atomic_energies = np.array([[e0s[z] for z in z_table.zs]])
+    loader = torch_geometric.dataloader.DataLoader(_graphs(configs, z_table, args.r_max),
+                                                   batch_size=settings.batch_size)
+    args.avg_num_neighbors = modules.compute_avg_num_neighbors(loader)
+    with disable_e3nn_codegen():
+        module, _ = configure_model(args, loader, atomic_energies, foundation,
+                                    heads=["Default"], z_table=z_table)
+    return module
+
+
+def _foundation(start_from: str | Path | MaceModel, numbers: np.ndarray) -> Any:
+    """The model of a MACE model file (None for a previous version), checked to know every
+    element of ``numbers``."""
+    import torch
+
+    if isinstance(start_from, MaceModel):
+        known, what = set(start_from.elements), f"version {start_from.version}"
+        module = None
+    else:
+        module = torch.load(Path(start_from), map_location="cpu", weights_only=False)
+        known, what = {int(z) for z in module.atomic_numbers}, f"MACE model {start_from}"
+    missing = sorted({int(z) for z in numbers} - known)
+    if missing:
+        from ase.data import chemical_symbols
+
+        raise ValueError(f"{what} does not know the elements "
+                         f"{', '.join(chemical_symbols[z] for z in missing)} of these frames "
+                         f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
+    return module
+
+
+def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int) -> None:
+    """``settings.epochs`` passes of Adam (AMSGrad, mace's parameter groups and loss) over
+    the frames in an order drawn from ``seed``; the learning rate decays to a tenth."""
+    import torch
+    from mace import modules
+    from mace.tools import AtomicNumberTable, torch_geometric
+    from mace.tools.scripts_utils import get_optimizer, get_params_options
+    from mace.tools.train import take_step
+
+    args = _args(settings)
+    z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
+    graphs = _graphs(configs, z_table, float(module.r_max))
+    for p in module.parameters():
+        p.requires_grad_(True)
+    module.train()
+    optimizer = get_optimizer(args, get_params_options(args, module))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(
+        optimizer, gamma=0.1 ** (1 / max(settings.epochs, 1)))
+    loss_fn = modules.WeightedEnergyForcesLoss(settings.energy_weight, settings.forces_weight)
+    outputs = {"forces": True, "virials": False, "stress": False}
+    rng = np.random.default_rng(seed)
+    for _ in range(settings.epochs):
+        order = rng.permutation(len(graphs))
+        for start in range(0, len(order), settings.batch_size):
+            batch = torch_geometric.Batch.from_data_list(
+                [graphs[i] for i in order[start:start + settings.batch_size]])
+            take_step(module, loss_fn, batch, optimizer, None, outputs, args.clip_grad,
+                      torch.device("cpu"))
+        scheduler.step()
+    module.eval()
