@@ -18,6 +18,7 @@ Units: eV and Å throughout, as in MACE.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Iterator
@@ -40,14 +41,17 @@ class MaceSettings:
     """How a MACE version is built and trained."""
 
     r_max: float = 4.5  #: Å, the radius of an atom's environment
-    channels: int = 32  #: features per atom and irrep
+    channels: int = 16  #: features per atom and irrep (32: as accurate, twice the cost)
     max_L: int = 0  #: highest order of the hidden features (0: invariant messages)
     correlation: int = 2  #: body order minus one of each product
     interactions: int = 2  #: message-passing layers
     max_ell: int = 3  #: highest order of the edge spherical harmonics
-    epochs: int = 60
-    batch_size: int = 5
-    learning_rate: float = 0.01
+    epochs: int = 5  #: passes over the frames (the learning rate decays to a tenth)
+    batch_size: int = 3  #: frames per step: small batches, many steps, for a short fit
+    learning_rate: float = 0.04  #: Adam's (mace's default 0.01 is for hundreds of epochs)
+    #: Adam's when starting from trained weights (``start_from``): its first steps move every
+    #: weight by about the learning rate, which at 0.04 undoes what was learned
+    warm_learning_rate: float = 0.01
     energy_weight: float = 1.0  #: of the squared per-atom energy error in the loss
     forces_weight: float = 100.0  #: of the squared force error (mace's defaults)
     committee: int = 3  #: models: the main one and committee - 1 others
@@ -137,6 +141,7 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     import torch
 
     t0 = time.perf_counter()
+    _import_mace()
     n = len(positions)
     if n < 4:
         raise ValueError(f"a force field needs at least 4 frames, got {n}")
@@ -148,7 +153,7 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        with _dtype(settings.dtype):
+        with _dtype(settings.dtype), _quiet_mace():
             config, modules = _fit_committee([configs[i] for i in trained], numbers,
                                              settings, start_from)
     finally:
@@ -164,6 +169,7 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
         model.validation_force_mae = float(np.abs(f - forces[held]).mean())
         model.validation_energy_mae = float(np.abs(e - energies[held]).mean())
     model.fit_seconds = time.perf_counter() - t0
+    log.info("MACE %s in %.1f s", model.describe(), model.fit_seconds)
     return model
 
 
@@ -188,6 +194,31 @@ def _config(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray | None,
                          properties=props, property_weights={k: 1.0 for k in props},
                          cell=None if cell is None else np.asarray(cell, dtype=float),
                          pbc=periodic)
+
+
+class _MaceInfo(logging.Filter):
+    """Drops mace-torch's INFO lines, which it writes to the root logger (a run's log would
+    get a page of them per fit)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "/mace/" not in record.pathname
+
+
+def _import_mace() -> None:
+    """mace imported without the line it prints on stdout when cuequivariance is missing."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import mace.tools.cg  # noqa: F401
+
+
+@contextlib.contextmanager
+def _quiet_mace() -> Iterator[None]:
+    """mace's INFO lines dropped meanwhile."""
+    quiet = _MaceInfo()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 @contextlib.contextmanager
@@ -226,6 +257,7 @@ def _build(config: dict[str, Any], state: dict[str, Any], dtype: str = "float64"
            trainable: bool = False) -> Any:
     """A ScaleShiftMACE from its configuration and weights (for evaluation unless
     ``trainable``)."""
+    _import_mace()
     from mace.modules import ScaleShiftMACE
     from mace.tools.compile import disable_e3nn_codegen
 
@@ -260,7 +292,7 @@ def _fit_committee(configs: list[Any], numbers: np.ndarray, settings: MaceSettin
                             settings.dtype, trainable=True)
         else:
             module = _new_module(subset, numbers, settings, foundation)
-        _train(module, subset, settings, seed)
+        _train(module, subset, settings, seed, warm=start_from is not None)
         if j == 0:
             config = (start_from.config if isinstance(start_from, MaceModel)
                       else {**extract_config_mace_model(module),
@@ -363,9 +395,11 @@ def _foundation(start_from: str | Path | MaceModel, numbers: np.ndarray) -> Any:
     return module
 
 
-def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int) -> None:
+def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int,
+           warm: bool) -> None:
     """``settings.epochs`` passes of Adam (AMSGrad, mace's parameter groups and loss) over
-    the frames in an order drawn from ``seed``; the learning rate decays to a tenth."""
+    the frames in an order drawn from ``seed``; the learning rate (``warm_learning_rate``
+    for trained weights) decays to a tenth."""
     import torch
     from mace import modules
     from mace.tools import AtomicNumberTable, torch_geometric
@@ -373,6 +407,8 @@ def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int) -
     from mace.tools.train import take_step
 
     args = _args(settings)
+    if warm:
+        args.lr = settings.warm_learning_rate
     z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
     graphs = _graphs(configs, z_table, float(module.r_max))
     for p in module.parameters():
