@@ -18,6 +18,7 @@ Units: eV and Å throughout, as in MACE.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.data import chemical_symbols
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,17 @@ class MaceSettings:
     """How a MACE version is built and trained."""
 
     r_max: float = 4.5  #: Å, the radius of an atom's environment
-    channels: int = 32  #: features per atom and irrep
+    channels: int = 16  #: features per atom and irrep (32: as accurate, twice the cost)
     max_L: int = 0  #: highest order of the hidden features (0: invariant messages)
     correlation: int = 2  #: body order minus one of each product
     interactions: int = 2  #: message-passing layers
     max_ell: int = 3  #: highest order of the edge spherical harmonics
-    epochs: int = 60
-    batch_size: int = 5
-    learning_rate: float = 0.01
+    epochs: int = 5  #: passes over the frames (the learning rate decays to a tenth)
+    batch_size: int = 3  #: frames per step: small batches, many steps, for a short fit
+    learning_rate: float = 0.04  #: Adam's (mace's default 0.01 is for hundreds of epochs)
+    #: Adam's when starting from trained weights (``start_from``): its first steps move every
+    #: weight by about the learning rate, which at 0.04 undoes what was learned
+    warm_learning_rate: float = 0.01
     energy_weight: float = 1.0  #: of the squared per-atom energy error in the loss
     forces_weight: float = 100.0  #: of the squared force error (mace's defaults)
     committee: int = 3  #: models: the main one and committee - 1 others
@@ -105,22 +110,14 @@ class MaceCalculator(Calculator):
 
     def __init__(self, module: Any):
         super().__init__()
-        from mace.tools import AtomicNumberTable
-
         self.module = module
-        self.z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
-        self.r_max = float(module.r_max)
 
     def calculate(self, atoms: Atoms | None = None, properties: Any = None,
                   system_changes: Any = all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        energies, forces = _evaluate(self.module, [_config(self.atoms.numbers,
-                                                           self.atoms.positions,
-                                                           self.atoms.cell.array,
-                                                           self.atoms.pbc)],
-                                     self.z_table, self.r_max)
-        self.results = {"energy": float(energies[0]), "free_energy": float(energies[0]),
-                        "forces": forces[0]}
+        a = self.atoms
+        e, f = _evaluate(self.module, [_config(a.numbers, a.positions, a.cell.array, a.pbc)])
+        self.results = {"energy": float(e[0]), "free_energy": float(e[0]), "forces": f[0]}
 
 
 def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
@@ -146,12 +143,12 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     used = np.linspace(0, n, min(max_frames or n, n), endpoint=False).astype(int)
     held = used[_held_out(len(used), settings.validation_share)]
     trained = np.setdiff1d(used, held)
-    configs = [_config(numbers, positions[i], cell, pbc, forces[i], energies[i])
-               for i in range(n)]
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        with _dtype(settings.dtype):
+        with _quiet_mace(), _dtype(settings.dtype):
+            configs = {i: _config(numbers, positions[i], cell, pbc, forces[i], energies[i])
+                       for i in used}
             config, modules = _fit_committee([configs[i] for i in trained], numbers,
                                              settings, start_from)
     finally:
@@ -159,29 +156,22 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     states = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
     model = MaceModel(version, config, states, trained, n, None, None, 0.0, modules)
     if len(held):
-        from mace.tools import AtomicNumberTable
-
-        main = model.modules[0]
-        e, f = _evaluate(main, [configs[i] for i in held],
-                         AtomicNumberTable(model.elements), float(main.r_max))
+        e, f = _evaluate(model.modules[0], [configs[i] for i in held])
         model.validation_force_mae = float(np.abs(f - forces[held]).mean())
         model.validation_energy_mae = float(np.abs(e - energies[held]).mean())
     model.fit_seconds = time.perf_counter() - t0
+    log.info("MACE %s in %.1f s", model.describe(), model.fit_seconds)
     return model
 
 
 def _held_out(n: int, share: float) -> np.ndarray:
     """Evenly spaced frames kept from the fit (none for a share of 0)."""
-    count = min(int(round(share * n)), VALIDATION_FRAMES, n - 2)
-    if count <= 0:
-        return np.arange(0)
-    step = n / count
-    return (np.arange(count) * step + step / 2).astype(int)
+    count = max(0, min(int(round(share * n)), VALIDATION_FRAMES, n - 2))
+    return ((np.arange(count) + 0.5) * n / max(count, 1)).astype(int)
 
 
-def _config(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray | None,
-            pbc: Any, forces: np.ndarray | None = None,
-            energy: float | None = None) -> Any:
+def _config(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray | None, pbc: Any,
+            forces: np.ndarray | None = None, energy: float | None = None) -> Any:
     from mace.data import Configuration
 
     props = {} if forces is None else {"forces": np.asarray(forces, dtype=float),
@@ -191,6 +181,23 @@ def _config(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray | None,
                          properties=props, property_weights={k: 1.0 for k in props},
                          cell=None if cell is None else np.asarray(cell, dtype=float),
                          pbc=periodic)
+
+
+def _not_mace_info(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or "/mace/" not in record.pathname
+
+
+@contextlib.contextmanager
+def _quiet_mace() -> Iterator[None]:
+    """mace imported without the line it prints when cuequivariance is missing, and its INFO
+    lines to the root logger (a page per fit in a run's log) dropped meanwhile."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import mace.tools.cg  # noqa: F401
+    logging.getLogger().addFilter(_not_mace_info)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(_not_mace_info)
 
 
 @contextlib.contextmanager
@@ -206,31 +213,36 @@ def _dtype(dtype: str = "float64") -> Iterator[None]:
         yield
 
 
-def _graphs(configs: list[Any], z_table: Any, r_max: float) -> list[Any]:
+def _graphs(configs: list[Any], elements: Any, r_max: Any) -> list[Any]:
+    """mace's graphs of configurations: one-hot elements, neighbours within r_max (periodic
+    images included)."""
     from mace.data import AtomicData
+    from mace.tools import AtomicNumberTable
 
-    return [AtomicData.from_config(c, z_table=z_table, cutoff=r_max) for c in configs]
+    table = AtomicNumberTable([int(z) for z in elements])
+    return [AtomicData.from_config(c, z_table=table, cutoff=float(r_max)) for c in configs]
 
 
-def _evaluate(module: Any, configs: list[Any], z_table: Any, r_max: float,
+def _evaluate(module: Any, configs: list[Any],
               forces: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Energies (B,) and forces (B, N, 3) of one float64 model on configurations of N atoms."""
     from mace.tools import torch_geometric
 
     with _dtype():
-        batch = torch_geometric.Batch.from_data_list(_graphs(configs, z_table, r_max))
+        batch = torch_geometric.Batch.from_data_list(
+            _graphs(configs, module.atomic_numbers, module.r_max))
         out = module(batch.to_dict(), training=False, compute_force=forces)
-    return (out["energy"].detach().numpy().copy(),
-            out["forces"].detach().numpy().reshape(len(configs), -1, 3).copy()
-            if forces else None)
+    f = out["forces"].detach().numpy().reshape(len(configs), -1, 3).copy() if forces else None
+    return out["energy"].detach().numpy().copy(), f
 
 
 def _build(config: dict[str, Any], state: dict[str, Any], dtype: str = "float64",
            trainable: bool = False) -> Any:
     """A ScaleShiftMACE from its configuration and weights (for evaluation unless
     ``trainable``)."""
-    from mace.modules import ScaleShiftMACE
-    from mace.tools.compile import disable_e3nn_codegen
+    with _quiet_mace():
+        from mace.modules import ScaleShiftMACE
+        from mace.tools.compile import disable_e3nn_codegen
 
     with _dtype(dtype), disable_e3nn_codegen():
         module = ScaleShiftMACE(**config)
@@ -258,20 +270,16 @@ def _fit_committee(configs: list[Any], numbers: np.ndarray, settings: MaceSettin
         seed = settings.seed + j
         torch.manual_seed(seed)
         if isinstance(start_from, MaceModel):
-            module = _build(start_from.config, start_from.states[min(j, len(start_from.states)
-                                                                     - 1)],
-                            settings.dtype, trainable=True)
+            state = start_from.states[min(j, len(start_from.states) - 1)]
+            module = _build(start_from.config, state, settings.dtype, trainable=True)
         else:
             module = _new_module(subset, numbers, settings, foundation)
-        _train(module, subset, settings, seed)
+        _train(module, subset, settings, seed, warm=start_from is not None)
         if j == 0:
             config = (start_from.config if isinstance(start_from, MaceModel)
                       else {**extract_config_mace_model(module),
                             "atomic_numbers": [int(z) for z in module.atomic_numbers]})
-        state = {k_: v.detach().to(torch.float64 if v.is_floating_point() else v.dtype)
-                 for k_, v in module.state_dict().items()}
-        with _dtype():
-            done.append(_refit_e0s(_build(config, state), subset))
+        done.append(_refit_e0s(_build(config, module.state_dict()), subset))
     return config, done
 
 
@@ -280,14 +288,11 @@ def _refit_e0s(module: Any, configs: list[Any]) -> Any:
     errors (float64): the loss weighs energies little, and a constant offset per atom is
     what a network learns slowest."""
     import torch
-    from mace.tools import AtomicNumberTable
 
-    z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
-    predicted = np.concatenate([
-        _evaluate(module, configs[i:i + 50], z_table, float(module.r_max), forces=False)[0]
-        for i in range(0, len(configs), 50)])
+    predicted = np.concatenate([_evaluate(module, configs[i:i + 50], forces=False)[0]
+                                for i in range(0, len(configs), 50)])
     errors = np.array([c.properties["energy"] for c in configs]) - predicted
-    counts = np.array([[np.count_nonzero(c.atomic_numbers == z) for z in z_table.zs]
+    counts = np.array([[np.count_nonzero(c.atomic_numbers == int(z)) for z in module.atomic_numbers]
                        for c in configs], dtype=float)
     correction = np.linalg.lstsq(counts, errors, rcond=None)[0]
     energies = module.atomic_energies_fn.atomic_energies
@@ -328,16 +333,16 @@ def _new_module(configs: list[Any], numbers: np.ndarray, settings: MaceSettings,
     args = _args(settings)
     if foundation is None:
         e0s = compute_average_E0s(configs, z_table)
-    else:
+    else:  # its reference energies, corrected for these frames' level of theory
         foundation = foundation.to(torch.get_default_dtype())
         args.r_max = float(foundation.r_max)
-        table = AtomicNumberTable([int(z) for z in foundation.atomic_numbers])
+        known = np.atleast_2d(foundation.atomic_energies_fn.atomic_energies.numpy())[0]
         e0s = estimate_e0s_from_foundation(foundation, {
-            z: float(np.atleast_2d(foundation.atomic_energies_fn.atomic_energies.numpy())[
-                0, table.z_to_index(z)]) for z in z_table.zs}, configs, z_table)
+            int(z): float(e) for z, e in zip(foundation.atomic_numbers, known, strict=True)},
+            configs, z_table)
     atomic_energies = np.array([[e0s[z] for z in z_table.zs]])
-    loader = torch_geometric.dataloader.DataLoader(_graphs(configs, z_table, args.r_max),
-                                                   batch_size=settings.batch_size)
+    loader = torch_geometric.dataloader.DataLoader(
+        _graphs(configs, z_table.zs, args.r_max), batch_size=settings.batch_size)
     args.avg_num_neighbors = modules.compute_avg_num_neighbors(loader)
     with disable_e3nn_codegen():
         module, _ = configure_model(args, loader, atomic_energies, foundation,
@@ -351,33 +356,33 @@ def _foundation(start_from: str | Path | MaceModel, numbers: np.ndarray) -> Any:
     import torch
 
     if isinstance(start_from, MaceModel):
-        known, what = set(start_from.elements), f"version {start_from.version}"
-        module = None
+        module, known, what = None, set(start_from.elements), f"version {start_from.version}"
     else:
         module = torch.load(Path(start_from), map_location="cpu", weights_only=False)
         known, what = {int(z) for z in module.atomic_numbers}, f"MACE model {start_from}"
     missing = sorted({int(z) for z in numbers} - known)
     if missing:
-        from ase.data import chemical_symbols
-
         raise ValueError(f"{what} does not know the elements "
                          f"{', '.join(chemical_symbols[z] for z in missing)} of these frames "
                          f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
     return module
 
 
-def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int) -> None:
+def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int,
+           warm: bool) -> None:
     """``settings.epochs`` passes of Adam (AMSGrad, mace's parameter groups and loss) over
-    the frames in an order drawn from ``seed``; the learning rate decays to a tenth."""
+    the frames in an order drawn from ``seed``; the learning rate (``warm_learning_rate``
+    for trained weights) decays to a tenth."""
     import torch
     from mace import modules
-    from mace.tools import AtomicNumberTable, torch_geometric
+    from mace.tools import torch_geometric
     from mace.tools.scripts_utils import get_optimizer, get_params_options
     from mace.tools.train import take_step
 
     args = _args(settings)
-    z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
-    graphs = _graphs(configs, z_table, float(module.r_max))
+    if warm:
+        args.lr = settings.warm_learning_rate
+    graphs = _graphs(configs, module.atomic_numbers, module.r_max)
     for p in module.parameters():
         p.requires_grad_(True)
     module.train()
