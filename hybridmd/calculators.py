@@ -329,12 +329,13 @@ def _build_xtb(cfg: XTBConfig, atoms: Atoms) -> Calculator:
 
     check_spin(atoms.numbers, cfg.charge, cfg.multiplicity - 1, key="multiplicity")
     log.info("tblite %s, charge %d, multiplicity %d", cfg.method, cfg.charge, cfg.multiplicity)
+
     class FreshTBLite(TBLite):
         """tblite from a fresh start at every call: its SCF otherwise starts from the last
-        wavefunction, so the same positions gave forces 1e-5 eV/Å apart by the calls before.
-        Fresh, forces are a function of the positions alone: a resumed run and the monitors
-        (their own calculators) get the very same numbers (8% more time a call, GFN1-xTB on
-        8 waters)."""
+        wavefunction, so the forces at the same positions depended on the calls before (by
+        about 1e-5 eV/Å). Fresh, forces are a function of the positions alone: a resumed run
+        and the monitors (their own calculators) get the very same numbers, for a few more
+        SCF iterations a call."""
 
         def calculate(self, *args: Any, **kwargs: Any) -> None:
             self._xtb = self._res = None

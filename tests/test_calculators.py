@@ -316,3 +316,26 @@ def test_describe_calculator_is_json():
     assert sgdml["model_path"].endswith("ethanol.npz")
     assert describe_calculator(configs[1])["method"] == "RKS"
     assert describe_calculator(configs[3])["package"] == "ase"
+
+
+def test_xtb_forces_depend_on_the_positions_alone():
+    """The same positions give the same forces, bit for bit, whatever was computed before (a
+    resumed run and the monitors rely on it)."""
+    from ase.build import molecule
+
+    from hybridmd.calculators import build_calculator
+    from hybridmd.config import XTBConfig
+
+    atoms = molecule("H2O")
+    calc = build_calculator(XTBConfig(type="xtb", method="GFN1-xTB"), atoms)
+    start = atoms.positions.copy()
+
+    def forces(positions):
+        probe = atoms.copy()
+        probe.positions = positions
+        probe.calc = calc
+        return probe.get_forces()
+
+    first = forces(start)
+    forces(start + 0.05)
+    assert np.array_equal(forces(start), first)
