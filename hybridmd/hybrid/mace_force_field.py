@@ -2,17 +2,15 @@
 
 sGDML (``hybrid.force_field``) is a global model of one molecule: it cannot learn a cluster
 of many waters or a periodic box. MACE sums atomic energies of local environments (within
-``r_max``), so one model serves any number of atoms and periodic cells.
+``r_max``), so one model serves any number of atoms and periodic cells. Units: eV and Å.
 
 - ``MaceSettings``: the architecture (mace-torch's defaults, made small) and the training.
 - ``fit_mace``: one version, trained in-process with mace-torch's own model builder
   (``configure_model`` of ``mace.cli.run_train``), data classes and training step; the main
   model and its committee. A deterministic function of the frames and the seed.
 - ``MaceModel``: the version as state dicts and the configuration that rebuilds them
-  (picklable without live modules); ``calculators()`` gives ASE calculators, main first.
-- ``MaceCalculator``: one model as an ASE calculator, float64, periodic cells included.
-
-Units: eV and Å throughout, as in MACE.
+  (picklable without live modules); ``calculators()``: a ``MaceCalculator`` (ASE, float64,
+  periodic cells included) for each model, main first.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: frames not fitted to on which a version's validation error is measured, at most
 VALIDATION_FRAMES = 400
+#: held while torch's process-wide default dtype is set (a fit in a thread, force calls)
+_DTYPE_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,7 @@ class MaceSettings:
     epochs: int = 5  #: passes over the frames (the learning rate decays to a tenth)
     batch_size: int = 3  #: frames per step: small batches, many steps, for a short fit
     learning_rate: float = 0.04  #: Adam's (mace's default 0.01 is for hundreds of epochs)
-    #: Adam's when starting from trained weights (``start_from``): its first steps move every
-    #: weight by about the learning rate, which at 0.04 undoes what was learned
-    warm_learning_rate: float = 0.01
+    warm_learning_rate: float = 0.01  #: from trained weights (``start_from``): 0.04 undoes them
     energy_weight: float = 1.0  #: of the squared per-atom energy error in the loss
     forces_weight: float = 100.0  #: of the squared force error (mace's defaults)
     committee: int = 3  #: models: the main one and committee - 1 others
@@ -146,7 +145,7 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        with _quiet_mace(), _dtype(settings.dtype):
+        with _quiet_mace():
             configs = {i: _config(numbers, positions[i], cell, pbc, forces[i], energies[i])
                        for i in used}
             config, modules = _fit_committee([configs[i] for i in trained], numbers,
@@ -209,7 +208,7 @@ def _dtype(dtype: str = "float64") -> Iterator[None]:
     import torch
     from mace.tools.torch_tools import default_dtype
 
-    with default_dtype(dtype), torch.jit.optimized_execution(False):
+    with _DTYPE_LOCK, default_dtype(dtype), torch.jit.optimized_execution(False):
         yield
 
 
@@ -238,8 +237,7 @@ def _evaluate(module: Any, configs: list[Any],
 
 def _build(config: dict[str, Any], state: dict[str, Any], dtype: str = "float64",
            trainable: bool = False) -> Any:
-    """A ScaleShiftMACE from its configuration and weights (for evaluation unless
-    ``trainable``)."""
+    """A ScaleShiftMACE from its configuration and weights (evaluation unless trainable)."""
     with _quiet_mace():
         from mace.modules import ScaleShiftMACE
         from mace.tools.compile import disable_e3nn_codegen
@@ -268,12 +266,13 @@ def _fit_committee(configs: list[Any], numbers: np.ndarray, settings: MaceSettin
     done = []
     for j, subset in enumerate(subsets):
         seed = settings.seed + j
-        torch.manual_seed(seed)
         if isinstance(start_from, MaceModel):
             state = start_from.states[min(j, len(start_from.states) - 1)]
             module = _build(start_from.config, state, settings.dtype, trainable=True)
         else:
-            module = _new_module(subset, numbers, settings, foundation)
+            with _dtype(settings.dtype):  # the seed and the draws from it, in one turn
+                torch.manual_seed(seed)
+                module = _new_module(subset, numbers, settings, foundation)
         _train(module, subset, settings, seed, warm=start_from is not None)
         if j == 0:
             config = (start_from.config if isinstance(start_from, MaceModel)
@@ -313,7 +312,7 @@ def _args(settings: MaceSettings) -> Any:
         "--energy_weight", str(settings.energy_weight),
         "--forces_weight", str(settings.forces_weight), "--default_dtype", settings.dtype])
     args, _ = check_args(args)
-    args.compute_energy, args.compute_forces = True, True
+    args.compute_energy = args.compute_forces = True
     args.compute_dipole = args.compute_polarizability = False
     return args
 
@@ -382,14 +381,14 @@ def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int,
     args = _args(settings)
     if warm:
         args.lr = settings.warm_learning_rate
-    graphs = _graphs(configs, module.atomic_numbers, module.r_max)
-    for p in module.parameters():
-        p.requires_grad_(True)
+    with _dtype(settings.dtype):
+        graphs = _graphs(configs, module.atomic_numbers, module.r_max)
+        loss_fn = modules.WeightedEnergyForcesLoss(settings.energy_weight,
+                                                   settings.forces_weight)
     module.train()
     optimizer = get_optimizer(args, get_params_options(args, module))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(
         optimizer, gamma=0.1 ** (1 / max(settings.epochs, 1)))
-    loss_fn = modules.WeightedEnergyForcesLoss(settings.energy_weight, settings.forces_weight)
     outputs = {"forces": True, "virials": False, "stress": False}
     rng = np.random.default_rng(seed)
     for _ in range(settings.epochs):
@@ -397,7 +396,8 @@ def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int,
         for start in range(0, len(order), settings.batch_size):
             batch = torch_geometric.Batch.from_data_list(
                 [graphs[i] for i in order[start:start + settings.batch_size]])
-            take_step(module, loss_fn, batch, optimizer, None, outputs, args.clip_grad,
-                      torch.device("cpu"))
+            with _dtype(settings.dtype):
+                take_step(module, loss_fn, batch, optimizer, None, outputs, args.clip_grad,
+                          torch.device("cpu"))
         scheduler.step()
     module.eval()

@@ -4,6 +4,7 @@ box of 8 waters from GFN1-xTB MD), kept small: a few epochs of small models."""
 from __future__ import annotations
 
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -63,14 +64,27 @@ def box_model(box):
                     version=1, cell=box["cell"], pbc=True)
 
 
-def test_a_fit_is_a_deterministic_function_of_frames_and_seed(hexamer):
+def test_a_fit_is_a_deterministic_function_of_frames_and_seed(hexamer, hexamer_model):
+    """Bit for bit, also when the second fit runs in a thread (as a learner may) while this
+    one computes forces with another version: neither disturbs the other."""
     r, f, e, z = hexamer
     small = MaceSettings(channels=8, epochs=2, batch_size=5, committee=2)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        a, b = (fit_mace(r[:20], f[:20], e[:20], z, small, version=1) for _ in range(2))
+        a = fit_mace(r[:20], f[:20], e[:20], z, small, version=1)
         assert torch.get_num_threads() == 2  # the fit's one thread, then the caller's again
+        torch.set_num_threads(small.threads)  # torch has one count for the process
+        calc = hexamer_model.calculators()[0]
+        expected = [_forces(calc, z, r[i]) for i in (50, 51)]
+        with ThreadPoolExecutor(1) as pool:
+            fitting = pool.submit(fit_mace, r[:20], f[:20], e[:20], z, small, version=1)
+            calls = 0
+            while not fitting.done() or calls < 2:
+                assert np.array_equal(_forces(calc, z, r[50 + calls % 2]),
+                                      expected[calls % 2])
+                calls += 1
+            b = fitting.result()
     finally:
         torch.set_num_threads(threads)
     for sa, sb in zip(a.states, b.states, strict=True):
