@@ -18,7 +18,7 @@ Then the committee: the main model's companions trained with other seeds against
 trained on halves of the frames, scored by how well the committee's spread ranks the main
 model's error (Spearman, per frame) on the frames after the 150 fitted to.
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mace_force_field.py   (about 20 min, and
+Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mace_force_field.py   (about 13 min, and
       about 35 more the first time: the xTB MD)
       ... --write-test-data tests/data/8h2o_box_gfn1xtb_md_300k.npz   (the tests' frames)
 """
