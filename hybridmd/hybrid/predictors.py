@@ -37,6 +37,7 @@ from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
+from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings
 from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator
 from hybridmd.periodic import Cell
 from hybridmd.streaming.frames import CoarseFrame
@@ -204,8 +205,8 @@ class LearnedForceField:
     learns = True
 
     def __init__(self, numbers: np.ndarray, masses: np.ndarray, cell: Cell, stride: int,
-                 dt_fs: float, settings: FitSettings, learner: Learner,
-                 dataset: ExpensiveFrames, model: LearnedModel | None = None,
+                 dt_fs: float, settings: FitSettings | MaceSettings, learner: Learner,
+                 dataset: ExpensiveFrames, model: LearnedModel | MaceModel | None = None,
                  learned_from: dict[str, Any] | None = None):
         self.numbers = np.asarray(numbers)
         self.cell = cell
@@ -216,7 +217,7 @@ class LearnedForceField:
         self.learned_from = learned_from
         self.calibration = ErrorCalibration()
         #: a segment simulator for each of the version's models (main first), made at first use
-        self._simulators: tuple[LearnedModel, list[SegmentSimulator]] | None = None
+        self._simulators: tuple[LearnedModel | MaceModel, list[SegmentSimulator]] | None = None
         if model is not None:  # a warm start: refit once enough are new
             learner.next_version = model.version + 1
             learner.last_request_frames = len(dataset)
