@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the runs of an earlier, stopped call of this script (a "
                              "resumed run's wall clock counts its last part only)")
+    parser.add_argument("--only", choices=("full-a", "full-b", "hybrid-a"),
+                        help="make this one run and stop (start the three as processes of "
+                             "their own, then collect them with --resume)")
     parser.add_argument("--plot", type=Path,
                         help="draw the learning curve (errors against expensive calls) here")
     args = parser.parse_args()
@@ -136,6 +139,11 @@ def main() -> None:
 
     fulls = {"full A": ("full-a", 1)} if args.no_floor else {"full A": ("full-a", 1),
                                                               "full B": ("full-b", 2)}
+    if args.only:
+        seed = {"full-a": 1, "full-b": 2, "hybrid-a": 1}[args.only]
+        run(data, args.out / args.only, args.ps, seed, args.only == "hybrid-a", base,
+            args.resume)
+        return
     summaries = {}
     for name, (folder, seed) in fulls.items():
         summaries[name] = (json.loads((args.out / folder / "summary.json").read_text())

@@ -140,10 +140,45 @@ class Workspace:
         self._bytes("truncated.pt", net[: len(net) // 2])
         torch.save({"weights": torch.zeros(3)}, self.root / "pickle.pt")
         shutil.copy(interpolator_path("ethanol-bilstm-10fs"), self.root / "model.pt")
+        self._make_periodic_files()
         (self.root / "a-folder").mkdir()
         (self.root / "empty-folder").mkdir()
         self._bytes("a-file", b"a file, not a folder\n")
         self._make_run_folders()
+
+    def _make_periodic_files(self) -> None:
+        """Two waters in a 7 Å box; one in a box narrower than MACE's cutoff; two whose atoms
+        meet across the face x = 0; a MACE model file that knows hydrogen only."""
+        from ase.calculators.emt import EMT
+
+        from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
+
+        water = molecule("H2O")
+        box = Atoms(cell=[7.0] * 3, pbc=True)
+        for shift in ([1.5, 1.5, 1.5], [5.0, 5.0, 5.0]):
+            w = water.copy()
+            w.positions += shift
+            box += w
+        write(self.root / "water-box.extxyz", box)
+        small = water.copy()
+        small.set_cell([4.0] * 3)
+        small.pbc = True
+        small.positions += 2.0
+        write(self.root / "small-box.extxyz", small)
+        across = box.copy()  # the two oxygens 0.3 Å apart through the face x = 0
+        across.positions[:3] += [0.2, 2.0, 2.0] - across.positions[0]
+        across.positions[3:] += [6.9, 2.0, 2.0] - across.positions[3]
+        write(self.root / "overlap-box.extxyz", across)
+        frames = []
+        rng = np.random.default_rng(0)
+        for _ in range(6):
+            h2 = Atoms("H2", positions=[[0, 0, 0], [0.74 + 0.1 * rng.standard_normal(), 0, 0]])
+            h2.calc = EMT()
+            frames.append((h2.positions, h2.get_forces(), h2.get_potential_energy()))
+        r, f, e = (np.array(x) for x in zip(*frames, strict=True))
+        model = fit_mace(r, f, e, np.array([1, 1]), MaceSettings(epochs=1, committee=1),
+                         version=1)
+        torch.save(model.modules[0], self.root / "hydrogen.model")
 
     @staticmethod
     def _permuted(atoms: Atoms, order: list[int]) -> Atoms:
@@ -404,6 +439,32 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("n0", **_system(w.path("nan.xyz")))])
     case("run/structure-overlapping-atoms", ("safety.min_distance_A", "overlap.xyz"),
          lambda w: ["run", w.run("n1", **_system(w.path("overlap.xyz")))])
+    # ---------------------------------------------------------------- run: periodic cells
+    case("run/periodic-with-molecular-dft", ("periodic cell", "PySCF's molecular DFT"),
+         lambda w: ["run", w.run("p0", calculator={"type": "dft", "model": DROP},
+                                 **_system(w.path("water-box.extxyz")))])
+    case("run/periodic-atoms-overlap-across-the-boundary",
+         ("overlap-box.extxyz", "across the periodic boundary", "safety.min_distance_A"),
+         lambda w: ["run", w.run("p1", calculator={"type": "xtb", "model": DROP},
+                                 **_system(w.path("overlap-box.extxyz")))])
+    case("run/periodic-cell-smaller-than-the-cutoff", ("4.00 Å across", "cutoff", "larger"),
+         lambda w: ["run", w.run("p2", calculator={"type": "xtb", "model": DROP},
+                                 hybrid={"forecaster": "learn"},
+                                 **_system(w.path("small-box.extxyz")))])
+    case("run/learn-start-from-other-elements",
+         ("hybrid.learn.start_from", "hydrogen.model", "does not know the elements O"),
+         lambda w: ["run", w.run("p3", calculator={"type": "xtb", "model": DROP},
+                                 hybrid={"forecaster": "learn",
+                                         "learn": {"start_from": w.path("hydrogen.model")}},
+                                 **_system(w.path("water-box.extxyz")))])
+    case("run/learn-start-from-not-a-mace-model", ("hybrid.learn.start_from", "pickle.pt"),
+         lambda w: ["run", w.run("p4", calculator={"type": "xtb", "model": DROP},
+                                 hybrid={"forecaster": "learn",
+                                         "learn": {"start_from": w.path("pickle.pt")}},
+                                 **_system(w.path("water-box.extxyz")))])
+    case("run/learn-start-from-for-sgdml", ("start_from", "force_field: mace"),
+         lambda w: ["run", w.run("p5", hybrid={"forecaster": "learn", "learn": {
+             "force_field": "sgdml", "start_from": w.path("hydrogen.model")}})])
     case("run/momenta-missing", ("dynamics.initial_momenta.file", "nope.traj"),
          lambda w: ["run", w.run("n2", dynamics={"initial_momenta": {"file": "nope.traj"}})])
     case("run/output-under-a-file", ("output.directory", "a-file"),

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, interpolator_spec, known_or_file
+from hybridmd.config.base import Strict, existing_file, interpolator_spec, known_or_file
 from hybridmd.config.calculator import CalculatorConfig
 from hybridmd.config.dynamics import DynamicsConfig
 from hybridmd.config.output import SafetyConfig, default_output_directory
@@ -92,10 +92,26 @@ class LearnConfig(Strict):
         "labeled (default: sgdml 9000 / (3 x atoms), about 20 s a fit on 2 cores; mace "
         f"{MACE_MAX_FRAMES})")
     kernel_width: float = Field(10.0, gt=0, description="sGDML kernel length scale sigma")
+    start_from: Path | None = Field(
+        None, description="a MACE model file (a foundation model, or a model of your own) "
+        "that each version is fine-tuned from, taking its architecture and cutoff; it must "
+        "know every element of the system (implies force_field: mace)")
     transport: Literal["process", "thread"] = Field(
         "process", description="where the learner fits: a process of its own, or a thread "
         "of the driver's (under mpiexec: an MPI rank)")
     threads: int = Field(1, ge=1, description="processes and BLAS threads of a fit")
+
+    @field_validator("start_from")
+    @classmethod
+    def _start_from(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        return None if path is None else existing_file(path, info)
+
+    @model_validator(mode="after")
+    def _start_from_is_mace(self) -> LearnConfig:
+        if self.start_from is not None and self.force_field == "sgdml":
+            raise ValueError("start_from is a MACE model file to fine-tune; sGDML starts from "
+                             "nothing: set force_field: mace (or auto), or remove start_from")
+        return self
 
     def max_frames_for(self, n_atoms: int, kind: str = "sgdml") -> int:
         """``max_frames``, or the default for a system of ``n_atoms`` learned by ``kind``."""

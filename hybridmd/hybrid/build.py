@@ -30,13 +30,18 @@ from hybridmd.hybrid.learned_file import read_learned
 from hybridmd.hybrid.learner import Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.loop import HybridLoop, LoopSettings, Predictor
-from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
+from hybridmd.hybrid.mace_force_field import (
+    MaceSettings,
+    fit_mace,
+    load_model_file,
+    unknown_elements,
+)
 from hybridmd.hybrid.monitor import MonitorPool
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
 from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
-from hybridmd.periodic import Cell
+from hybridmd.periodic import Cell, perpendicular_widths
 from hybridmd.preflight import check_interpolator
 from hybridmd.structures import build_structure, check_start_geometry, load_momenta
 from hybridmd.trajectory import SPACING_RTOL
@@ -136,7 +141,7 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                    executor: Any) -> LearnedForceField:
     """A new learned force field, or an earlier learning run's (its version and frames)."""
     learn = cfg.hybrid.learn
-    kind = learned_kind(learn.force_field, atoms)
+    kind = learned_kind("mace" if learn.start_from else learn.force_field, atoms)
     cell = Cell.of(atoms)
     if kind == "sgdml":
         if cell.periodic:
@@ -148,7 +153,11 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
         fit = partial(fit_force_field, settings=settings)
     else:
         settings = MaceSettings(seed=cfg.dynamics.seed, threads=learn.threads)
-        fit = partial(fit_mace, settings=settings,
+        r_max = settings.r_max
+        if learn.start_from is not None:
+            r_max = _check_model_file(learn.start_from, atoms.numbers)
+        _check_cell_fits(cell, r_max)
+        fit = partial(fit_mace, settings=settings, start_from=learn.start_from,
                       max_frames=learn.max_frames_for(len(atoms), "mace"),
                       cell=cell.vectors if cell.periodic else None,
                       pbc=cell.pbc if cell.periodic else None)
@@ -179,6 +188,33 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
     return LearnedForceField(atoms.numbers, atoms.get_masses(), Cell.of(atoms), cfg.hybrid.stride,
                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
                             learned_from)
+
+
+def _check_model_file(path: Path, numbers: np.ndarray) -> float:
+    """The cutoff of the MACE model file a run starts from, checked to know the system."""
+    with reading(path, "a MACE model file", key="hybrid.learn.start_from",
+                 fix="give a MACE model saved whole by mace-torch (a foundation model's "
+                     ".model file)"):
+        module = load_model_file(path)
+    problem = unknown_elements({int(z) for z in module.atomic_numbers}, numbers)
+    if problem:
+        raise RunInputError(f"hybrid.learn.start_from: {path} {problem}; start from a model "
+                            "that knows them, or from nothing (remove start_from)")
+    return float(module.r_max)
+
+
+def _check_cell_fits(cell: Cell, r_max: float) -> None:
+    """A periodic cell wide enough that no atom meets its own image within the learned
+    model's cutoff (the environment would then hold the atom itself, a finite-size artefact
+    the model would learn as physics)."""
+    if not cell.periodic:
+        return
+    width = float(perpendicular_widths(cell.vectors)[np.asarray(cell.pbc)].min())
+    if width < r_max:
+        raise RunInputError(
+            f"system: the cell is {width:.2f} Å across, less than the learned MACE model's "
+            f"cutoff of {r_max:g} Å: each atom would meet its own periodic image; make the "
+            "cell larger (repeat it) or start from a model with a shorter cutoff")
 
 
 def learned_kind(choice: str, atoms: Atoms) -> str:

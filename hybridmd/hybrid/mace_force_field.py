@@ -352,19 +352,37 @@ def _new_module(configs: list[Any], numbers: np.ndarray, settings: MaceSettings,
 def _foundation(start_from: str | Path | MaceModel, numbers: np.ndarray) -> Any:
     """The model of a MACE model file (None for a previous version), checked to know every
     element of ``numbers``."""
-    import torch
-
     if isinstance(start_from, MaceModel):
         module, known, what = None, set(start_from.elements), f"version {start_from.version}"
     else:
-        module = torch.load(Path(start_from), map_location="cpu", weights_only=False)
+        module = load_model_file(start_from)
         known, what = {int(z) for z in module.atomic_numbers}, f"MACE model {start_from}"
-    missing = sorted({int(z) for z in numbers} - known)
-    if missing:
-        raise ValueError(f"{what} does not know the elements "
-                         f"{', '.join(chemical_symbols[z] for z in missing)} of these frames "
-                         f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
+    problem = unknown_elements(known, numbers)
+    if problem:
+        raise ValueError(f"{what} {problem}")
     return module
+
+
+def load_model_file(path: str | Path) -> Any:
+    """A MACE model saved whole by mace-torch (``torch.save(model)``: a foundation model's
+    ``.model`` file, or mace's own training's); a ValueError for anything else."""
+    import torch
+
+    with _quiet_mace():
+        module = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not all(hasattr(module, a) for a in ("atomic_numbers", "r_max", "atomic_energies_fn")):
+        raise ValueError(f"it holds a {type(module).__name__}, not a MACE model saved whole "
+                         "by mace-torch (torch.save of the model)")
+    return module
+
+
+def unknown_elements(known: set[int], numbers: np.ndarray) -> str | None:
+    """What a model that knows the elements ``known`` lacks for atoms ``numbers``, or None."""
+    missing = sorted({int(z) for z in numbers} - known)
+    if not missing:
+        return None
+    return (f"does not know the elements {', '.join(chemical_symbols[z] for z in missing)} "
+            f"of the system (it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
 
 
 def _train(module: Any, configs: list[Any], settings: MaceSettings, seed: int,

@@ -143,3 +143,44 @@ def test_auto_learns_sgdml_for_one_molecule_and_mace_otherwise(water_box):
     assert learned_kind("auto", cluster) == "mace"
     assert learned_kind("auto", box) == "mace"
     assert learned_kind("sgdml", cluster) == "sgdml"
+
+
+def test_a_periodic_run_learns_mace_from_a_model_file_and_resumes_bit_for_bit(water_box,
+                                                                            tmp_path):
+    """`forecaster: learn` in a box: a MACE version fine-tuned from a model file (a model of
+    8 channels where the run's own would have 16, so it is seen to be the file's), taken up
+    in the run; a run stopped after taking it up resumes to the same trajectory."""
+    import torch
+
+    from conftest import DATA
+    from hybridmd.hybrid.learned_file import read_learned
+    from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
+    from hybridmd.units import KCAL_MOL
+
+    with np.load(DATA / "6h2o_orca_mp2_md_300k.npz") as d:
+        r, f, e, z = d["R"][:6], d["F"][:6] * KCAL_MOL, d["E_potential"][:6] * KCAL_MOL, d["z"]
+    file_model = fit_mace(r, f, e, z, MaceSettings(channels=8, epochs=1, committee=1),
+                          version=1)
+    torch.save(file_model.modules[0], tmp_path / "mine.model")
+
+    def learning(out: Path) -> RunConfig:
+        data = _run_input(water_box, out, forecaster="learn", interpolator="learn",
+                          learn={"first_fit_frames": 20, "refit_frames": 1000, "lag_segments": 1,
+                                 "transport": "thread", "start_from": "mine.model"},
+                          switch={"verified_segments": 1}, monitor={"workers": 0})
+        return parse_config(data, RunConfig, "t.yaml", base_dir=tmp_path)
+
+    whole = HybridRun(learning(tmp_path / "whole")).run(progress=False)
+    assert whole.summary["learning"]["version"] == 1
+    model, _, data = read_learned(tmp_path / "whole" / "forecaster.pt")
+    assert data["kind"] == "mace"
+    assert str(model.config["hidden_irreps"]).startswith("8x")  # the file's 8 channels
+
+    part = HybridRun(learning(tmp_path / "part"))
+    part.loop.attach(lambda: part.loop.current.index == 4 and os.kill(os.getpid(),
+                                                                       signal.SIGINT))
+    assert part.run(progress=False).interrupted
+    HybridRun(learning(tmp_path / "part")).run(resume=True, progress=False)
+    a, b = (read(tmp_path / name / "coarse.traj", ":") for name in ("whole", "part"))
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+    assert _cells(tmp_path / "part" / "fine.traj") == _cells(tmp_path / "whole" / "fine.traj")
