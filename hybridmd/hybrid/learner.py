@@ -59,25 +59,31 @@ Fit = Callable[..., Any]
 
 
 def run_fit(fit: Fit, threads: int, positions: np.ndarray, forces: np.ndarray,
-            energies: np.ndarray, numbers: np.ndarray, version: int) -> Any:
+            energies: np.ndarray, numbers: np.ndarray, version: int,
+            start_from: Any = None) -> Any:
     """One fit, with the BLAS threads fixed (the same sums in the same order every time);
-    a ``FitFailure`` where its linear algebra failed."""
+    a ``FitFailure`` where its linear algebra failed. ``start_from``: the version in use, to
+    go on training (given only to fits that continue one)."""
     from threadpoolctl import threadpool_limits
 
+    warm = {} if start_from is None else {"start_from": start_from}
     with threadpool_limits(limits=threads):
         try:
-            return fit(positions, forces, energies, numbers, version=version)
+            return fit(positions, forces, energies, numbers, version=version, **warm)
         except np.linalg.LinAlgError as exc:
             return FitFailure(version, f"{type(exc).__name__}: {exc}")
 
 
 class Learner:
-    """Asks for fits and hands back versions at fixed points of the run."""
+    """Asks for fits and hands back versions at fixed points of the run.
+
+    ``continues``: each fit goes on training the version in use (``start_from``; MACE's
+    networks keep what they learned), rather than starting afresh (sGDML's closed form)."""
 
     def __init__(self, fit: Fit, threads: int, numbers: np.ndarray, first_fit_frames: int,
                  refit_frames: int, lag_segments: int, executor: Executor,
-                 owns_executor: bool = True):
-        self.fit, self.threads = fit, threads
+                 owns_executor: bool = True, continues: bool = False):
+        self.fit, self.threads, self.continues = fit, threads, continues
         self.numbers = np.asarray(numbers, dtype=int)
         self.first_fit_frames, self.refit_frames = first_fit_frames, refit_frames
         self.lag = lag_segments
@@ -94,19 +100,22 @@ class Learner:
                      else self.last_request_frames + self.refit_frames)
         return self.pending is None and frames >= threshold
 
-    def request(self, step: int, dataset: ExpensiveFrames) -> None:
-        """Hand the frames so far to the learner (``step``: the driver's segment count)."""
+    def request(self, step: int, dataset: ExpensiveFrames, in_use: Any = None) -> None:
+        """Hand the frames so far to the learner (``step``: the driver's segment count;
+        ``in_use``: the version the run uses now, which a continuing fit starts from)."""
         self.pending = FitRequest(self.next_version, step, len(dataset))
         self.last_request_frames = len(dataset)
         self.next_version += 1
-        self._submit(dataset)
+        self._submit(dataset, in_use)
 
-    def _submit(self, dataset: ExpensiveFrames) -> None:
+    def _submit(self, dataset: ExpensiveFrames, in_use: Any) -> None:
         r, f, e = dataset.arrays(self.pending.frames)
+        start_from = in_use if self.continues else None
         try:
             with spawning_children():  # a process pool starts its process on the first one
                 self._future = self._executor.submit(run_fit, self.fit, self.threads, r, f, e,
-                                                     self.numbers, self.pending.version)
+                                                     self.numbers, self.pending.version,
+                                                     start_from)
         except BrokenProcessPool as exc:  # it died after its last fit was taken up
             raise LearnerError(f"the learner process died ({exc})") from None
 
@@ -144,14 +153,16 @@ class Learner:
                 "pending": None if self.pending is None else asdict(self.pending),
                 "fit_seconds": self.fit_seconds, "wait_seconds": self.wait_seconds}
 
-    def load_state_dict(self, state: dict[str, Any], dataset: ExpensiveFrames) -> None:
-        """Back to a checkpointed state; a fit that was pending is asked for again."""
+    def load_state_dict(self, state: dict[str, Any], dataset: ExpensiveFrames,
+                        in_use: Any = None) -> None:
+        """Back to a checkpointed state; a fit that was pending is asked for again (from
+        ``in_use``, the version in use then and now: none is taken up while one is pending)."""
         self.next_version = state["next_version"]
         self.last_request_frames = state["last_request_frames"]
         self.fit_seconds, self.wait_seconds = state["fit_seconds"], state["wait_seconds"]
         self.pending = None if state["pending"] is None else FitRequest(**state["pending"])
         if self.pending is not None:
-            self._submit(dataset)
+            self._submit(dataset, in_use)
 
     def process_ids(self) -> list[int]:
         """The learner's processes (none for a thread or an MPI rank)."""

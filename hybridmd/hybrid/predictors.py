@@ -291,7 +291,7 @@ class LearnedForceField:
                 self.model = model
                 event = model.describe()
         if learner.request_due(len(self.dataset)):
-            learner.request(steps, self.dataset)
+            learner.request(steps, self.dataset, self.model)
         return event
 
     def save(self, directory: Path, provenance: dict[str, Any]) -> None:
@@ -313,7 +313,7 @@ class LearnedForceField:
         self.calibration.pairs.clear()
         self.calibration.pairs.extend(tuple(p) for p in saved["calibration"])
         self.dataset, self.model = saved["dataset"], saved["model"]
-        self.learner.load_state_dict(saved["learner"], self.dataset)
+        self.learner.load_state_dict(saved["learner"], self.dataset, self.model)
 
     def close(self) -> None:
         self.learner.close()

@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -300,7 +301,6 @@ def test_a_stop_signal_ends_the_wait_for_a_late_learner():
     """A fit can take minutes (MACE): Ctrl-C while the loop waits for it stops the run now,
     at its last checkpoint, instead of after the fit."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     from hybridmd.signals import stop_on_signals
 
@@ -319,3 +319,28 @@ def test_a_stop_signal_ends_the_wait_for_a_late_learner():
             assert not release.is_set()  # it stopped waiting before the fit ended
         finally:
             release.set()
+
+
+def _recording_fit(positions, forces, energies, numbers, version, start_from="none"):
+    return FitFailure(version, f"from {start_from}")
+
+
+@pytest.mark.parametrize("continues", [False, True])
+def test_a_continuing_learner_trains_on_from_the_version_in_use(continues):
+    """MACE's learner (``continues``) hands each fit the version in use, also when a resume
+    asks again for the fit that was pending; sGDML's fits start afresh (no ``start_from``)."""
+    frames = ExpensiveFrames(2)
+    frames.add(np.zeros((3, 2, 3)), np.zeros((3, 2, 3)), np.zeros(3), "simulation")
+    learner = Learner(_recording_fit, 1, np.array([1, 1]), first_fit_frames=3, refit_frames=3,
+                      lag_segments=0, executor=ThreadPoolExecutor(1), continues=continues)
+    learner.request(0, frames, in_use="version 4")
+    expected = "from version 4" if continues else "from none"
+    assert learner.take_up().message == expected
+    learner.request(1, frames, in_use="version 4")
+    state = learner.state_dict()
+    learner.close()
+    again = Learner(_recording_fit, 1, np.array([1, 1]), first_fit_frames=3, refit_frames=3,
+                    lag_segments=0, executor=ThreadPoolExecutor(1), continues=continues)
+    again.load_state_dict(state, frames, in_use="version 4")
+    assert again.take_up().message == expected
+    again.close()

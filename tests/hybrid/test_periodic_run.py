@@ -152,10 +152,11 @@ def test_a_periodic_run_learns_mace_from_a_model_file_and_resumes_bit_for_bit(wa
     in the run; a run stopped after taking it up resumes to the same trajectory."""
     import torch
 
-    from conftest import DATA
     from hybridmd.hybrid.learned_file import read_learned
     from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
     from hybridmd.units import KCAL_MOL
+
+    from conftest import DATA
 
     with np.load(DATA / "6h2o_orca_mp2_md_300k.npz") as d:
         r, f, e, z = d["R"][:6], d["F"][:6] * KCAL_MOL, d["E_potential"][:6] * KCAL_MOL, d["z"]
