@@ -7,8 +7,9 @@ input's ``system: {file: ...}`` at the result:
     .venv/bin/python workflows/relax_structure.py inputs/methanol-dft-cold-start.yaml \\
         --start inputs/structures/methanol.xyz -o inputs/structures/methanol-pbe-sto3g.xyz
 
-``--start`` overrides the input's own structure (the relaxed file may be the one the input
-names, so the first relaxation needs another start).
+``--start`` overrides the input's own structure: the input is then checked with that file as
+its ``system``, so its ``system: {file: ...}`` may name the file this relaxation is about to
+write.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import logging
 import sys
 from pathlib import Path
 
-from ase.io import read
 from ase.optimize import BFGS
 
 from hybridmd.calculators import build_calculator
-from hybridmd.config import load_serve_config
-from hybridmd.errors import InputError, reading
+from hybridmd.config import parse_config, read_input, serve_model
+from hybridmd.errors import InputError
 from hybridmd.structures import build_structure
 
 
@@ -37,12 +37,12 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     try:  # a run or simulate input is checked whole, as those commands would
-        cfg = load_serve_config(args.input)
-        if args.start:
-            with reading(args.start, "a structure", key="--start"):
-                atoms = read(args.start)
-        else:
-            atoms = build_structure(cfg.system)
+        data = read_input(args.input)
+        if args.start and isinstance(data, dict):
+            data["system"] = {"file": str(args.start.resolve())}
+        cfg = parse_config(data, serve_model(data), str(args.input),
+                           base_dir=args.input.resolve().parent)
+        atoms = build_structure(cfg.system)
         atoms.calc = build_calculator(cfg.calculator, atoms)
     except InputError as exc:  # one line and exit code 2, as the hybridmd command gives
         print(f"error: {exc}", file=sys.stderr)
