@@ -48,8 +48,11 @@ def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path
         data["hybrid"] = {"stride": data["hybrid"]["stride"], "interpolator": "quintic",
                           "forecaster": None}
     cfg = parse_config(data, RunConfig, f"{out.name}.yaml", base_dir=base_dir)
-    if resume and (out / "summary.json").exists():
-        return json.loads((out / "summary.json").read_text())
+    done = out / "summary.json"
+    if resume and done.exists():  # a stopped run writes its summary too: finished = all segments
+        summary = json.loads(done.read_text())
+        if summary["segments"] * summary["segment_fs"] >= cfg.dynamics.duration_fs - 1e-6:
+            return summary
     resume = resume and (out / "checkpoint.json").exists()
     return HybridRun(cfg).run(resume=resume, overwrite=not resume, progress=False).summary
 
