@@ -8,6 +8,9 @@ included. Three runs of the same length, Bussi at the 10 fs segment boundaries, 
 - full B: the same with seed 2: the floor of the distribution scores for this length;
 - hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand.
 
+Any cold-start input works (``--input``): a periodic box adds the partial g(r) of every element
+pair (O-O, O-H, H-H for water; minimum image) to the distribution scores.
+
 Prints the expensive calls by purpose against the full simulation's, the wall clock, the ML
 share, rollbacks, monitored errors and mean temperatures; the distribution scores of the fine
 trajectories (VDOS overlap, h(r) and speed Jensen-Shannon divergences) against full A and full
@@ -199,6 +202,15 @@ def main() -> None:
     for name, s in comparisons.items():
         overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
         print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
+    pairs = sorted({k.removeprefix("gr_js_bits_") for s in comparisons.values() for k in s
+                    if k.startswith("gr_js_bits_")})
+    if pairs:  # a periodic system: partial g(r) under the minimum image
+        print("\n| comparison | " + " | ".join(f"g(r) {p} JS (bits) | g(r) {p} RMS"
+                                            for p in pairs) + " |")
+        print("|---|" + "---|---|" * len(pairs))
+        for name, s in comparisons.items():
+            print(f"| {name} | " + " | ".join(
+                f"{s[f'gr_js_bits_{p}']:.2e} | {s[f'gr_rms_{p}']:.3f}" for p in pairs) + " |")
     temps = {k: kinetic_temperature(t) for k, t in traj.items()}
     print("\nkinetic temperature of the fine trajectories (3N degrees of freedom): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))

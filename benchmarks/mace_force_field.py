@@ -10,8 +10,9 @@ absolute value, one force call of the main model and one call of the expensive c
   apart): fitted to the first 200 frames;
 - tblite GFN1-xTB water, Langevin MD at 300 K (0.5 fs steps, every 4th frame kept): 8 waters
   as an open cluster and in a periodic 6.2 Å cube (250 frames each, fitted to the first
-  200), 32 and 64 waters in boxes tiled 2x2x1 and 2x2x2 from the last 8-water frame and
-  run 50 fs before the first frame is kept (80 and 40 frames, fitted to the first 80 %).
+  200), 32, 64 and 72 waters in boxes tiled 2x2x1, 2x2x2 and 3x3x1 from the last 8-water
+  frame and run 50 fs before the first frame is kept (80, 40 and 30 frames, fitted to the
+  first 80 %).
   The labeled frames are cached (--cache).
 
 Then the committee: the main model's companions trained with other seeds against companions
@@ -193,12 +194,12 @@ def main() -> None:
         write_test_data(box8, args.write_test_data)
         return
     cluster8 = cached(args.cache / "cluster8.npz", lambda: xtb_md(water_cluster(0), 250))
-    box32, box64 = (cached(args.cache / f"water{n}.npz", lambda r=rep, k=frames: xtb_md(
-        tiled(box8, r), k, equilibrate=100)) for n, rep, frames in ((32, (2, 2, 1), 80),
-                                                                   (64, (2, 2, 2), 40)))
+    box32, box64, box72 = (cached(args.cache / f"water{n}.npz", lambda r=rep, k=frames: xtb_md(
+        tiled(box8, r), k, equilibrate=100)) for n, rep, frames in (
+            (32, (2, 2, 1), 80), (64, (2, 2, 2), 40), (72, (3, 3, 1), 30)))
     systems = [("6 H2O cluster, MP2", hexamer(), 200), ("8 H2O cluster, GFN1-xTB", cluster8, 200),
                ("8 H2O box, GFN1-xTB", box8, 200), ("32 H2O box, GFN1-xTB", box32, 64),
-               ("64 H2O box, GFN1-xTB", box64, 32)]
+               ("64 H2O box, GFN1-xTB", box64, 32), ("72 H2O box, GFN1-xTB", box72, 24)]
     settings = MaceSettings()
     print(f"# {date.today()}, {platform.machine()}, torch {torch.__version__}, one thread, "
           f"shared machine (CPU seconds are the steadier figure)\n# {settings}")
