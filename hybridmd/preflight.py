@@ -14,7 +14,7 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridmd.errors import InputError, MissingFileError, RunInputError, reading
+from hybridmd.errors import InputError, MissingFileError, RunInputError, reading, unusable_file
 from hybridmd.periodic import Cell
 
 if TYPE_CHECKING:
@@ -74,7 +74,25 @@ def check_input_file(path: Path, key: str) -> Path:
         raise MissingFileError(f"{key}: {path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{key}: {path} is a folder; give a file")
+    problem = unusable_file(path)
+    if problem:
+        raise InputError(f"{key}: {problem}")
     return path
+
+
+def check_not_an_input(path: Path, key: str, inputs: list[tuple[str, Path | str]]) -> None:
+    """The file ``key`` writes is none of the files the command reads (``inputs``: each by
+    what it is): writing it would destroy the input, with nothing left to read again."""
+    path = Path(path)
+    for what, source in inputs:
+        source = Path(source)
+        if not path.exists() or not source.exists():
+            same = path.resolve() == source.resolve()
+        else:
+            same = os.path.samefile(path, source)
+        if same:
+            raise InputError(f"{key}: {path} is {what} this command reads; writing it would "
+                             f"destroy that input: choose another {key}")
 
 
 # ----------------------------------------------------------------------------- run folders

@@ -281,7 +281,8 @@ def bounds_text(field: FieldInfo) -> str | None:
                            ("le", "at most")):
             bound = getattr(meta, attr, None)
             if bound is not None:
-                words.append(f"{text} {bound:g}")
+                words.append(f"{text} {bound}" if isinstance(bound, int) else
+                             f"{text} {bound:g}")
     return f"allowed: {', '.join(words)}" if words else None
 
 
