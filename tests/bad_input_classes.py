@@ -107,8 +107,6 @@ def _silent(case: Callable, drop: object) -> None:
          lambda w: ["train", w.train("b3", model={"hyperparameters": {"hidden": True}})])
     case("simulate/output-stride-longer-than-the-run", ("output.stride", "longer than the run"),
          lambda w: ["simulate", w.sim("b4", output={"stride": 50})])
-    case("simulate/log-stride-longer-than-the-run", ("output.log_stride", "longer than the run"),
-         lambda w: ["simulate", w.sim("b5", output={"log_stride": 11})])
     case("run/kernel-width-inf", ("hybrid.learn.kernel_width", "finite"),
          lambda w: ["run", w.run("b6", hybrid={"forecaster": "learn",
                                                "learn": {"kernel_width": float("inf")}})])

@@ -55,12 +55,11 @@ class SimulationConfig(Strict):
                 f"dynamics.temperature_K ({self.dynamics.temperature_K})"
             )
         steps = self.dynamics.n_steps
-        for key in ("stride", "log_stride"):
-            value = getattr(self.output, key)
-            if value is not None and value > steps:
-                raise ValueError(
-                    f"output.{key} = {value} is longer than the run ({steps} steps): nothing "
-                    f"would be written after the start; use at most {steps}, or a longer run")
+        if self.output.stride > steps:  # (a log_stride beyond the run only thins the log)
+            raise ValueError(
+                f"output.stride = {self.output.stride} is longer than the run ({steps} steps): "
+                f"no frame would be written after the start; use at most {steps}, or a longer "
+                "run")
         if self.interpolation is not None and self.output.stride < 2:
             raise ValueError("interpolation: the written frames (every output.stride steps) "
                              "are the coarse ones; set output.stride to 2 or more")
