@@ -149,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.input, TrainConfig)
     args.writes = cfg.output.checkpoint
-    preflight_train(cfg, args.resume, args.overwrite)
+    preflight_train(cfg, args.resume, args.overwrite, args.start_from)
     result = train(cfg, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
           f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")

@@ -130,14 +130,36 @@ def _check_trajectory_file(path: Path) -> None:
             traj[len(traj) - 1]
 
 
+def input_files(cfg: SimulationConfig | RunConfig) -> list[tuple[str, Path]]:
+    """The files a `simulate` or `run` input reads, each with what it is (for messages)."""
+    found = [("the system.file", cfg.system.file)]
+    momenta = cfg.dynamics.initial_momenta
+    if not isinstance(momenta, str):
+        found.append(("the dynamics.initial_momenta.file", momenta.file))
+    hybrid = getattr(cfg, "hybrid", None)
+    stream = getattr(cfg, "interpolation", None)
+    for key, spec in (("calculator.model", getattr(cfg.calculator, "model", None)),
+                      ("hybrid.forecaster", hybrid and hybrid.forecaster),
+                      ("hybrid.interpolator", hybrid and hybrid.interpolator),
+                      ("hybrid.learn.start_from", hybrid and hybrid.learn.start_from),
+                      ("interpolation.interpolator", stream and stream.interpolator)):
+        if spec and Path(spec).is_file():
+            found.append((f"the {key} file", Path(spec)))
+    return [(what, Path(path)) for what, path in found if path is not None]
+
+
 def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: bool,
-                     overwrite: bool, key: str = "output.directory") -> None:
-    """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume.
+                     overwrite: bool, key: str = "output.directory",
+                     inputs: list[tuple[str, Path]] | None = None) -> None:
+    """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume;
+    none of the run's files is one of its ``inputs`` (each with what it is).
 
     On --resume the checkpoint, the run's metadata and its trajectories are read, so a
     damaged folder is reported now. Raises ``RunInputError`` (an ``InputError``).
     """
     check_output_folder(out, key)
+    for path in outputs:
+        check_not_an_input(path, key, inputs or [])
     if resume and overwrite:
         raise RunInputError("--resume and --overwrite contradict each other: --resume "
                              "continues the run in the folder, --overwrite replaces it")
@@ -231,12 +253,19 @@ def preflight_simulate(cfg: SimulationConfig) -> Atoms:
     return atoms
 
 
-def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """`train`: where the checkpoint goes (refused before training, not after) and, on
-    --resume, the checkpoint to continue."""
+def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool,
+                    start_from: str | None = None) -> None:
+    """`train`: where the checkpoint goes (refused before training, not after; never over a
+    training trajectory or the ``--from`` checkpoint) and, on --resume, the checkpoint to
+    continue."""
     path = cfg.output.checkpoint
     key = "output.checkpoint"
     check_output_file(path, key)
+    inputs = [("a training trajectory (data.trajectories)", src.path)
+              for src in cfg.data.trajectories]
+    if start_from and Path(start_from).is_file():
+        inputs.append(("the --from checkpoint", Path(start_from)))
+    check_not_an_input(path, key, inputs)
     if resume and overwrite:
         raise InputError("--resume and --overwrite contradict each other: --resume continues "
                          f"the training in {path}, --overwrite starts it again")

@@ -213,6 +213,13 @@ def _files(case: Callable, drop: object) -> None:
     case("evaluate/json-is-the-reference", ("--json", "--reference", "choose another"),
          lambda w: ["evaluate", "--reference", w.path("fine.traj"), "--stride", "20",
                     "--json", w.path("fine.traj")])
+    case("train/checkpoint-is-its-data", ("output.checkpoint", "fine.traj", "training trajectory"),
+         lambda w: ["train", w.train("g6", output={"checkpoint": w.path("fine.traj")}),
+                    "--overwrite"])
+    case("simulate/output-is-its-structure", ("output.directory", "system.file", "choose another"),
+         lambda w: ["simulate", w.sim("sim-done", system={
+             "molecule": drop, "file": str(w.out / "sim-done" / "trajectory.traj")}),
+             "--overwrite"])
     if permissions_bind():
         case("simulate/structure-unreadable", ("system.file", "unreadable.xyz", "permission"),
              lambda w: ["simulate", w.sim("g5", system={"molecule": drop,

@@ -13,8 +13,10 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hybridmd.config.base import (
+    MAX_BATCH,
     MAX_COUNT,
     MAX_EPOCHS,
+    MAX_FIT_FRAMES,
     MAX_LENGTH_A,
     MAX_QUEUE,
     MAX_REPLICAS,
@@ -111,7 +113,7 @@ class LearnConfig(Strict):
         "fitted in seconds), mace (a local, size-extensive network: clusters, solutions, "
         "periodic cells), or auto: sgdml for one molecule in vacuum, mace otherwise")
     max_frames: int | None = Field(
-        None, ge=10, le=MAX_COUNT,
+        None, ge=10, le=MAX_FIT_FRAMES,
         description="frames a fit uses at most, evenly spread over those "
         "labeled (default: sgdml 9000 / (3 x atoms), about 20 s a fit on 2 cores; mace "
         f"{MACE_MAX_FRAMES})")
@@ -155,7 +157,7 @@ class FineTuneConfig(Strict):
     epochs: int = Field(20, ge=1, le=MAX_EPOCHS,
                         description="passes over all simulated segments so far")
     learning_rate: float = Field(1e-4, gt=0, le=1, description="Adam's learning rate")
-    batch_size: int = Field(64, ge=1, le=MAX_COUNT, description="segments per optimisation step")
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="segments per optimisation step")
 
 
 class HybridConfig(Strict):

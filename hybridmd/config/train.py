@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hybridmd.config.base import (
+    MAX_BATCH,
     MAX_COUNT,
     MAX_EPOCHS,
     MAX_SEED,
@@ -158,7 +159,7 @@ class PlateauConfig(Strict):
 class OptimisationConfig(Strict):
     """How a network is trained: Adam, a learning-rate schedule, early stopping, a budget."""
 
-    batch_size: int = Field(200, gt=0, le=MAX_COUNT, description="windows per optimisation step")
+    batch_size: int = Field(200, gt=0, le=MAX_BATCH, description="windows per optimisation step")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam's initial learning rate")
     max_epochs: int = Field(500, gt=0, le=MAX_EPOCHS, description="most epochs")
     batches_per_epoch: int = Field(100, gt=0, le=MAX_EPOCHS,
