@@ -2,7 +2,7 @@
 
 1. Every case of the bad-input table (tests/bad_inputs.py, all seven sub-commands) through
    ``hybridmd.cli.main``: how many end with exit code 2, one message that names the key, flag
-   or file, and no traceback.
+   or file, and no traceback; in all and per class (issue 28's classes, ``Case.cls``).
 2. ``--kills`` SIGKILLs of a real `hybridmd run` (ethanol, shipped sGDML model and forecaster,
    the interpolator worker and a monitor in their own processes) at random moments, each
    followed by --resume: processes left 15 s after each kill, the longest any child took to
@@ -38,10 +38,12 @@ from bad_inputs import CASES, Workspace  # noqa: E402
 from faults import RUN  # noqa: E402
 
 
-def bad_inputs(root: Path) -> tuple[int, int, list[str]]:
-    """Cases tried, clear errors, and the ids of the others."""
+def bad_inputs(root: Path) -> tuple[int, int, list[str], dict[str, tuple[int, int]]]:
+    """Cases tried, clear errors, the ids of the others, and per class (``Case.cls``) the
+    cases tried and the clear errors."""
     ws = Workspace(root)
     clear, unclear = 0, []
+    per_class: dict[str, tuple[int, int]] = {}
     for case in CASES:
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -52,9 +54,11 @@ def bad_inputs(root: Path) -> tuple[int, int, list[str]]:
         text = err.getvalue()
         ok = (code == 2 and "Traceback" not in text and all(w in text for w in case.says))
         clear += ok
+        tried_here, clear_here = per_class.get(case.cls, (0, 0))
+        per_class[case.cls] = (tried_here + 1, clear_here + ok)
         if not ok:
             unclear.append(case.id)
-    return len(CASES), clear, unclear
+    return len(CASES), clear, unclear, per_class
 
 
 def _input(folder: Path, name: str) -> Path:
@@ -132,7 +136,7 @@ def main_() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="hybridmd-reliability-"))
     t0 = time.perf_counter()
-    tried, clear, unclear = bad_inputs(root / "bad-inputs")
+    tried, clear, unclear, per_class = bad_inputs(root / "bad-inputs")
     done = faults.run(["run", str(_input(root, "ref"))], cwd=root)
     assert done.returncode == 0, done.stderr
     k = kills(root, root / "ref", args.kills, args.seed)
@@ -144,6 +148,8 @@ def main_() -> None:
     print("| figure | value |\n|---|---|")
     print(f"| bad inputs tried (7 sub-commands) | {tried} |")
     print(f"| clear errors (exit 2, names key or file, no traceback) | {clear} |")
+    for cls, (n, ok) in per_class.items():
+        print(f"| bad inputs of class {cls!r}: clear / tried | {ok} / {n} |")
     if unclear:
         print(f"| not clear | {', '.join(unclear)} |")
     print(f"| kill -9 of `hybridmd run` at random moments | {k['kills']} of {k['tries']} "

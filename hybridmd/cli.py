@@ -9,7 +9,9 @@ adds the traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -45,6 +47,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from hybridmd.simulate import Simulation, check_simulation_folder
 
     cfg = load_config(args.input, SimulationConfig)
+    args.writes = cfg.output.directory
     preflight_simulate(cfg)
     if cfg.replicas > 1 or mpi_size() > 1:
         return _simulate_replicas(cfg, args)
@@ -84,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from hybridmd.replicas import replica_config, run_replicas, this_rank_replicas
 
     cfg = load_config(args.input, RunConfig)
+    args.writes = cfg.output.directory
     comm = mpi_world()
     context = _input_context(args.input)
     if cfg.replicas > 1:
@@ -144,7 +148,8 @@ def _train(args: argparse.Namespace) -> int:
     from hybridmd.training import train
 
     cfg = load_config(args.input, TrainConfig)
-    preflight_train(cfg, args.resume, args.overwrite)
+    args.writes = cfg.output.checkpoint
+    preflight_train(cfg, args.resume, args.overwrite, args.start_from)
     result = train(cfg, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
           f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")
@@ -154,12 +159,14 @@ def _train(args: argparse.Namespace) -> int:
 def _interpolate(args: argparse.Namespace) -> int:
     from hybridmd.interpolation.reconstruct import reconstruct
     from hybridmd.interpolator_file import load_interpolator
-    from hybridmd.preflight import check_input_file, check_output_file
+    from hybridmd.preflight import check_input_file, check_not_an_input, check_output_file
     from hybridmd.readers import read_trajectory, write_trajectory
 
     check_input_file(args.coarse, "coarse trajectory")
     check_output_file(args.output, "-o/--output", existing_folder=True,
                       suffixes=(".traj", ".extxyz", ".xyz", ".npz"))
+    check_not_an_input(args.output, "-o/--output",
+                       [("the coarse trajectory", args.coarse), ("the --model file", args.model)])
     model = load_interpolator(args.model)
     coarse = read_trajectory(args.coarse, dt_fs=args.dt_fs)
     fine = reconstruct(model, coarse)
@@ -179,19 +186,26 @@ def _evaluate(args: argparse.Namespace) -> int:
         scores_as_dicts,
     )
     from hybridmd.interpolator_file import load_interpolator
-    from hybridmd.preflight import check_input_file, check_output_file
+    from hybridmd.preflight import check_input_file, check_not_an_input, check_output_file
     from hybridmd.readers import read_trajectory
 
     for path in args.reference:
         check_input_file(path, "--reference")
+    inputs = ([("a --reference file", p) for p in args.reference]
+              + [("a --model file", p) for p in args.model])
     if args.json:
         check_output_file(args.json, "--json", existing_folder=True)
+        check_not_an_input(args.json, "--json", inputs)
     if args.plot:
         from hybridmd.interpolation.evaluate import plot_formats
 
         check_output_file(args.plot, "--plot", existing_folder=True, suffixes=plot_formats())
+        check_not_an_input(args.plot, "--plot", inputs)
     models = [load_interpolator(path) for path in args.model]
     references = [read_trajectory(path, dt_fs=args.dt_fs) for path in args.reference]
+    if not models and not args.stride:
+        raise InputError("nothing to score: give --model (an interpolator to score against "
+                         "the baselines) or --stride N (the baselines at N steps), or both")
     scores = evaluate(models, references, strides=tuple(args.stride),
                       bin_k=args.temperature_bin or None)
     print(format_table(scores))
@@ -251,25 +265,32 @@ def _check_dihedrals(dihedrals: list[list[int]] | None, n_atoms: int) -> None:
 # ----------------------------------------------------------------------------- arguments
 
 
-def _number(kind: type, minimum: float, strict: bool, what: str):
-    """An argparse type: a number of ``kind`` above (``strict``) or at least ``minimum``."""
+def _number(kind: type, minimum: float, strict: bool, maximum: float, what: str):
+    """An argparse type: a finite number of ``kind`` above (``strict``) or at least
+    ``minimum``, at most ``maximum`` (a huge value is a typo: it would hang or overflow)."""
+    what = f"{what}, at most {maximum:g}"
+
     def parse(text: str) -> float:
         try:
             value = kind(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < minimum or (strict and value == minimum) or value != value:
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected {what} (a finite number), got {text!r}")
+        if value < minimum or (strict and value == minimum) or value > maximum:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
     return parse
 
 
-_positive = _number(float, 0, True, "a positive number")
-_not_negative = _number(float, 0, False, "a number, 0 or more")
-_positive_seconds = _number(float, 0, True, "a positive number of seconds")
-_stride = _number(int, 2, False, "a whole number of steps, at least 2")
-_positive_int = _number(int, 1, False, "a positive whole number")
+#: the largest frame spacing (fs), temperature (K), time-out (s) and stride the flags take
+_MAX_FS, _MAX_K, _MAX_S, _MAX_STRIDE = 1e6, 1e6, 1e7, 10**6
+_positive = _number(float, 0, True, _MAX_FS, "a positive number of fs")
+_positive_kelvin = _number(float, 0, True, _MAX_K, "a positive temperature in K")
+_kelvin_or_zero = _number(float, 0, False, _MAX_K, "a number of K, 0 or more")
+_positive_seconds = _number(float, 0, True, _MAX_S, "a positive number of seconds")
+_stride = _number(int, 2, False, _MAX_STRIDE, "a whole number of steps, at least 2")
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -363,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the baselines at this stride (repeatable)")
     ev.add_argument("--dt-fs", type=_positive,
                     help="reference frame spacing where the file has none")
-    ev.add_argument("--temperature-bin", type=_not_negative, default=100.0, metavar="K",
+    ev.add_argument("--temperature-bin", type=_kelvin_or_zero, default=100.0, metavar="K",
                     help="also the position error by window temperature, in bins this many K "
                     "wide, each marked inside or outside the model's training range "
                     "(default 100; 0: off)")
@@ -389,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--stride", type=_stride,
                     help="fine frames per interpolated window (default: from the prediction "
                          "file's metadata, if any)")
-    an.add_argument("--temperature-k", type=_positive,
+    an.add_argument("--temperature-k", type=_positive_kelvin,
                     help="temperature of the free-energy surface (default: the reference's "
                          "kinetic temperature)")
     an.set_defaults(func=_analyze)
@@ -401,11 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- errors
 
 
-def _report(exc: BaseException, debug: bool, hint: str = "") -> None:
-    """The error as one message on stderr; its traceback first with ``debug``."""
+def _report(exc: BaseException, debug: bool, hint: str = "", text: str = "") -> None:
+    """The error (or ``text`` about it) as one message on stderr; its traceback first with
+    ``debug``."""
     if debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    text = str(exc).strip() or type(exc).__name__
+    text = text or str(exc).strip() or type(exc).__name__
     print(f"error: {text}" + (f"; {hint}" if hint else ""), file=sys.stderr)
 
 
@@ -457,11 +479,38 @@ def _stopped(exc: BaseException, args: argparse.Namespace,
     return 130 if sigint else 143
 
 
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The "no space left" (or quota) error behind ``exc``, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _written(args: argparse.Namespace) -> Path | None:
+    """What the command writes: its output folder or file (known once its input is read)."""
+    for name in ("writes", "output", "json", "plot", "out"):
+        path = getattr(args, name, None)
+        if path is not None:
+            return Path(path)
+    return None
+
+
 def _failed(exc: Exception, args: argparse.Namespace) -> int:
     """A command that failed while running: one line (exit code 1)."""
     from hybridmd.hybrid.monitor import MonitorDiedError
     from hybridmd.streaming import WorkerDiedError
 
+    full = _disk_full(exc)
+    if full is not None:  # not a bug: say where, and how to go on
+        where = full.filename or _written(args) or "the output"
+        then = "continue with --resume" if _resumable(args) else "run the command again"
+        _report(exc, args.debug, text=f"no space left on the device writing {where} "
+                f"([Errno {full.errno}] {full.strerror}); free some space, then {then}")
+        return 1
     if isinstance(exc, _failures()):
         dead = isinstance(exc, WorkerDiedError | MonitorDiedError)
         _report(exc, args.debug, _RESUME_HINT if dead and _resumable(args) else "")

@@ -13,6 +13,7 @@ cannot start as set up (both a run's own findings).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,34 @@ class InputError(ValueError):
 
 class MissingFileError(InputError, FileNotFoundError):
     """A file an input or flag names does not exist."""
+
+
+#: what a path is when it is neither a regular file nor a folder
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+def unusable_file(path: Path | str) -> str | None:
+    """Why an existing ``path`` cannot be read as an input file, or None (also when it does
+    not exist or is a folder: the callers say that in their own words).
+
+    A device or a named pipe (``/dev/null``, ``mkfifo``) is not "not found", and reading a
+    FIFO would wait forever; a file without read permission is not "corrupt".
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return f"{path} is {kind}, not a regular file; give a file"
+    if not os.access(path, os.R_OK):
+        return (f"{path} cannot be read: permission denied; make it readable (chmod +r) or "
+                "give another file")
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -57,8 +86,10 @@ def _describe(path: Path, what: str, exc: BaseException, fix: str | None) -> str
         return f"{path}: no such file; check the path"
     if isinstance(exc, IsADirectoryError) or path.is_dir():
         return f"{path} is a folder, not {what}; give the file"
-    if isinstance(exc, PermissionError) or (path.exists() and not os.access(path, os.R_OK)):
-        return f"{path}: permission denied; make the file readable"
+    if unusable_file(path):
+        return str(unusable_file(path))
+    if isinstance(exc, PermissionError):
+        return f"{path} cannot be read: permission denied; make it readable (chmod +r)"
     if path.is_file() and path.stat().st_size == 0:
         return f"{path} is empty, not {what}; give a file that holds {what}"
     message = f"{path} could not be read as {what}: {_reason(exc)}"
@@ -72,9 +103,13 @@ def reading(path: Path | str, what: str, fix: str | None = None,
 
     ``key``: the input key or flag that named the file, put first in the message. An
     ``InputError`` raised inside passes unchanged (with ``key`` put first); a ``ValueError``
-    whose message already names the file (the readers' own checks) keeps its message.
+    whose message already names the file (the readers' own checks) keeps its message. A
+    device, a named pipe or an unreadable file is refused before the reader starts.
     """
     prefix = f"{key}: " if key else ""
+    problem = unusable_file(path)  # before a reader opens it: a FIFO would block it
+    if problem:
+        raise InputError(prefix + problem)
     try:
         yield
     except InputError as exc:

@@ -14,7 +14,7 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridmd.errors import InputError, MissingFileError, RunInputError, reading
+from hybridmd.errors import InputError, MissingFileError, RunInputError, reading, unusable_file
 from hybridmd.periodic import Cell
 
 if TYPE_CHECKING:
@@ -74,7 +74,25 @@ def check_input_file(path: Path, key: str) -> Path:
         raise MissingFileError(f"{key}: {path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{key}: {path} is a folder; give a file")
+    problem = unusable_file(path)
+    if problem:
+        raise InputError(f"{key}: {problem}")
     return path
+
+
+def check_not_an_input(path: Path, key: str, inputs: list[tuple[str, Path | str]]) -> None:
+    """The file ``key`` writes is none of the files the command reads (``inputs``: each by
+    what it is): writing it would destroy the input, with nothing left to read again."""
+    path = Path(path)
+    for what, source in inputs:
+        source = Path(source)
+        if not path.exists() or not source.exists():
+            same = path.resolve() == source.resolve()
+        else:
+            same = os.path.samefile(path, source)
+        if same:
+            raise InputError(f"{key}: {path} is {what} this command reads; writing it would "
+                             f"destroy that input: choose another {key}")
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -112,14 +130,36 @@ def _check_trajectory_file(path: Path) -> None:
             traj[len(traj) - 1]
 
 
+def input_files(cfg: SimulationConfig | RunConfig) -> list[tuple[str, Path]]:
+    """The files a `simulate` or `run` input reads, each with what it is (for messages)."""
+    found = [("the system.file", cfg.system.file)]
+    momenta = cfg.dynamics.initial_momenta
+    if not isinstance(momenta, str):
+        found.append(("the dynamics.initial_momenta.file", momenta.file))
+    hybrid = getattr(cfg, "hybrid", None)
+    stream = getattr(cfg, "interpolation", None)
+    for key, spec in (("calculator.model", getattr(cfg.calculator, "model", None)),
+                      ("hybrid.forecaster", hybrid and hybrid.forecaster),
+                      ("hybrid.interpolator", hybrid and hybrid.interpolator),
+                      ("hybrid.learn.start_from", hybrid and hybrid.learn.start_from),
+                      ("interpolation.interpolator", stream and stream.interpolator)):
+        if spec and Path(spec).is_file():
+            found.append((f"the {key} file", Path(spec)))
+    return [(what, Path(path)) for what, path in found if path is not None]
+
+
 def check_run_folder(out: Path, outputs: list[Path], checkpoint: Path, resume: bool,
-                     overwrite: bool, key: str = "output.directory") -> None:
-    """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume.
+                     overwrite: bool, key: str = "output.directory",
+                     inputs: list[tuple[str, Path]] | None = None) -> None:
+    """The output folder fits the flags: a fresh folder, --overwrite, or a run to --resume;
+    none of the run's files is one of its ``inputs`` (each with what it is).
 
     On --resume the checkpoint, the run's metadata and its trajectories are read, so a
     damaged folder is reported now. Raises ``RunInputError`` (an ``InputError``).
     """
     check_output_folder(out, key)
+    for path in outputs:
+        check_not_an_input(path, key, inputs or [])
     if resume and overwrite:
         raise RunInputError("--resume and --overwrite contradict each other: --resume "
                              "continues the run in the folder, --overwrite replaces it")
@@ -213,12 +253,19 @@ def preflight_simulate(cfg: SimulationConfig) -> Atoms:
     return atoms
 
 
-def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """`train`: where the checkpoint goes (refused before training, not after) and, on
-    --resume, the checkpoint to continue."""
+def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool,
+                    start_from: str | None = None) -> None:
+    """`train`: where the checkpoint goes (refused before training, not after; never over a
+    training trajectory or the ``--from`` checkpoint) and, on --resume, the checkpoint to
+    continue."""
     path = cfg.output.checkpoint
     key = "output.checkpoint"
     check_output_file(path, key)
+    inputs = [("a training trajectory (data.trajectories)", src.path)
+              for src in cfg.data.trajectories]
+    if start_from and Path(start_from).is_file():
+        inputs.append(("the --from checkpoint", Path(start_from)))
+    check_not_an_input(path, key, inputs)
     if resume and overwrite:
         raise InputError("--resume and --overwrite contradict each other: --resume continues "
                          f"the training in {path}, --overwrite starts it again")

@@ -36,7 +36,7 @@ from hybridmd.output import (
     write_json_atomic,
 )
 from hybridmd.periodic import Cell
-from hybridmd.preflight import check_run_folder, check_unchanged_input, read_json
+from hybridmd.preflight import check_run_folder, check_unchanged_input, input_files, read_json
 from hybridmd.safety import check_state
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
@@ -81,7 +81,8 @@ def check_simulation_folder(cfg: SimulationConfig, resume: bool, overwrite: bool
             f"{out / RESTART_NAME} (continue it with `i-pi {RESTART_NAME}` and "
             "`hybridmd serve`), or start again with --overwrite")
     outputs = [p for k, p in paths.items() if k != "failure"]
-    check_run_folder(out, outputs, paths["checkpoint"], resume, overwrite)
+    check_run_folder(out, outputs, paths["checkpoint"], resume, overwrite,
+                     inputs=input_files(cfg))
     if resume:
         check_unchanged_input(paths["metadata"], cfg.model_dump(mode="json"), out)
 

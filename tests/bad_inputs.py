@@ -30,6 +30,8 @@ from ase.io import read, write
 
 from hybridmd.data import forecaster_path, interpolator_path
 
+import bad_input_classes
+
 #: a key to leave out of an input
 DROP = object()
 
@@ -144,6 +146,7 @@ class Workspace:
         (self.root / "a-folder").mkdir()
         (self.root / "empty-folder").mkdir()
         self._bytes("a-file", b"a file, not a folder\n")
+        bad_input_classes.make_files(self.root)
         self._make_run_folders()
 
     def _make_periodic_files(self) -> None:
@@ -260,6 +263,9 @@ class Case:
     id: str
     argv: Callable[[Workspace], list[str]]
     says: tuple[str, ...]  #: words the error must contain (the key, flag or file, the fix)
+    #: the class of issue 28 (``bad_input_classes.CLASSES``), or "earlier" for the cases
+    #: from before it
+    cls: str = "earlier"
 
 
 def _system(file: str, **more: Any) -> dict[str, Any]:
@@ -269,8 +275,9 @@ def _system(file: str, **more: Any) -> dict[str, Any]:
 def _cases() -> list[Case]:
     c: list[Case] = []
 
-    def case(id: str, says: tuple[str, ...] | str, argv: Callable[[Workspace], list[str]]):
-        c.append(Case(id, argv, (says,) if isinstance(says, str) else says))
+    def case(id: str, says: tuple[str, ...] | str, argv: Callable[[Workspace], list[str]],
+             cls: str = "earlier") -> None:
+        c.append(Case(id, argv, (says,) if isinstance(says, str) else says, cls))
 
     # ---------------------------------------------------------------- simulate: the input file
     case("simulate/input-missing", ("nope.yaml", "not found"),
@@ -370,7 +377,7 @@ def _cases() -> list[Case]:
          lambda w: ["simulate", w.sim("c2", calculator={
              "type": "sgdml", "model": w.path("empty.npz")})])
     case("simulate/interpolator-corrupt", ("interpolation.interpolator", "garbage.pt"),
-         lambda w: ["simulate", w.sim("c3", output={"stride": 20},
+         lambda w: ["simulate", w.sim("c3", output={"stride": 20}, dynamics={"steps": 40},
                                       interpolation={"interpolator": w.path("garbage.pt")})])
     case("simulate/interpolator-wrong-stride", ("interpolation.interpolator", "20"),
          lambda w: ["simulate", w.sim("c4", output={"stride": 10}, interpolation={
@@ -689,6 +696,7 @@ def _cases() -> list[Case]:
          lambda w: an(w, "--stride", "0"))
     case("analyze/temperature-negative", ("--temperature-k", "positive"),
          lambda w: an(w, "--temperature-k", "-300"))
+    bad_input_classes.add_cases(case, DROP)
     return c
 
 

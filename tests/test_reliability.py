@@ -4,6 +4,7 @@ What it keeps true (docs/reliability.md):
 - every bad input of the table in tests/bad_inputs.py, over all seven sub-commands, ends with
   exit code 2, one message that names the key, flag or file, no traceback, and nothing
   written (in-process for the whole table, as real processes for one case per sub-command);
+- a full disk ([Errno 28]) is one line that names the path written and how to go on;
 - a `hybridmd run` killed with SIGKILL at random points leaves no process behind (its
   interpolator worker, monitor and multiprocessing's resource tracker end within a bounded
   time), and resuming it gives the uninterrupted run's trajectories frame for frame; the same
@@ -18,6 +19,7 @@ Real processes throughout: ethanol with the shipped sGDML model and forecaster.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -35,6 +37,7 @@ import yaml
 from hybridmd.cli import main
 
 import faults
+from bad_input_classes import CLASSES
 from bad_inputs import CASES, Workspace
 from faults import RUN
 
@@ -69,6 +72,8 @@ def test_the_table_covers_every_sub_command() -> None:
                         "analyze"}
     assert len(CASES) >= 60
     assert len({case.id for case in CASES}) == len(CASES)
+    for cls in CLASSES:  # issue 28's classes, each over several sub-commands
+        assert len({case.id.split("/")[0] for case in CASES if case.cls == cls}) >= 4, cls
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -106,6 +111,31 @@ def test_bad_input_in_real_processes(workspace: Workspace, tmp_path: Path) -> No
         for words in case.says:
             assert words in text, f"{case.id}: {words!r} not in {text}"
         assert len(faults.error_lines(text)) == 1, f"{case.id}: {text}"
+
+
+def test_a_full_disk_names_the_file(workspace: Workspace, capsys) -> None:
+    """/dev/full: every write ends with [Errno 28], as on a full disk."""
+    code = _main(["evaluate", "--reference", workspace.path("fine.traj"), "--stride", "20",
+                  "--json", "/dev/full"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    (line,) = faults.error_lines(err)
+    assert "no space left" in line and "/dev/full" in line and "free some space" in line
+    assert "Traceback" not in err
+
+
+def test_a_full_disk_in_a_run_says_resume(workspace: Workspace, capsys, monkeypatch) -> None:
+    from hybridmd.simulate import Simulation
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Simulation, "run", full)
+    code = _main(["simulate", workspace.sim("disk-full")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    (line,) = faults.error_lines(err)
+    assert "no space left" in line and "disk-full" in line and "--resume" in line, line
 
 
 # ----------------------------------------------------------------------------- processes

@@ -9,6 +9,10 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from hybridmd.config.base import Strict, resolve_path
 from hybridmd.data import model_names
+from hybridmd.errors import unusable_file
+
+#: the largest charge or number of unpaired electrons an input may give
+MAX_CHARGE = 1000
 
 
 class SGDMLConfig(Strict):
@@ -25,6 +29,9 @@ class SGDMLConfig(Strict):
         if model in model_names():
             return model
         path = resolve_path(Path(model), info)
+        problem = unusable_file(path)
+        if problem:
+            raise ValueError(problem)
         if not path.is_file():
             raise ValueError(
                 f"no sGDML model file {path} and no shipped model named {model!r} "
@@ -41,11 +48,12 @@ class DFTConfig(Strict):
                             "name, e.g. PBE, B3LYP)")
     basis: str = Field("def2-SVP", description="basis set (PySCF's name, e.g. sto-3g, "
                        "def2-SVP)")
-    charge: int = Field(0, description="total charge of the molecule, e")
-    spin: int = Field(0, ge=0, description="number of unpaired electrons, 2S")
+    charge: int = Field(0, ge=-MAX_CHARGE, le=MAX_CHARGE,
+                        description="total charge of the molecule, e")
+    spin: int = Field(0, ge=0, le=MAX_CHARGE, description="number of unpaired electrons, 2S")
     grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9")
-    conv_tol: float = Field(1e-9, gt=0, description="SCF energy convergence, Hartree")
-    max_cycle: int = Field(100, gt=0, description="most SCF iterations before the "
+    conv_tol: float = Field(1e-9, gt=0, le=1, description="SCF energy convergence, Hartree")
+    max_cycle: int = Field(100, gt=0, le=100_000, description="most SCF iterations before the "
                            "calculation fails")
 
 
@@ -55,10 +63,11 @@ class XTBConfig(Strict):
     type: Literal["xtb"]
     method: Literal["GFN2-xTB", "GFN1-xTB"] = Field("GFN2-xTB", description="the "
                                                    "tight-binding Hamiltonian")
-    charge: int = Field(0, description="total charge of the molecule, e")
-    multiplicity: int = Field(1, ge=1, description="spin multiplicity 2S+1")
-    accuracy: float = Field(1.0, gt=0, description="tblite's numerical accuracy (smaller is "
-                            "tighter)")
+    charge: int = Field(0, ge=-MAX_CHARGE, le=MAX_CHARGE,
+                        description="total charge of the molecule, e")
+    multiplicity: int = Field(1, ge=1, le=MAX_CHARGE + 1, description="spin multiplicity 2S+1")
+    accuracy: float = Field(1.0, gt=0, le=1000, description="tblite's numerical accuracy "
+                            "(smaller is tighter)")
 
 
 class ASECalculatorConfig(Strict):

@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, existing_file
+from hybridmd.config.base import (
+    MAX_COUNT,
+    MAX_RATE,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TEMPERATURE_K,
+    MAX_TIME_FS,
+    Strict,
+    existing_file,
+)
 
 
 class MomentaFile(Strict):
@@ -16,7 +26,8 @@ class MomentaFile(Strict):
 
     file: Path = Field(description="trajectory with momenta (ASE traj or extxyz) or npz "
                        "with V in Å/fs, relative to the input file")
-    index: int = Field(-1, description="its frame (negative counts from the end)")
+    index: int = Field(-1, ge=-MAX_COUNT, le=MAX_COUNT,
+                       description="its frame (negative counts from the end)")
 
     @field_validator("file")
     @classmethod
@@ -43,13 +54,18 @@ class DynamicsConfig(Strict):
         "bussi", description="the thermostat (nve: none); `hybridmd run` applies it at "
         "segment boundaries and takes no nose-hoover")
     timestep_fs: float = Field(gt=0, le=10, description="MD time step in fs")
-    steps: int | None = Field(None, gt=0, description="number of steps (or give duration_fs)")
-    duration_fs: float | None = Field(None, gt=0, description="length in fs (or give steps)")
-    temperature_K: float = Field(300.0, gt=0, description="thermostat and initial temperature")
-    friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
-    tau_fs: float = Field(100.0, gt=0, description="Bussi / Nose-Hoover coupling time, fs")
-    chain_length: int = Field(3, ge=1, description="Nose-Hoover chain length")
-    seed: int = Field(0, ge=0, description="seed for initial momenta and stochastic thermostats")
+    steps: int | None = Field(None, gt=0, le=MAX_STEPS,
+                              description="number of steps (or give duration_fs)")
+    duration_fs: float | None = Field(None, gt=0, le=MAX_TIME_FS,
+                                      description="length in fs (or give steps)")
+    temperature_K: float = Field(300.0, gt=0, le=MAX_TEMPERATURE_K,
+                                 description="thermostat and initial temperature")
+    friction_per_fs: float = Field(0.01, gt=0, le=MAX_RATE, description="Langevin friction, 1/fs")
+    tau_fs: float = Field(100.0, gt=0, le=MAX_TIME_FS,
+                          description="Bussi / Nose-Hoover coupling time, fs")
+    chain_length: int = Field(3, ge=1, le=100, description="Nose-Hoover chain length")
+    seed: int = Field(0, ge=0, le=MAX_SEED,
+                      description="seed for initial momenta and stochastic thermostats")
     initial_momenta: InitialMomenta = Field(
         "maxwell-boltzmann", description="maxwell-boltzmann, or {file: ..., index: ...}")
 
@@ -65,6 +81,10 @@ class DynamicsConfig(Strict):
                     f"duration_fs = {self.duration_fs:g} is not a whole number of steps of "
                     f"timestep_fs = {self.timestep_fs:g} ({steps:.4g} steps); use "
                     f"{below:g} or {below + self.timestep_fs:g}, or give `steps:`")
+            if steps > MAX_STEPS:
+                raise ValueError(f"duration_fs = {self.duration_fs:g} is {steps:.3g} steps of "
+                                 f"timestep_fs = {self.timestep_fs:g}; at most {MAX_STEPS:.0e} "
+                                 "steps: give a shorter duration_fs")
         return self
 
     @property
@@ -100,7 +120,8 @@ class IPIEngineConfig(Strict):
     port: int | None = Field(None, ge=1, le=65535,
                              description="inet only (default: a free port)")
     connect_timeout_s: float = Field(
-        60.0, gt=0, description="longest wait for a force client before the run fails")
+        60.0, gt=0, le=MAX_SECONDS,
+        description="longest wait for a force client before the run fails")
 
     @model_validator(mode="after")
     def _port_for_inet(self) -> IPIEngineConfig:

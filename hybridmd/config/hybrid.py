@@ -12,7 +12,22 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, existing_file, interpolator_spec, known_or_file
+from hybridmd.config.base import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_FIT_FRAMES,
+    MAX_LENGTH_A,
+    MAX_QUEUE,
+    MAX_REPLICAS,
+    MAX_SECONDS,
+    MAX_THREADS,
+    MAX_WORKERS,
+    Strict,
+    existing_file,
+    interpolator_spec,
+    known_or_file,
+)
 from hybridmd.config.calculator import CalculatorConfig
 from hybridmd.config.dynamics import DynamicsConfig
 from hybridmd.config.output import SafetyConfig, default_output_directory
@@ -24,27 +39,32 @@ class SwitchConfig(Strict):
     """When the driver trusts the forecaster, and the checks that send it back to simulation."""
 
     tolerance_A: float = Field(
-        0.05, gt=0, description="largest atomic position error of a forecast against the "
+        0.05, gt=0, le=MAX_LENGTH_A,
+        description="largest atomic position error of a forecast against the "
         "simulated segment (shadow check in sim mode, monitor in ML mode), Å")
     verified_segments: int = Field(
-        5, ge=1, description="consecutive simulated segments whose shadow forecast is within "
+        5, ge=1, le=MAX_COUNT,
+        description="consecutive simulated segments whose shadow forecast is within "
         "tolerance before ML mode starts (at the start, after a rollback or a bad shadow)")
     reentry_segments: int = Field(
-        1, ge=1, description="the same after an ML run that ended by a rejected forecast or "
+        1, ge=1, le=MAX_COUNT,
+        description="the same after an ML run that ended by a rejected forecast or "
         "by its length")
     max_ml_segments: int = Field(
-        40, ge=1, description="longest run of ML segments before simulating again")
+        40, ge=1, le=MAX_COUNT, description="longest run of ML segments before simulating again")
     disagreement_A: float = Field(
-        0.05, gt=0, description="largest uncertainty of a forecast, Å: a forecaster "
+        0.05, gt=0, le=MAX_LENGTH_A,
+        description="largest uncertainty of a forecast, Å: a forecaster "
         "network's forward/backward disagreement, or the learned force field's predicted "
         "error (its committee's spread, calibrated on simulated and monitored segments)")
     energy_jump_eV: float = Field(
-        0.05, gt=0, description="largest change of total energy over an (NVE) ML segment, eV")
+        0.05, gt=0, le=1e6,
+        description="largest change of total energy over an (NVE) ML segment, eV")
     species_temperature: float = Field(
-        0.25, gt=0, description="largest relative deviation of any element's mean kinetic "
+        0.25, gt=0, le=1e6, description="largest relative deviation of any element's mean kinetic "
         "temperature over the last `species_window` ML segments from its mean over the "
         "simulated frames")
-    species_window: int = Field(50, ge=1, description="ML segments in that mean")
+    species_window: int = Field(50, ge=1, le=MAX_COUNT, description="ML segments in that mean")
 
 
 class MonitorConfig(Strict):
@@ -57,9 +77,11 @@ class MonitorConfig(Strict):
         0.0, ge=0, le=1, description="share of ML segments re-simulated because they are "
         "the most uncertain (above that quantile of the recent ones), on top of `fraction`")
     workers: int = Field(
-        1, ge=0, description="monitor processes (0: the driver re-simulates them itself)")
+        1, ge=0, le=MAX_WORKERS,
+        description="monitor processes (0: the driver re-simulates them itself)")
     lag_segments: int | None = Field(
-        None, ge=1, description="lag of a background result, in segments: from submitting a "
+        None, ge=1, le=MAX_COUNT,
+        description="lag of a background result, in segments: from submitting a "
         "monitor to applying its result, waiting there for a late one (a fixed point, so a "
         "seed gives one trajectory); default: hybrid.stride, the segments a driver in ML "
         "mode makes (one force call each) while a monitor re-simulates one (stride calls)")
@@ -74,13 +96,16 @@ class LearnConfig(Strict):
     while the run goes on (sGDML), integrated to make ML segments."""
 
     first_fit_frames: int = Field(
-        200, ge=10, description="expensive frames (each simulated step labels one) before "
+        200, ge=10, le=MAX_COUNT,
+        description="expensive frames (each simulated step labels one) before "
         "the first fit")
     refit_frames: int = Field(
-        200, ge=1, description="new expensive frames (from simulated and monitored segments) "
+        200, ge=1, le=MAX_COUNT,
+        description="new expensive frames (from simulated and monitored segments) "
         "that start the next fit")
     lag_segments: int = Field(
-        2, ge=0, description="lag of a background result, in segments: from asking for a fit "
+        2, ge=0, le=MAX_COUNT,
+        description="lag of a background result, in segments: from asking for a fit "
         "to taking it up, waiting there for a late learner (a fixed point, so a seed gives "
         "one trajectory)")
     force_field: Literal["auto", "sgdml", "mace"] = Field(
@@ -88,10 +113,12 @@ class LearnConfig(Strict):
         "fitted in seconds), mace (a local, size-extensive network: clusters, solutions, "
         "periodic cells), or auto: sgdml for one molecule in vacuum, mace otherwise")
     max_frames: int | None = Field(
-        None, ge=10, description="frames a fit uses at most, evenly spread over those "
+        None, ge=10, le=MAX_FIT_FRAMES,
+        description="frames a fit uses at most, evenly spread over those "
         "labeled (default: sgdml 9000 / (3 x atoms), about 20 s a fit on 2 cores; mace "
         f"{MACE_MAX_FRAMES})")
-    kernel_width: float = Field(10.0, gt=0, description="sGDML kernel length scale sigma")
+    kernel_width: float = Field(10.0, gt=0, le=1e6,
+                                description="sGDML kernel length scale sigma")
     start_from: Path | None = Field(
         None, description="a MACE model file (a foundation model, or a model of your own) "
         "that each version is fine-tuned from, taking its architecture and cutoff; it must "
@@ -99,7 +126,8 @@ class LearnConfig(Strict):
     transport: Literal["process", "thread"] = Field(
         "process", description="where the learner fits: a process of its own, or a thread "
         "of the driver's (under mpiexec: an MPI rank)")
-    threads: int = Field(1, ge=1, description="processes and BLAS threads of a fit")
+    threads: int = Field(1, ge=1, le=MAX_THREADS,
+                         description="processes and BLAS threads of a fit")
 
     @field_validator("start_from")
     @classmethod
@@ -124,16 +152,18 @@ class FineTuneConfig(Strict):
     """Online fine-tuning of the forecaster on the segments simulated so far."""
 
     every_segments: int = Field(
-        100, ge=1, description="fine-tune each time this many new simulated segments are in")
-    epochs: int = Field(20, ge=1, description="passes over all simulated segments so far")
-    learning_rate: float = Field(1e-4, gt=0, description="Adam's learning rate")
-    batch_size: int = Field(64, ge=1, description="segments per optimisation step")
+        100, ge=1, le=MAX_COUNT,
+        description="fine-tune each time this many new simulated segments are in")
+    epochs: int = Field(20, ge=1, le=MAX_EPOCHS,
+                        description="passes over all simulated segments so far")
+    learning_rate: float = Field(1e-4, gt=0, le=1, description="Adam's learning rate")
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="segments per optimisation step")
 
 
 class HybridConfig(Strict):
     """The hybrid loop: segments of n steps, made by simulation or by the forecaster."""
 
-    stride: int = Field(ge=2, description="n: MD steps per segment (Δt = n·Δτ)")
+    stride: int = Field(ge=2, le=MAX_COUNT, description="n: MD steps per segment (Δt = n·Δτ)")
     interpolator: str = Field(
         description="fills the fine frames of ML segments: a shipped interpolator name, a "
         "checkpoint path, linear | cubic | quintic, or learn (the frames the learned force "
@@ -147,7 +177,8 @@ class HybridConfig(Strict):
                                description="the learner of forecaster: learn")
     transport: Literal["thread", "process"] = Field(
         "process", description="where the interpolator worker runs")
-    queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at most")
+    queue_size: int = Field(8, ge=1, le=MAX_QUEUE,
+                            description="coarse frames waiting for the worker at most")
     switch: SwitchConfig = Field(default_factory=SwitchConfig,
                                  description="when to trust the ML, and its checks")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig,
@@ -211,7 +242,8 @@ class RunOutputConfig(Strict):
         None, validate_default=True,
         description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
     checkpoint_interval_s: float = Field(
-        10.0, ge=0, description="least wall time between checkpoints (0: at every commit)")
+        10.0, ge=0, le=MAX_SECONDS,
+        description="least wall time between checkpoints (0: at every commit)")
 
     _default_directory = field_validator("directory")(default_output_directory)
 
@@ -229,7 +261,8 @@ class RunConfig(Strict):
     safety: SafetyConfig = Field(default_factory=SafetyConfig,
                                  description="limits that stop a run that blew up")
     replicas: int = Field(
-        1, ge=1, description="independent hybrid runs, replica k with seed dynamics.seed + k in "
+        1, ge=1, le=MAX_REPLICAS,
+        description="independent hybrid runs, replica k with seed dynamics.seed + k in "
         "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
 
     @model_validator(mode="after")

@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from hybridmd.config.base import Strict
+from hybridmd.config.base import (
+    MAX_LENGTH_A,
+    MAX_SECONDS,
+    MAX_STEPS,
+    MAX_TEMPERATURE_K,
+    Strict,
+)
 
 
 def default_output_directory(path: Path | None, info: ValidationInfo) -> Path:
@@ -23,12 +29,14 @@ class OutputConfig(Strict):
     directory: Path | None = Field(
         None, validate_default=True,
         description="output folder, relative to where hybridmd runs (default: runs/<input name>)")
-    stride: int = Field(1, gt=0, description="write every `stride`-th step")
+    stride: int = Field(1, gt=0, le=MAX_STEPS, description="write every `stride`-th step")
     format: Literal["traj", "extxyz"] = Field(
         "traj", description="trajectory format: ASE traj (binary) or extended xyz (text)")
-    log_stride: int | None = Field(None, gt=0, description="log every n steps (default: stride)")
+    log_stride: int | None = Field(None, gt=0, le=MAX_STEPS,
+                                   description="log every n steps (default: stride)")
     checkpoint_interval_s: float = Field(
-        10.0, ge=0, description="least wall time between checkpoints (0: at every frame)")
+        10.0, ge=0, le=MAX_SECONDS,
+        description="least wall time between checkpoints (0: at every frame)")
 
     _default_directory = field_validator("directory")(default_output_directory)
 
@@ -37,7 +45,9 @@ class SafetyConfig(Strict):
     """Limits that stop a run that blew up, with the frames up to that point on disk."""
 
     max_temperature_K: float = Field(
-        3000.0, gt=0, description="stop when the kinetic temperature exceeds this, K")
+        3000.0, gt=0, le=10 * MAX_TEMPERATURE_K,
+        description="stop when the kinetic temperature exceeds this, K")
     min_distance_A: float = Field(
-        0.5, ge=0, description="stop when two atoms come closer than this, Å (also checked "
+        0.5, ge=0, le=MAX_LENGTH_A,
+        description="stop when two atoms come closer than this, Å (also checked "
         "on the start geometry)")

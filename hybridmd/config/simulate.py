@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hybridmd.config.base import Strict, interpolator_spec
+from hybridmd.config.base import MAX_QUEUE, MAX_REPLICAS, Strict, interpolator_spec
 from hybridmd.config.calculator import CalculatorConfig
 from hybridmd.config.dynamics import ASEEngineConfig, DynamicsConfig, EngineConfig
 from hybridmd.config.output import OutputConfig, SafetyConfig
@@ -21,8 +21,8 @@ class StreamConfig(Strict):
         description="a shipped interpolator name, a checkpoint path, or linear | cubic | quintic")
     transport: Literal["thread", "process"] = Field(
         "thread", description="where the interpolator worker runs")
-    queue_size: int = Field(8, ge=1, description="coarse frames waiting for the worker at "
-                            "most (the run waits beyond)")
+    queue_size: int = Field(8, ge=1, le=MAX_QUEUE, description="coarse frames waiting for "
+                            "the worker at most (the run waits beyond)")
 
     _interpolator = field_validator("interpolator")(interpolator_spec)
 
@@ -41,7 +41,8 @@ class SimulationConfig(Strict):
     safety: SafetyConfig = Field(default_factory=SafetyConfig,
                                  description="limits that stop a run that blew up")
     replicas: int = Field(
-        1, ge=1, description="independent runs, replica k with seed dynamics.seed + k in "
+        1, ge=1, le=MAX_REPLICAS,
+        description="independent runs, replica k with seed dynamics.seed + k in "
         "<output.directory>/replica-<k>; under mpiexec spread over the ranks")
     interpolation: StreamConfig | None = Field(
         None, description="write fine.traj between the written frames while the run goes on")
@@ -53,6 +54,12 @@ class SimulationConfig(Strict):
                 f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
                 f"dynamics.temperature_K ({self.dynamics.temperature_K})"
             )
+        steps = self.dynamics.n_steps
+        if self.output.stride > steps:  # (a log_stride beyond the run only thins the log)
+            raise ValueError(
+                f"output.stride = {self.output.stride} is longer than the run ({steps} steps): "
+                f"no frame would be written after the start; use at most {steps}, or a longer "
+                "run")
         if self.interpolation is not None and self.output.stride < 2:
             raise ValueError("interpolation: the written frames (every output.stride steps) "
                              "are the coarse ones; set output.stride to 2 or more")

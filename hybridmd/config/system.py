@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, existing_file
+from hybridmd.config.base import MAX_COUNT, MAX_LENGTH_A, Strict, existing_file
 from hybridmd.data import geometry_names
 
 
@@ -16,7 +16,8 @@ class SystemConfig(Strict):
 
     molecule: str | None = Field(None, description="name of a shipped geometry, e.g. ethanol")
     file: Path | None = Field(None, description="structure file (xyz, traj, pdb, MD17 npz, ...)")
-    index: int = Field(0, description="frame index in `file` (negative counts from the end)")
+    index: int = Field(0, ge=-MAX_COUNT, le=MAX_COUNT,
+                       description="frame index in `file` (negative counts from the end)")
     cell: list[float] | list[list[float]] | None = Field(
         None, description="periodic cell, Å: [a, b, c] (orthorhombic) or three cell vectors; "
         "default: the file's (an extxyz Lattice, cif, POSCAR), else none (a cluster)")
@@ -50,6 +51,8 @@ class SystemConfig(Strict):
         values = np.asarray(cell, dtype=float)
         if not np.isfinite(values).all():
             raise ValueError("cell has non-finite entries")
+        if np.abs(values).max() > MAX_LENGTH_A:
+            raise ValueError(f"cell has an entry beyond {MAX_LENGTH_A:g} Å; give the cell in Å")
         volume = abs(np.linalg.det(np.diag(values) if values.ndim == 1 else values))
         if volume < 1e-6:
             raise ValueError("cell has no volume; give positive lengths or independent vectors")

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import difflib
 import glob
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, existing_file, resolve_path
+from hybridmd.config.base import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_SEED,
+    MAX_THREADS,
+    MAX_TIME_FS,
+    Strict,
+    existing_file,
+    resolve_path,
+)
 from hybridmd.formats import TrajectoryFormat
 
 
@@ -18,7 +29,8 @@ class TrajectorySource(Strict):
 
     path: Path = Field(description="the file, relative to the input file; * and ? match "
                        "several")
-    dt_fs: float | None = Field(None, gt=0, description="frame spacing where the file has none")
+    dt_fs: float | None = Field(None, gt=0, le=MAX_TIME_FS,
+                                description="frame spacing where the file has none")
     format: TrajectoryFormat | None = Field(
         None, description="the file's format (default: from its name)")
 
@@ -36,7 +48,8 @@ class TrainDataConfig(Strict):
         "file it matches (sorted), e.g. the segments of workflows/generate_nve_training_data.py")
     validation_fraction: float = Field(
         0.1, gt=0, lt=0.5, description="final part of each trajectory kept for validation")
-    window_step: int = Field(1, ge=1, description="fine frames between training window starts")
+    window_step: int = Field(1, ge=1, le=MAX_COUNT,
+                             description="fine frames between training window starts")
 
     @field_validator("trajectories", mode="before")
     @classmethod
@@ -60,6 +73,10 @@ class TrainDataConfig(Strict):
 
 #: what ``model.hyperparameters`` of ``kind: forecaster`` may set (``ForecasterNet``)
 FORECASTER_HYPERPARAMETERS = ["hidden", "layers"]
+#: the largest whole-number hyper-parameters (a hidden size of 1e6 exhausts memory)
+HYPERPARAMETER_LIMITS = {"hidden": 4096, "layers": 64}
+#: the largest of any other whole-number hyper-parameter (steps per cell, substeps, ...)
+MAX_HYPERPARAMETER = 10_000
 #: the ``model:`` and ``training:`` keys the forecaster's own training loop uses
 #: (``hybridmd.forecaster_training.train_forecaster``); the others are the interpolator's
 FORECASTER_MODEL_KEYS = ["kind", "stride", "hyperparameters"]
@@ -72,8 +89,8 @@ class ModelConfig(Strict):
 
     kind: str = Field("bilstm-residual", description="network kind, see models.registry, or "
                       "`forecaster` (the hybrid loop's x(t) -> x(t+Δt) network)")
-    stride: int = Field(ge=2, description="n: fine steps per coarse step (Δt = n·Δτ)")
-    context: int = Field(2, ge=1, description="coarse frames of context on each side")
+    stride: int = Field(ge=2, le=MAX_COUNT, description="n: fine steps per coarse step (Δt = n·Δτ)")
+    context: int = Field(2, ge=1, le=1000, description="coarse frames of context on each side")
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="arguments of the network's constructor, e.g. "
         "hidden: 128, layers: 2 (checked against it)")
@@ -92,19 +109,40 @@ class ModelConfig(Strict):
     @classmethod
     def _known_hyperparameters(cls, hyper: dict[str, Any], info: ValidationInfo) -> dict:
         """Names the network's constructor takes (checked here, not after the data is read)."""
-        from hybridmd.models.registry import hyperparameter_names
+        from hybridmd.models.registry import hyperparameter_defaults
 
         kind = info.data.get("kind")
         if kind is None:  # the kind itself is wrong: reported there
             return hyper
-        known = FORECASTER_HYPERPARAMETERS if kind == "forecaster" else hyperparameter_names(kind)
-        for name in hyper:
+        defaults = ({n: 1 for n in FORECASTER_HYPERPARAMETERS} if kind == "forecaster"
+                    else hyperparameter_defaults(kind))
+        known = sorted(defaults)
+        for name, value in hyper.items():
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ValueError(f"{kind} networks have no hyper-parameter {name!r}{hint} "
                                  f"(known: {', '.join(known)})")
+            problem = _hyperparameter_problem(name, value, defaults[name])
+            if problem:
+                raise ValueError(f"{name}: {problem}")
         return hyper
+
+
+def _hyperparameter_problem(name: str, value: Any, default: Any) -> str | None:
+    """What is wrong with a numeric hyper-parameter's value, or None: a YAML boolean where the
+    constructor takes a number, .inf or .nan, a whole number out of range."""
+    number = isinstance(default, int | float) and not isinstance(default, bool)
+    if isinstance(value, bool):
+        return (f"got {value}, a YAML boolean, where a number goes; write the number"
+                if number or name in HYPERPARAMETER_LIMITS else None)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"got {value}; write a finite number"
+    if isinstance(value, int):
+        limit = HYPERPARAMETER_LIMITS.get(name, MAX_HYPERPARAMETER)
+        if not 1 <= value <= limit:
+            return f"got {value}; allowed: 1 to {limit}"
+    return None
 
 
 class PlateauConfig(Strict):
@@ -112,34 +150,38 @@ class PlateauConfig(Strict):
 
     factor: float = Field(0.5, gt=0, lt=1,
                           description="learning rate x factor on a plateau (or a milestone)")
-    patience: int = Field(3, ge=0, description="epochs without improvement before a cut")
-    threshold: float = Field(1e-3, ge=0, description="relative improvement that counts")
-    min_lr: float = Field(1e-5, ge=0, description="lowest learning rate")
+    patience: int = Field(3, ge=0, le=MAX_EPOCHS,
+                          description="epochs without improvement before a cut")
+    threshold: float = Field(1e-3, ge=0, le=1, description="relative improvement that counts")
+    min_lr: float = Field(1e-5, ge=0, le=1, description="lowest learning rate")
 
 
 class OptimisationConfig(Strict):
     """How a network is trained: Adam, a learning-rate schedule, early stopping, a budget."""
 
-    batch_size: int = Field(200, gt=0, description="windows per optimisation step")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam's initial learning rate")
-    max_epochs: int = Field(500, gt=0, description="most epochs")
-    batches_per_epoch: int = Field(100, gt=0, description="optimisation steps per epoch")
+    batch_size: int = Field(200, gt=0, le=MAX_BATCH, description="windows per optimisation step")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam's initial learning rate")
+    max_epochs: int = Field(500, gt=0, le=MAX_EPOCHS, description="most epochs")
+    batches_per_epoch: int = Field(100, gt=0, le=MAX_EPOCHS,
+                                   description="optimisation steps per epoch")
     early_stopping_patience: int = Field(
-        12, gt=0, description="epochs without validation improvement before stopping")
-    max_minutes: float = Field(30.0, gt=0, description="wall-time budget for training")
-    gradient_clip: float = Field(1.0, gt=0, description="largest gradient norm")
-    seed: int = Field(0, ge=0, description="seed of the weights and the batches")
-    threads: int | None = Field(None, gt=0, description="CPU threads (default: all cores)")
+        12, gt=0, le=MAX_EPOCHS,
+        description="epochs without validation improvement before stopping")
+    max_minutes: float = Field(30.0, gt=0, le=1e6, description="wall-time budget for training")
+    gradient_clip: float = Field(1.0, gt=0, le=1e6, description="largest gradient norm")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the weights and the batches")
+    threads: int | None = Field(None, gt=0, le=MAX_THREADS,
+                                description="CPU threads (default: all cores)")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where to train (auto: cuda when there is one)")
     schedule: Literal["plateau", "cosine", "step"] = Field(
         "plateau", description="plateau: the paper's ReduceLROnPlateau; cosine: linear warm-up "
         "then cosine decay to plateau.min_lr over max_epochs; step: the learning rate x "
         "plateau.factor after each epoch in milestones")
-    milestones: list[int] = Field(
+    milestones: list[Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(
         default_factory=list, description="step schedule only: epochs after which the "
         "learning rate is cut, e.g. [120, 140]")
-    warmup_epochs: int = Field(3, ge=0, description="cosine schedule only")
+    warmup_epochs: int = Field(3, ge=0, le=MAX_EPOCHS, description="cosine schedule only")
     weight_average: float | None = Field(
         None, gt=0, lt=1, description="decay of an exponential moving average of the weights, "
         "per step (e.g. 0.999: about the last 1000 steps); validated and saved in place of the "

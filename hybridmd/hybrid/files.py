@@ -21,7 +21,12 @@ from ase.io import read
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
 from hybridmd.periodic import Cell
-from hybridmd.preflight import check_resume_state, check_run_folder, check_unchanged_input
+from hybridmd.preflight import (
+    check_resume_state,
+    check_run_folder,
+    check_unchanged_input,
+    input_files,
+)
 from hybridmd.streaming.frames import CoarseFrame
 
 if TYPE_CHECKING:
@@ -56,7 +61,7 @@ class RunFolder:
         """The folder fits the flags (a fresh one, --overwrite, or a run to --resume with an
         unchanged input); ``RunInputError`` with the fix where it does not."""
         check_run_folder(self.directory, list(self.paths.values()), self.paths["checkpoint"],
-                         resume, overwrite)
+                         resume, overwrite, inputs=input_files(cfg))
         if resume:
             check_unchanged_input(self.paths["metadata"], cfg.model_dump(mode="json"),
                                   self.directory)

@@ -23,13 +23,19 @@ def _models() -> dict[str, Callable[..., InterpolatorNet]]:
 
 def hyperparameter_names(kind: str) -> list[str]:
     """The hyper-parameters a network of ``kind`` takes (its constructor's keywords)."""
+    return sorted(hyperparameter_defaults(kind))
+
+
+def hyperparameter_defaults(kind: str) -> dict[str, object]:
+    """The hyper-parameters of ``kind`` and their defaults (``inspect.Parameter.empty``
+    where there is none): what kind of value each takes."""
     if kind not in _models():
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(model_kinds())}")
     build = _models()[kind]
     cls = getattr(build, "network_class", ResidualLSTM)
-    fixed = getattr(build, "fixed_arguments", set())
-    params = list(inspect.signature(cls.__init__).parameters)
-    return sorted(set(params) - {"self", "n_atoms", "stride", "context"} - fixed)
+    skip = {"self", "n_atoms", "stride", "context"} | getattr(build, "fixed_arguments", set())
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name not in skip}
 
 
 def model_kinds() -> list[str]:

@@ -35,9 +35,24 @@ def select_frames(index: Index, n_frames: int, path: Path) -> np.ndarray:
     return frames
 
 
+def check_finite(array: Any, what: str, path: Path) -> None:
+    """Every frame of ``array`` (frames first) finite; else an ``InputError`` naming the file
+    and the first bad frame (a NaN would surface later as a failed SVD or fit, file unknown)."""
+    if array is None:
+        return
+    values = np.asarray(array, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    if bad.size:
+        more = f" (and {bad.size - 1} more frame{'s' * (bad.size > 2)})" if bad.size > 1 else ""
+        raise InputError(f"{path}: frame {bad[0]} (counting from 0) has non-finite {what} "
+                         f"(nan or inf){more}; remove or repair it")
+
+
 def assemble(raw: dict[str, Any], index: Index, path: Path) -> Trajectory:
     """Build the :class:`Trajectory` from a reader's full-file arrays, then select frames."""
     positions = raw["positions"]
+    check_finite(positions, "positions", path)
+    check_finite(raw["momenta"], "velocities", path)
     masses = np.asarray(raw["masses"], dtype=float)
     times = np.asarray(raw["times_fs"], dtype=float)
     n_frames = len(positions)
