@@ -449,29 +449,29 @@ def _cases() -> list[Case]:
     # ---------------------------------------------------------------- run: periodic cells
     case("run/periodic-with-molecular-dft", ("periodic cell", "PySCF's molecular DFT"),
          lambda w: ["run", w.run("p0", calculator={"type": "dft", "model": DROP},
-                                 **_system(w.path("water-box.extxyz")))])
+                                 **_system(w.path("water-box.extxyz")))], "condensed-phase")
     case("run/periodic-atoms-overlap-across-the-boundary",
          ("overlap-box.extxyz", "across the periodic boundary", "safety.min_distance_A"),
          lambda w: ["run", w.run("p1", calculator={"type": "xtb", "model": DROP},
-                                 **_system(w.path("overlap-box.extxyz")))])
+                                 **_system(w.path("overlap-box.extxyz")))], "condensed-phase")
     case("run/periodic-cell-smaller-than-the-cutoff", ("4.00 Å across", "cutoff", "larger"),
          lambda w: ["run", w.run("p2", calculator={"type": "xtb", "model": DROP},
                                  hybrid={"forecaster": "learn"},
-                                 **_system(w.path("small-box.extxyz")))])
+                                 **_system(w.path("small-box.extxyz")))], "condensed-phase")
     case("run/learn-start-from-other-elements",
          ("hybrid.learn.start_from", "hydrogen.model", "does not know the elements O"),
          lambda w: ["run", w.run("p3", calculator={"type": "xtb", "model": DROP},
                                  hybrid={"forecaster": "learn",
                                          "learn": {"start_from": w.path("hydrogen.model")}},
-                                 **_system(w.path("water-box.extxyz")))])
+                                 **_system(w.path("water-box.extxyz")))], "condensed-phase")
     case("run/learn-start-from-not-a-mace-model", ("hybrid.learn.start_from", "pickle.pt"),
          lambda w: ["run", w.run("p4", calculator={"type": "xtb", "model": DROP},
                                  hybrid={"forecaster": "learn",
                                          "learn": {"start_from": w.path("pickle.pt")}},
-                                 **_system(w.path("water-box.extxyz")))])
+                                 **_system(w.path("water-box.extxyz")))], "condensed-phase")
     case("run/learn-start-from-for-sgdml", ("start_from", "force_field: mace"),
          lambda w: ["run", w.run("p5", hybrid={"forecaster": "learn", "learn": {
-             "force_field": "sgdml", "start_from": w.path("hydrogen.model")}})])
+             "force_field": "sgdml", "start_from": w.path("hydrogen.model")}})], "condensed-phase")
     case("run/momenta-missing", ("dynamics.initial_momenta.file", "nope.traj"),
          lambda w: ["run", w.run("n2", dynamics={"initial_momenta": {"file": "nope.traj"}})])
     case("run/output-under-a-file", ("output.directory", "a-file"),
