@@ -38,9 +38,11 @@ GEOMETRIES = {"aspirin": "aspirin", "ethanol": "ethanol", "malonaldehyde": "malo
               "uracil": "uracil"}
 
 
-def run_molecule(data: dict, name: str, out: Path, ps: float) -> dict:
-    """One cold-start run of ``name`` (its shared model and geometry) into ``out``."""
+def run_molecule(data: dict, name: str, out: Path, ps: float, force_field: str) -> dict:
+    """One cold-start run of ``name`` (its shared model and geometry) into ``out``, learning
+    ``force_field`` (auto, sgdml or mace)."""
     data = json.loads(json.dumps(data))
+    data["hybrid"].setdefault("learn", {})["force_field"] = force_field
     data["system"] = {"file": str(SHARED / "geometries" / f"{GEOMETRIES[name]}.xyz")}
     data["calculator"] = {"type": "sgdml", "model": str(SHARED / "models" / f"{name}.npz")}
     data["dynamics"]["duration_fs"] = 1000 * ps
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--ps", type=float, default=5.0, help="length of each run, ps")
     parser.add_argument("--molecules", nargs="+", default=list(GEOMETRIES),
                         choices=list(GEOMETRIES))
+    parser.add_argument("--force-field", choices=("auto", "sgdml", "mace"), default="auto",
+                        help="what the runs learn (hybrid.learn.force_field)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-cold-start-molecules"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -72,11 +76,12 @@ def main() -> None:
     data = yaml.safe_load(args.input.read_text())
     summaries = {}
     for name in args.molecules:
-        summaries[name] = run_molecule(data, name, args.out / name, args.ps)
+        summaries[name] = run_molecule(data, name, args.out / name, args.ps, args.force_field)
         (args.out / "summaries.json").write_text(json.dumps(summaries, indent=1))
 
-    print(f"# cold start on the MD17 molecules, sGDML as the expensive calculator, "
-          f"{data['dynamics']['temperature_K']:g} K, {args.ps:g} ps each, input "
+    print(f"# cold start on the MD17 molecules, sGDML as the expensive calculator, learning "
+          f"{args.force_field}, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps each, "
+          f"input "
           f"{args.input.name}, {date.today()}, {platform.processor() or platform.machine()}\n")
     print("| molecule | atoms | simulation | monitors | total | full simulation | saved | "
           "ML share | ML first held at call | version, frames fitted | rollbacks | "
