@@ -22,7 +22,7 @@ from hybridmd.engines.ase_md import (
     internal_degrees_of_freedom,
     maxwell_boltzmann_momenta,
 )
-from hybridmd.engines.ipi import RESTART_NAME, IPIEngine
+from hybridmd.engines.ipi import RESTART_NAME, IPIEngine, ipi_cell
 from hybridmd.errors import RunInputError, SimulationError, reading
 from hybridmd.output import (
     CHECKPOINT_NAME,
@@ -96,6 +96,11 @@ class Simulation:
         self.atoms: Atoms = build_structure(cfg.system)
         self.cell = Cell.of(self.atoms)
         check_start_geometry(self.atoms, cfg.safety, cfg.system.file or cfg.system.molecule)
+        if isinstance(cfg.engine, IPIEngineConfig):
+            try:
+                ipi_cell(self.atoms)
+            except ValueError as exc:
+                raise RunInputError(f"engine: ipi: {exc}") from None
         # The calculator is built (and an sGDML model checked against the structure) before
         # anything is written or computed.
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)

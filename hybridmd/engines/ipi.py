@@ -42,6 +42,8 @@ RESTART_NAME = "RESTART"
 
 #: a molecule in vacuum sits in this cubic box (Å); i-PI needs a cell, the forces ignore it
 _BOX_A = 50.0
+#: how far from i-PI's upper-triangular cell matrix a periodic cell may be (Å)
+_CELL_TOL_A = 1e-6
 
 _WATCH_INTERVAL_S = 0.05
 
@@ -81,11 +83,30 @@ def _thermostat_xml(dyn: DynamicsConfig, thermostat: str) -> str:
             "</thermostat>")
 
 
+def ipi_cell(atoms: Atoms) -> np.ndarray:
+    """i-PI's cell matrix (Å; the cell vectors as columns, upper triangular) of a periodic
+    system, or a 50 Å cube for a molecule in vacuum (the forces ignore it). A ValueError for a
+    periodic cell i-PI cannot hold as it is: its first vector not along x or its second not
+    in the xy plane."""
+    if not any(atoms.pbc):
+        return np.eye(3) * _BOX_A
+    h = atoms.cell.array.T
+    if np.abs(np.tril(h, -1)).max() > _CELL_TOL_A:
+        raise ValueError(
+            "i-PI needs the cell's first vector along x and its second in the xy plane; "
+            "turn the structure into that orientation (with ASE: atoms.set_cell("
+            "atoms.cell.standard_form()[0], scale_atoms=True)) or use engine: ase")
+    return np.triu(h)
+
+
 def build_ipi_xml(atoms: Atoms, dyn: DynamicsConfig, cfg: IPIEngineConfig, address: str,
                   port: int | None, output_prefix: str) -> str:
-    """i-PI input for one molecule: socket force field, NVE or NVT, seed, no i-PI outputs.
+    """i-PI input: socket force field, NVE or NVT, seed, no i-PI outputs; the system's
+    periodic cell, or a large box around a molecule in vacuum.
 
     Masses are ASE's, so that momenta and kinetic energies agree with the ASE engine's.
+    Positions are never wrapped (``pbc='false'`` on the socket): each atom keeps its
+    continuous path, as the ASE engine's do; the client gets the cell with them.
     """
     from ipi.engine.beads import Beads
     from ipi.engine.cell import Cell
@@ -100,7 +121,7 @@ def build_ipi_xml(atoms: Atoms, dyn: DynamicsConfig, cfg: IPIEngineConfig, addre
     input_beads = InputBeads()
     input_beads.store(beads)
     input_cell = InputCell()
-    input_cell.store(Cell(h=np.eye(3) * _BOX_A / units["length"]))
+    input_cell.store(Cell(h=ipi_cell(atoms) / units["length"]))
     ensemble = "nve" if cfg.thermostat == "nve" else "nvt"
     temperature = ("" if ensemble == "nve" else
                    f"<ensemble><temperature units='kelvin'> {dyn.temperature_K!r} "

@@ -250,3 +250,60 @@ def test_coarse_frames_of_ipi_stream_to_the_interpolator(tmp_path: Path) -> None
     ref = read(every.output.directory / "trajectory.traj", ":")
     error = np.abs(np.array([a.positions for a in fine]) - [a.positions for a in ref]).mean()
     assert error < 0.01  # quintic Hermite at 10 fs: ~2e-3 Å
+
+
+def _water_box(tmp_path: Path, cell) -> Path:
+    """Two waters in a periodic cell (a cube, or a tilted cell), as an extxyz file."""
+    from ase import Atoms
+    from ase.build import molecule
+
+    box = Atoms(cell=cell, pbc=True)
+    for shift in ([0.3, 1.5, 1.5], [3.0, 3.2, 3.4]):  # the first across the face x = 0
+        water = molecule("H2O")
+        water.positions += shift
+        box += water
+    path = tmp_path / "water2-box.extxyz"
+    box.write(path)
+    return path
+
+
+def test_a_periodic_system_runs_in_its_cell_under_ipi(tmp_path: Path) -> None:
+    """Two waters in a 5 Å cube with GFN1-xTB through i-PI: the forces i-PI reports are
+    tblite's periodic ones at the same positions (not those of the waters in vacuum), and
+    the trajectory carries the cell."""
+    box = _water_box(tmp_path, [5.0, 5.0, 5.0])
+    cfg = make_config(tmp_path, {
+        "system": {"molecule": None, "file": str(box)},
+        "calculator": {"type": "xtb", "method": "GFN1-xTB"},
+        "engine": {"type": "ipi", "thermostat": "svr"},
+        "dynamics": {"steps": 6, "temperature_K": 300, "timestep_fs": 0.5, "seed": 2}},
+        base={k: v for k, v in ETHANOL_SGDML.items() if k != "dynamics"})
+    sim = Simulation(cfg)
+    sim.run(progress=False)
+    frames = read(sim.paths["trajectory"], ":")
+    assert {tuple(a.pbc) for a in frames} == {(True, True, True)}
+    assert all(np.allclose(a.cell.array, np.eye(3) * 5.0) for a in frames)
+    last = frames[-1]
+    calc = _fresh_calculator(cfg)
+    periodic = last.copy()
+    periodic.calc = calc
+    assert np.allclose(last.get_forces(), periodic.get_forces(), atol=1e-4)
+    vacuum = last.copy()
+    vacuum.pbc = False
+    vacuum.calc = _fresh_calculator(cfg)
+    assert not np.allclose(last.get_forces(), vacuum.get_forces(), atol=1e-2)
+
+
+def test_a_cell_ipi_cannot_hold_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    box = _water_box(tmp_path, [[5.0, 0, 0], [0, 5.0, 0.5], [0.3, 0, 5.0]])
+    data = {**{k: v for k, v in ETHANOL_SGDML.items() if k != "dynamics"},
+            "system": {"file": str(box)},
+            "calculator": {"type": "xtb", "method": "GFN1-xTB"},
+            "engine": {"type": "ipi"},
+            "dynamics": {"steps": 4, "temperature_K": 300, "timestep_fs": 0.5, "seed": 2},
+            "output": {"directory": str(tmp_path / "refused")}}
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump(data))
+    assert main(["simulate", str(tmp_path / "in.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: engine: ipi:") and "xy plane" in err and "\n" not in err
+    assert not (tmp_path / "refused").exists()
