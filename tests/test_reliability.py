@@ -199,6 +199,45 @@ def test_kill_9_at_random_points_leaves_no_process_and_loses_no_frame(reference:
     _assert_same_run(reference, out)
 
 
+def test_a_second_run_into_a_held_folder_is_refused_and_kill_9_frees_it(tmp_path: Path
+                                                                         ) -> None:
+    """Issue 28, class 4: while a run writes its folder, a second `run` (another seed,
+    --overwrite), a `simulate` and a `run --resume` into it are refused in one line naming
+    the first run's pid, and touch none of its files; kill -9 of the first frees the folder
+    (the OS drops the lock with the process)."""
+    from hybridmd.run_lock import RunLock
+
+    out = tmp_path / "held"
+    long = {**RUN, "dynamics": {**RUN["dynamics"], "duration_fs": 20000},
+            "output": {**RUN["output"], "directory": str(out)}}
+    path, other, simulate = (tmp_path / f"{name}.yaml" for name in ("held", "other", "sim"))
+    path.write_text(yaml.safe_dump(long))
+    other.write_text(yaml.safe_dump({**long, "dynamics": {**long["dynamics"], "seed": 9}}))
+    simulate.write_text(yaml.safe_dump({key: RUN[key] for key in ("system", "calculator")}
+                                       | {"dynamics": {"timestep_fs": 0.5, "steps": 10},
+                                          "output": {"directory": str(out)}}))
+    first = faults.start(["run", str(path)], tmp_path / "first.log", cwd=tmp_path)
+    faults.wait_until(lambda: (out / "checkpoint.json").exists()
+                      and faults.frames_in(out / "coarse.traj") >= 5, first)
+    record = (out / "run.json").read_text()
+    frames = faults.positions(out / "coarse.traj")
+    for argv in (["run", str(other), "--overwrite"], ["simulate", str(simulate), "--overwrite"],
+                 ["run", str(path), "--resume"]):
+        second = faults.run(argv, cwd=tmp_path)
+        text = second.stdout + second.stderr
+        assert second.returncode == 2, text
+        assert "Traceback" not in text, text
+        (line,) = faults.error_lines(second.stderr)
+        assert f"another run (pid {first.pid}) holds the run folder {out}" in line, line
+    assert first.proc.poll() is None, first.output()  # the first goes on, its files its own
+    assert (out / "run.json").read_text() == record
+    assert (faults.positions(out / "coarse.traj")[:len(frames)] == frames).all()
+    tree = faults.kill(first)
+    _assert_nothing_left(tree, "kill -9 of the first run")
+    with RunLock.of_folder(out).claim():
+        pass  # free: nobody holds it any more
+
+
 def test_resume_before_the_worker_wrote_a_frame(tmp_path: Path) -> None:
     """A run killed after its first checkpoint but before the interpolator worker (still
     starting) wrote anything: --resume makes the fine trajectory from the start."""
