@@ -309,7 +309,8 @@ class HybridDynamics(MolecularDynamics):
 
 
 #: calculator parameters that say where or how a calculator runs, not what it computes
-_IO_PARAMETERS = ("directory", "label", "txt", "restart", "ignore_bad_restart_file", "profile")
+_IO_PARAMETERS = ("directory", "label", "txt", "restart", "ignore_bad_restart_file", "profile",
+                  "verbosity")
 
 
 def calculator_record(calc: Any) -> dict[str, Any]:
