@@ -90,9 +90,8 @@ class RunLock:
             holder = _holder(fd)
             os.close(fd)
             raise FolderInUseError(
-                f"{self.key}: another run ({holder}) holds {self.what}: two runs cannot "
-                f"write one folder; wait for that run to end (or stop it), or choose another "
-                f"{self.key}") from None
+                f"{self.key}: another run ({holder}) holds {self.what}; wait for it to end "
+                f"(or stop it), or choose another {self.key}") from None
         except OSError:
             os.close(fd)
             raise

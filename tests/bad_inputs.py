@@ -260,6 +260,8 @@ class Workspace:
         #: a run folder another run holds (the lock, for the workspace's life)
         assert main(["-q", "run", self.run("run-in-use")]) == 0
         self.held = RunLock.of_folder(out / "run-in-use").claim()
+        self.held_training = RunLock(out / "train-in-use" / ".model.pt.lock",
+                                     "output.checkpoint", "a training").claim()
         assert main(["-q", "train", self.train("train-done")]) == 0
         write(self.root / "fine-later.traj", read(self.root / "fine.traj", "50:"))
 
@@ -552,6 +554,9 @@ def _cases() -> list[Case]:
          lambda w: ["simulate", w.sim("sim-foreign-checkpoint"), "--resume"])
     case("simulate/resume-trajectory-of-another-run", ("trajectory.traj", "another run"),
          lambda w: ["simulate", w.sim("sim-foreign-trajectory"), "--resume"])
+    case("train/checkpoint-held-by-another-training", ("output.checkpoint",
+                                                       "another run (pid"),
+         lambda w: ["train", w.train("train-in-use")])
     case("train/resume-with-other-data", ("data.trajectories", "fine-later.traj",
                                           "not the data"),
          lambda w: ["train", w.train("train-done", data={"trajectories": [
