@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from hybridmd import __version__
 from hybridmd.errors import InputError
 from hybridmd.parallel import mpi_size, mpi_world
+from hybridmd.run_lock import RunLock
 from hybridmd.signals import Terminated, exit_code, received, terminate_raises
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def _simulate(args: argparse.Namespace) -> int:
     preflight_simulate(cfg)
     if cfg.replicas > 1 or mpi_size() > 1:
         return _simulate_replicas(cfg, args)
-    check_simulation_folder(cfg, args.resume, args.overwrite)
+    with RunLock.of_folder(cfg.output.directory).probe():  # another run's: said first
+        check_simulation_folder(cfg, args.resume, args.overwrite)
     result = Simulation(cfg).run(resume=args.resume, overwrite=args.overwrite,
                                  progress=not args.quiet)
     status = "interrupted" if result.interrupted else "finished"
@@ -63,7 +65,9 @@ def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
     from hybridmd.simulate import check_simulation_folder
 
     for k in this_rank_replicas(cfg.replicas):
-        check_simulation_folder(replica_config(cfg, k), args.resume, args.overwrite)
+        replica = replica_config(cfg, k)
+        with RunLock.of_folder(replica.output.directory).probe():  # another run's: said first
+            check_simulation_folder(replica, args.resume, args.overwrite)
     results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
                            progress=not args.quiet)
     for k, result in results:
@@ -89,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     if cfg.replicas > 1:
         for k in this_rank_replicas(cfg.replicas):  # every folder before any replica runs
             replica = replica_config(cfg, k)
-            RunFolder(replica.output.directory).check(replica, args.resume, args.overwrite)
+            with RunLock.of_folder(replica.output.directory).probe():
+                RunFolder(replica.output.directory).check(replica, args.resume, args.overwrite)
 
         def one(replica: RunConfig) -> object:
             return HybridRun(replica, context=context).run(
@@ -141,7 +146,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from hybridmd.config import TrainConfig, load_config
     from hybridmd.preflight import preflight_train
-    from hybridmd.run_lock import RunLock
     from hybridmd.training import train
 
     cfg = load_config(args.input, TrainConfig)

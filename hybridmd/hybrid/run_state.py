@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase.io import read
+from ase import Atoms
+from ase.io.trajectory import Trajectory
 
 from hybridmd.errors import RunInputError, reading
 from hybridmd.fingerprint import RUN_ID
@@ -85,12 +87,11 @@ class Checkpointer:
         coarse = self.paths["coarse"]
         with reading(coarse, "the coarse trajectory of this run",
                      fix="start again with --overwrite"):
-            frames = read(coarse, index=":") if coarse.exists() else []
-        if len(frames) < committed:
-            raise RunInputError(f"{coarse} holds {len(frames)} frames, the checkpoint counts "
+            n_frames, last = _count_and_frame(coarse, committed - 1)
+        if n_frames < committed:
+            raise RunInputError(f"{coarse} holds {n_frames} frames, the checkpoint counts "
                                 f"{committed}: the folder was changed by hand; start again "
                                 "with --overwrite")
-        last = frames[committed - 1] if committed else None
         if last is not None and not (np.array_equal(last.positions, frame.positions) and
                                      last.info.get("coarse_index") == frame.index):
             raise RunInputError(
@@ -125,3 +126,12 @@ class Checkpointer:
         log.info("resuming at coarse frame %d (%d committed; fine output continues after "
                  "coarse frame %d)", frame.index, state["committed"], fine_end)
         return (primer, resend), fine_end * loop.n + 1
+
+
+def _count_and_frame(path: Path, index: int) -> tuple[int, Atoms | None]:
+    """The frames in an ASE trajectory, and its frame ``index`` (None if it has none such)."""
+    if not path.exists():
+        return 0, None
+    with Trajectory(str(path)) as traj:
+        n = len(traj)
+        return n, (traj[index] if 0 <= index < n else None)
