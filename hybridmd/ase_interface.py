@@ -228,17 +228,19 @@ class HybridDynamics(MolecularDynamics):
                  loginterval: int = 1):
         if atoms.calc is None:
             raise ValueError("HybridDynamics simulates with the atoms' calculator: set atoms.calc")
+        from hybridmd.run_lock import RunLock
+
+        self.directory = Path(directory)
+        #: the folder is this dynamics' until ``close`` (another run's: refused here)
+        self._lock = RunLock.of_folder(self.directory, "directory").claim()
         super().__init__(atoms, timestep=stride * timestep_fs * units.fs, trajectory=trajectory,
                          logfile=logfile, loginterval=loginterval)
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         start = self.directory / "start.extxyz"
         atoms.write(start, format="extxyz")
         moving = atoms.get_momenta().any()
-        calc = type(atoms.calc)
         self._input = {
             "system": {"file": str(start.resolve())},
-            "calculator": {"type": "ase", "import_path": f"{calc.__module__}:{calc.__name__}"},
+            "calculator": calculator_record(atoms.calc),
             "dynamics": {"integrator": thermostat, "timestep_fs": timestep_fs,
                          "temperature_K": temperature_K, "tau_fs": tau_fs,
                          "friction_per_fs": friction_per_fs, "seed": seed,
@@ -272,7 +274,7 @@ class HybridDynamics(MolecularDynamics):
             data["dynamics"]["steps"] = steps * self._input["hybrid"]["stride"]
             cfg = parse_config(data, RunConfig, str(self.directory / "HybridDynamics"))
             self._run = HybridRun(cfg, calculator=self.atoms.calc,
-                                  monitor_calculator=self._monitor_calc)
+                                  monitor_calculator=self._monitor_calc, lock=self._lock)
             self._run.loop.on_commit(self._committed)
         self.summary = self._run.advance(steps).summary
         return True
@@ -284,9 +286,13 @@ class HybridDynamics(MolecularDynamics):
             self._run.loop.current.index)
 
     def close(self) -> None:
-        """Stop the monitors and close the timeline (the outputs are already complete)."""
-        if self._run is not None:
-            self._run.close()
+        """Stop the monitors, close the timeline (the outputs are already complete) and let
+        the folder go."""
+        try:
+            if self._run is not None:
+                self._run.close()
+        finally:
+            self._lock.release()
 
     def _committed(self, frame: Any) -> None:
         atoms, calc = self.atoms, self.atoms.calc
@@ -300,3 +306,29 @@ class HybridDynamics(MolecularDynamics):
             self.call_observers()
         finally:
             atoms.calc = calc
+
+
+#: calculator parameters that say where or how a calculator runs, not what it computes
+_IO_PARAMETERS = ("directory", "label", "txt", "restart", "ignore_bad_restart_file", "profile",
+                  "verbosity")
+
+
+def calculator_record(calc: Any) -> dict[str, Any]:
+    """An ASE calculator as a run records it: its class and its settings (``parameters``,
+    else ``todict()``), so that a force field learned with one level of theory is not taken
+    up by a run with another (the input's ``calculator: {type: ase}`` section, kwargs the
+    settings)."""
+    import json
+
+    cls = type(calc)
+    settings = getattr(calc, "parameters", None)
+    if not isinstance(settings, dict):
+        todict = getattr(calc, "todict", None)
+        settings = todict() if callable(todict) else {}
+    settings = {k: v for k, v in settings.items() if k not in _IO_PARAMETERS}
+
+    def plain(value: Any) -> Any:
+        return value.tolist() if hasattr(value, "tolist") else repr(value)
+
+    return {"type": "ase", "import_path": f"{cls.__module__}:{cls.__qualname__}",
+            "kwargs": json.loads(json.dumps(settings, default=plain, sort_keys=True))}

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from hybridmd import __version__
 from hybridmd.errors import InputError
-from hybridmd.parallel import abort_on_error, mpi_size, mpi_world
+from hybridmd.parallel import mpi_size, mpi_world
+from hybridmd.run_lock import RunLock
 from hybridmd.signals import Terminated, exit_code, received, terminate_raises
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def _simulate(args: argparse.Namespace) -> int:
     preflight_simulate(cfg)
     if cfg.replicas > 1 or mpi_size() > 1:
         return _simulate_replicas(cfg, args)
-    check_simulation_folder(cfg, args.resume, args.overwrite)
+    with RunLock.of_folder(cfg.output.directory).probe():  # another run's: said first
+        check_simulation_folder(cfg, args.resume, args.overwrite)
     result = Simulation(cfg).run(resume=args.resume, overwrite=args.overwrite,
                                  progress=not args.quiet)
     status = "interrupted" if result.interrupted else "finished"
@@ -66,7 +68,9 @@ def _simulate_replicas(cfg: SimulationConfig, args: argparse.Namespace) -> int:
     from hybridmd.simulate import check_simulation_folder
 
     for k in this_rank_replicas(cfg.replicas):
-        check_simulation_folder(replica_config(cfg, k), args.resume, args.overwrite)
+        replica = replica_config(cfg, k)
+        with RunLock.of_folder(replica.output.directory).probe():  # another run's: said first
+            check_simulation_folder(replica, args.resume, args.overwrite)
     results = run_replicas(cfg, resume=args.resume, overwrite=args.overwrite,
                            progress=not args.quiet)
     for k, result in results:
@@ -93,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
     if cfg.replicas > 1:
         for k in this_rank_replicas(cfg.replicas):  # every folder before any replica runs
             replica = replica_config(cfg, k)
-            RunFolder(replica.output.directory).check(replica, args.resume, args.overwrite)
+            with RunLock.of_folder(replica.output.directory).probe():
+                RunFolder(replica.output.directory).check(replica, args.resume, args.overwrite)
 
         def one(replica: RunConfig) -> object:
             return HybridRun(replica, context=context).run(
@@ -149,8 +154,20 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.input, TrainConfig)
     args.writes = cfg.output.checkpoint
+    path = cfg.output.checkpoint
+    lock = RunLock(path.with_name(f".{path.name}.lock"), "output.checkpoint",
+                   f"the checkpoint {path}")
+    probed = lock.probe().held  # another training of this checkpoint: refused first
     preflight_train(cfg, args.resume, args.overwrite, args.start_from)
-    result = train(cfg, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
+
+    def on_start() -> None:  # the data read and checked: the checkpoint is this training's
+        lock.claim()
+        if not probed:
+            preflight_train(cfg, args.resume, args.overwrite, args.start_from)
+
+    with lock:
+        result = train(cfg, resume=args.resume, progress=not args.quiet,
+                       start_from=args.start_from, on_start=on_start)
     print(f"trained {result.epochs} epochs in {result.minutes:.1f} min: best validation "
           f"position MAE {result.best_val_position_mae:.2e} Å -> {result.checkpoint}")
     return 0
@@ -442,18 +459,48 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    """The sub-command, with every way it can end turned into an exit code."""
+    """The sub-command, with every way it can end turned into an exit code; under MPI a rank
+    that ends with an error ends the whole job (the others may be waiting for it)."""
+    with terminate_raises():
+        code, failed = _outcome(args)
+    if failed:
+        _abort_the_job(code)
+    return code
+
+
+def _outcome(args: argparse.Namespace) -> tuple[int, bool]:
+    """The exit code, and whether the command ended with an error (each said in one line)."""
     try:
-        with terminate_raises(), abort_on_error():  # under MPI: one rank's error ends all ranks
-            return args.func(args)
+        return args.func(args), False
     except InputError as exc:
+        _after_rank_0()
         _report(exc, args.debug)
-        return 2
+        return 2, True
     except (KeyboardInterrupt, Terminated) as exc:
-        return _stopped(exc, args)
+        return _stopped(exc, args), True
     except Exception as exc:  # noqa: BLE001 (every failure ends in one line and exit code 1)
         stopped = _interrupt_behind(exc)
-        return _failed(exc, args) if stopped is None else _stopped(exc, args, stopped)
+        return (_failed(exc, args) if stopped is None else _stopped(exc, args, stopped)), True
+
+
+def _after_rank_0() -> None:
+    """On an MPI rank other than 0, which finds the same bad input as rank 0: wait a moment
+    for rank 0 to say it and end the job (one line in all), then say it anyway (a problem of
+    this rank's own)."""
+    import time
+
+    if mpi_size() > 1 and mpi_world().Get_rank() != 0:
+        time.sleep(2.0)
+
+
+def _abort_the_job(code: int) -> None:
+    """Under ``mpiexec``: end every rank with ``code`` (one rank's error would leave the
+    others waiting for it); nothing without MPI."""
+    if mpi_size() <= 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    mpi_world().Abort(code)
 
 
 def _interrupt_behind(exc: BaseException) -> BaseException | None:

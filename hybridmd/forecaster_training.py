@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,13 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
                      window_step: int = 1, seed: int = 0, threads: int | None = None,
                      progress: bool = True,
                      provenance: list[dict[str, Any]] | None = None,
-                     start_from: str | Path | None = None) -> ForecasterTrainResult:
+                     start_from: str | Path | None = None,
+                     on_start: Callable[[], None] | None = None) -> ForecasterTrainResult:
     """Fit a forecaster within a wall-time budget (Adam, cosine decay over the budget).
 
     ``start_from``: a forecaster (file or shipped name) whose network and scales the training
-    starts from, for the same molecule, Δτ and stride (its own hidden/layers are kept).
+    starts from, for the same molecule, Δτ and stride (its own hidden/layers are kept);
+    ``on_start``: called once the data and the network are set up, before the training.
     """
     set_up_torch(seed, threads)
     pairs = _Pairs(trajectories, stride, validation_fraction, window_step)
@@ -132,6 +135,8 @@ def train_forecaster(trajectories: list[Trajectory], stride: int, checkpoint: Pa
         scales, net = initial.scales, initial.net
         fine_tuned_from = {"checkpoint": initial.metadata["checkpoint"],
                            "provenance": initial.metadata.get("provenance", [])}
+    if on_start is not None:
+        on_start()
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     rng = np.random.default_rng(seed)
     h = stride * pairs.dt_fs

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 #: input keys that may change between a run and its resumption (to extend a run)
 RESUMABLE_CHANGES = {("dynamics", "steps"), ("dynamics", "duration_fs")}
+#: settings a training may change on --resume (to train longer), and the data (compared by
+#: content, wherever its files now are)
+RESUMABLE_TRAINING = {("training", "max_epochs"), ("training", "max_minutes"),
+                      ("training", "early_stopping_patience"), ("training", "threads"),
+                      ("training", "device"), ("data", "trajectories"),
+                      ("output", "checkpoint")}
 #: the fix for a run folder whose files are damaged
 _FRESH_FIX = "start again with --overwrite"
 
@@ -198,12 +204,13 @@ def check_unchanged_input(metadata: Path, now: dict[str, Any], out: Path) -> Non
             "dynamics.steps/duration_fs may change on --resume (to extend a run)")
 
 
-def check_resume_state(path: Path) -> None:
-    """The pickled stream tail of a hybrid run unpickles."""
+def check_resume_state(path: Path) -> dict[str, Any]:
+    """The pickled stream tail of a hybrid run unpickles; what it holds."""
     with reading(path, "the saved state of this run", fix=_FRESH_FIX), open(path, "rb") as fh:
         saved = pickle.load(fh)
     if not isinstance(saved, dict) or "tail" not in saved:
         raise InputError(f"{path} is not the saved state of a hybrid run; {_FRESH_FIX}")
+    return saved
 
 
 # ----------------------------------------------------------------------------- structure, models
@@ -283,7 +290,37 @@ def preflight_train(cfg: TrainConfig, resume: bool, overwrite: bool,
         if data.get("training_state") is None:
             raise InputError(f"{key}: {path} holds no training state to resume (a shipped or "
                              "final model); train without --resume")
+        check_same_training(data.get("metadata") or {}, cfg, path)
     elif path.exists() and not overwrite:
         raise InputError(f"{key}: {path} already exists; replace it with --overwrite, "
                          "continue its training with --resume, or choose another "
                          "output.checkpoint")
+
+
+def check_same_training(meta: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    """`train --resume`: the checkpoint's training had these settings and this data (the
+    files' contents, in order); only its length may change."""
+    from hybridmd.fingerprint import sha256
+
+    fix = ("--resume goes on with the training's own data and settings; restore them, or "
+           "start again with --overwrite")
+    before = meta.get("config")
+    if isinstance(before, dict):
+        changed = [k for k in changed_keys(before, cfg.model_dump(mode="json"))
+                   if k[:2] not in RESUMABLE_TRAINING]
+        if changed:
+            raise InputError(f"the input changed since the training in {path} started "
+                             f"({', '.join('.'.join(map(str, k)) for k in changed)}); {fix}")
+    files = meta.get("data_files")
+    if not isinstance(files, list):
+        return
+    sources = [src.path for src in cfg.data.trajectories]
+    if len(sources) != len(files):
+        raise InputError(f"data.trajectories: {len(sources)} files; the training in {path} "
+                         f"started with {len(files)} ({', '.join(f['path'] for f in files)}); "
+                         f"{fix}")
+    for source, was in zip(sources, files, strict=True):
+        if sha256(source) != was.get("sha256"):
+            raise InputError(f"data.trajectories: {source} is not the data the training in "
+                             f"{path} started with ({was.get('path')}, sha256 "
+                             f"{str(was.get('sha256'))[:12]}…); {fix}")

@@ -24,6 +24,7 @@ from hybridmd.engines.ase_md import (
 )
 from hybridmd.engines.ipi import RESTART_NAME, IPIEngine, ipi_cell
 from hybridmd.errors import RunInputError, SimulationError, reading
+from hybridmd.fingerprint import RUN_ID, check_files, check_run_id, record
 from hybridmd.output import (
     CHECKPOINT_NAME,
     LOG_NAME,
@@ -37,6 +38,7 @@ from hybridmd.output import (
 )
 from hybridmd.periodic import Cell
 from hybridmd.preflight import check_run_folder, check_unchanged_input, input_files, read_json
+from hybridmd.run_lock import RunLock
 from hybridmd.safety import check_state
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import CoarseFrame, StreamingInterpolation
@@ -85,6 +87,27 @@ def check_simulation_folder(cfg: SimulationConfig, resume: bool, overwrite: bool
                      inputs=input_files(cfg))
     if resume:
         check_unchanged_input(paths["metadata"], cfg.model_dump(mode="json"), out)
+        meta = read_json(paths["metadata"], "this run's record")
+        checkpoint = read_json(paths["checkpoint"], "a checkpoint of this run")
+        check_run_id(paths["checkpoint"], checkpoint.get(RUN_ID), meta, out)
+        check_files(meta, cfg, out)
+        _check_last_frame(paths["trajectory"], checkpoint)
+
+
+def _check_last_frame(trajectory: Path, checkpoint: dict[str, Any]) -> None:
+    """The last frame the checkpoint counts is the trajectory's (recorded since run ids)."""
+    frames, last = checkpoint.get("frames"), checkpoint.get("last_frame")
+    if last is None or not frames:
+        return
+    with reading(trajectory, "the trajectory of this run", fix="start again with --overwrite"):
+        atoms = read(trajectory, index=int(frames) - 1)
+        expected = np.array(last, dtype=float)
+    if atoms.positions.shape != expected.shape or not np.allclose(atoms.positions, expected,
+                                                                  rtol=0, atol=1e-6):
+        raise RunInputError(
+            f"{trajectory}: its frame {int(frames) - 1} is not the last frame the checkpoint "
+            "counts: the trajectory belongs to another run; put back the run's own, or start "
+            "again with --overwrite")
 
 
 class Simulation:
@@ -114,6 +137,9 @@ class Simulation:
         self.step_index = 0
         self.frames_written = 0
         self.stream: StreamingInterpolation | None = None
+        self.run_id: str | None = None  #: the run's id (run.json), once the folder is ready
+        self._last_frame: np.ndarray | None = None  #: positions of the last frame written
+        self.lock = RunLock.of_folder(cfg.output.directory)
 
     def _initial_momenta(self) -> None:
         dyn = self.cfg.dynamics
@@ -128,7 +154,13 @@ class Simulation:
     # ------------------------------------------------------------------ output folder
 
     def _prepare_output(self, resume: bool, overwrite: bool) -> None:
+        """The folder locked for this run (refused while another run holds it) and checked
+        for the flags; cleared for a fresh run."""
+        probed = self.lock.probe().held
         check_simulation_folder(self.cfg, resume, overwrite)
+        self.lock.claim()
+        if not probed:  # the folder had no lock file: checked again, now that it is this run's
+            check_simulation_folder(self.cfg, resume, overwrite)
         if resume:
             return
         for path in self.paths.values():
@@ -147,6 +179,9 @@ class Simulation:
             self.engine.set_state(ckpt["engine"])
             self.step_index = ckpt["step"]
             self.frames_written = ckpt["frames"]
+        self.run_id = meta.get(RUN_ID)
+        if ckpt.get("last_frame") is not None:
+            self._last_frame = np.array(ckpt["last_frame"])
         with reading(self.paths["trajectory"], "the trajectory of this run",
                      fix="start again with --overwrite"):
             dropped = truncate_frames(self.paths["trajectory"], self.frames_written)
@@ -168,20 +203,31 @@ class Simulation:
             "momenta": self.atoms.get_momenta().tolist(),
             "engine": self.engine.get_state(),
             "finished": finished,
+            "last_frame": None if self._last_frame is None else self._last_frame.tolist(),
+            RUN_ID: self.run_id,
         })
 
     # ------------------------------------------------------------------ the run
 
     def run(self, resume: bool = False, overwrite: bool = False,
             progress: bool = True) -> SimulationResult:
-        """Run (or continue) the simulation to ``dynamics.n_steps`` steps."""
+        """Run (or continue) the simulation to ``dynamics.n_steps`` steps (the folder locked
+        for it while it runs)."""
+        try:
+            self._prepare_output(resume, overwrite)
+            return self._run(resume, progress)
+        finally:
+            self.lock.release()
+
+    def _run(self, resume: bool, progress: bool) -> SimulationResult:
         cfg = self.cfg
-        self._prepare_output(resume, overwrite)
         if resume:
             self._restore()
         else:
-            write_json_atomic(self.paths["metadata"], run_metadata(
-                self._input_echo(), describe_calculator(cfg.calculator)))
+            identity = record(cfg)
+            self.run_id = identity[RUN_ID]
+            write_json_atomic(self.paths["metadata"], {**run_metadata(
+                self._input_echo(), describe_calculator(cfg.calculator)), **identity})
         n_steps = cfg.dynamics.n_steps
         stride, log_stride = cfg.output.stride, cfg.output.log_stride or cfg.output.stride
         self.stream = self._start_stream(resume)
@@ -260,6 +306,7 @@ class Simulation:
         if write_frame:
             writer.write(atoms)
             self.frames_written += 1
+            self._last_frame = atoms.positions.copy()
             if self.stream is not None:
                 self.stream.submit(self._coarse_frame(atoms, forces))
         return write_frame

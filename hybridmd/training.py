@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from hybridmd.config import TrainConfig
 from hybridmd.errors import InputError
+from hybridmd.fingerprint import sha256
 from hybridmd.fitting import (
     BestWeights,
     Progress,
@@ -191,6 +193,9 @@ class Trainer:
         self.provenance = [{"path": str(src.path), "frames": len(t), "dt_fs": t.dt_fs,
                             "velocities": t.metadata.get("velocities")}
                            for src, t in zip(cfg.data.trajectories, trajectories, strict=True)]
+        #: the data's fingerprint, so that --resume goes on with the very same data
+        self.data_files = [{"path": str(src.path), "sha256": sha256(src.path)}
+                           for src in cfg.data.trajectories]
         m = cfg.model
         self.source = WindowSource(trajectories, m.stride, m.context,
                                    cfg.data.validation_fraction, cfg.data.window_step)
@@ -347,6 +352,7 @@ class Trainer:
         state = self._training_state()
         self.net.load_state_dict(self.best.state)
         meta = {"name": self.net.kind, "provenance": self.provenance,
+                "data_files": self.data_files,
                 "fine_tuned_from": self.fine_tuned_from,
                 "config": self.cfg.model_dump(mode="json"),
                 "temperature_range_K": self.temperature_range,
@@ -419,8 +425,11 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
-          start_from: str | Path | None = None) -> TrainResult:
-    """Train (or resume training) as configured; ``start_from``: fine-tune a checkpoint."""
+          start_from: str | Path | None = None,
+          on_start: Callable[[], None] | None = None) -> TrainResult:
+    """Train (or resume training) as configured; ``start_from``: fine-tune a checkpoint;
+    ``on_start``: called once the data and the network are set up, before anything is
+    written (the command line takes the checkpoint's lock there)."""
     if resume and start_from is not None:
         raise ValueError("give --resume (go on with this input's own checkpoint) or --from "
                          "(start from another checkpoint), not both")
@@ -428,15 +437,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         if resume:
             raise ValueError("--resume is for interpolator training; a forecaster trains within "
                              "its time budget in one go")
-        return _train_forecaster(cfg, progress, start_from)
+        return _train_forecaster(cfg, progress, start_from, on_start)
     trainer = Trainer(cfg, start_from)
+    if on_start is not None:
+        on_start()
     if resume:
         trainer.resume()
     return trainer.run(progress=progress)
 
 
-def _train_forecaster(cfg: TrainConfig, progress: bool,
-                      start_from: str | Path | None) -> TrainResult:
+def _train_forecaster(cfg: TrainConfig, progress: bool, start_from: str | Path | None,
+                      on_start: Callable[[], None] | None = None) -> TrainResult:
     """The hybrid loop's forecaster from the same kind of input (context is not used)."""
     opt = cfg.training
     trajectories = [read_trajectory(src.path, src.format, dt_fs=src.dt_fs)
@@ -450,6 +461,6 @@ def _train_forecaster(cfg: TrainConfig, progress: bool,
         batches_per_epoch=opt.batches_per_epoch,
         validation_fraction=cfg.data.validation_fraction, window_step=cfg.data.window_step,
         seed=opt.seed, threads=opt.threads, progress=progress, provenance=provenance,
-        start_from=start_from)
+        start_from=start_from, on_start=on_start)
     return TrainResult(result.checkpoint, result.epochs, math.nan, result.best_val_position_mae,
                        result.minutes, result.history)

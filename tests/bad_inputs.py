@@ -207,6 +207,7 @@ class Workspace:
 
         with contextlib.redirect_stdout(io.StringIO()):  # their summaries
             self._make_runs(main)
+            self._make_foreign_files(main)
 
     def _make_runs(self, main: Callable[[list[str]], int]) -> None:
         for name in ("sim-done", "sim-bad-checkpoint", "sim-bad-trajectory"):
@@ -225,6 +226,47 @@ class Workspace:
         record.mkdir()
         shutil.copy(self.out / "run-done" / "fine.traj", record / "fine.traj")
         (record / "run.json").write_text(json.dumps({"input": {}})[:-3])
+
+    def _make_foreign_files(self, main: Callable[[list[str]], int]) -> None:
+        """Run folders holding another run's files (issue 28, class 4), a folder another run
+        holds, and a training to resume with other data or settings."""
+        from hybridmd.run_lock import RunLock
+
+        shutil.copy(interpolator_path("ethanol-bilstm-10fs"), self.root / "interp.pt")
+        for name in ("run-foreign-checkpoint", "run-foreign-state", "run-foreign-coarse",
+                     "run-other-molecule", "run-other-time-step"):
+            assert main(["-q", "run", self.run(name)]) == 0
+        assert main(["-q", "run", self.run("run-other-seed", dynamics={"seed": 2})]) == 0
+        assert main(["-q", "run", self.run("run-interp", hybrid={
+            "interpolator": self.path("interp.pt")})]) == 0
+        for name in ("sim-foreign-checkpoint", "sim-foreign-trajectory"):
+            assert main(["-q", "simulate", self.sim(name)]) == 0
+        assert main(["-q", "simulate", self.sim("sim-other-seed", dynamics={"seed": 2})]) == 0
+        out, done = self.out, self.out / "run-done"
+        shutil.copy(done / "checkpoint.json", out / "run-foreign-checkpoint")
+        shutil.copy(done / "resume-state.pkl", out / "run-foreign-state")
+        shutil.copy(out / "run-other-seed" / "coarse.traj", out / "run-foreign-coarse")
+        shutil.copy(out / "sim-done" / "checkpoint.json", out / "sim-foreign-checkpoint")
+        shutil.copy(out / "sim-other-seed" / "trajectory.traj", out / "sim-foreign-trajectory")
+        # the interpolator file swapped for another network under the same name
+        shutil.copy(interpolator_path("ethanol-bilstm-10fs-100-600K"), self.root / "interp.pt")
+        # this run's own checkpoint (its run id), holding another molecule or time grid
+        path = out / "run-other-molecule" / "checkpoint.json"
+        state = json.loads(path.read_text())
+        for key in ("positions", "arrival", "departure", "forces"):
+            state["frame"][key] = state["frame"][key][:3]
+        path.write_text(json.dumps(state))
+        path = out / "run-other-time-step" / "checkpoint.json"
+        state = json.loads(path.read_text())
+        state["frame"]["time_fs"] *= 2
+        path.write_text(json.dumps(state))
+        #: a run folder another run holds (the lock, for the workspace's life)
+        assert main(["-q", "run", self.run("run-in-use")]) == 0
+        self.held = RunLock.of_folder(out / "run-in-use").claim()
+        self.held_training = RunLock(out / "train-in-use" / ".model.pt.lock",
+                                     "output.checkpoint", "a training").claim()
+        assert main(["-q", "train", self.train("train-done")]) == 0
+        write(self.root / "fine-later.traj", read(self.root / "fine.traj", "50:"))
 
     # -- inputs --------------------------------------------------------------------------------
     def _input(self, kind: str, base: dict[str, Any], name: str, changes: dict[str, Any]) -> str:
@@ -490,6 +532,45 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("run-bad-coarse"), "--resume"])
     case("run/resume-changed-input", ("input changed", "hybrid.queue_size"),
          lambda w: ["run", w.run("run-done", hybrid={"queue_size": 3}), "--resume"])
+    # ---------------------------------------------------------------- run folders: whose files
+    case("run/folder-held-by-another-run", ("output.directory", "another run (pid",
+                                            "run-in-use"),
+         lambda w: ["run", w.run("run-in-use"), "--resume"])
+    case("run/folder-held-by-another-run-overwrite", ("another run (pid", "run-in-use"),
+         lambda w: ["run", w.run("run-in-use"), "--overwrite"])
+    case("simulate/folder-held-by-another-run", ("another run (pid", "run-in-use"),
+         lambda w: ["simulate", w.sim("run-in-use", output={
+             "directory": str(w.out / "run-in-use")}), "--overwrite"])
+    case("run/resume-checkpoint-of-another-run", ("checkpoint.json", "another run",
+                                                  "--overwrite"),
+         lambda w: ["run", w.run("run-foreign-checkpoint"), "--resume"])
+    case("run/resume-state-of-another-run", ("resume-state.pkl", "another run"),
+         lambda w: ["run", w.run("run-foreign-state"), "--resume"])
+    case("run/resume-coarse-frames-of-another-run", ("coarse.traj", "another run"),
+         lambda w: ["run", w.run("run-foreign-coarse"), "--resume"])
+    case("run/resume-interpolator-swapped", ("hybrid.interpolator", "interp.pt",
+                                             "not the file the run", "sha256"),
+         lambda w: ["run", w.run("run-interp", hybrid={"interpolator": w.path("interp.pt")}),
+                    "--resume"])
+    case("run/resume-checkpoint-of-another-molecule", ("checkpoint.json", "3 atoms", "9"),
+         lambda w: ["run", w.run("run-other-molecule"), "--resume"])
+    case("run/resume-checkpoint-of-another-time-step", ("checkpoint.json", "stride 20",
+                                                        "0.5 fs"),
+         lambda w: ["run", w.run("run-other-time-step"), "--resume"])
+    case("simulate/resume-checkpoint-of-another-run", ("checkpoint.json", "another run"),
+         lambda w: ["simulate", w.sim("sim-foreign-checkpoint"), "--resume"])
+    case("simulate/resume-trajectory-of-another-run", ("trajectory.traj", "another run"),
+         lambda w: ["simulate", w.sim("sim-foreign-trajectory"), "--resume"])
+    case("train/checkpoint-held-by-another-training", ("output.checkpoint",
+                                                       "another run (pid"),
+         lambda w: ["train", w.train("train-in-use")])
+    case("train/resume-with-other-data", ("data.trajectories", "fine-later.traj",
+                                          "not the data"),
+         lambda w: ["train", w.train("train-done", data={"trajectories": [
+             {"path": w.path("fine-later.traj")}]}), "--resume"])
+    case("train/resume-with-other-settings", ("input changed", "model.hyperparameters.hidden"),
+         lambda w: ["train", w.train("train-done", model={"hyperparameters": {"hidden": 16}}),
+                    "--resume"])
 
     # ---------------------------------------------------------------- serve
     case("serve/typo-in-dynamics", ("dynamics.tmestep_fs", "timestep_fs"),

@@ -3,6 +3,8 @@ shipped sGDML model, and the worked example workflows/ase_observer.py."""
 
 from __future__ import annotations
 
+import json
+import os
 import runpy
 
 import numpy as np
@@ -146,3 +148,79 @@ def test_hybrid_dynamics_example(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "30 segments" in out and "force calls against 601" in out
     assert len(read(tmp_path / "run" / "fine.traj", ":")) == 601
+
+
+def test_hybrid_dynamics_holds_its_folder(tmp_path):
+    """Issue 28, class 4: a second HybridDynamics on the folder of one still open is refused
+    (it would replace the first's outputs); after close() the folder is free."""
+    from hybridmd.ase_interface import HybridDynamics
+    from hybridmd.run_lock import FolderInUseError
+
+    def make() -> HybridDynamics:
+        return HybridDynamics(ethanol(), timestep_fs=0.5, stride=20, directory=tmp_path / "run",
+                              forecaster="ethanol-forecaster-10fs")
+
+    first = make()
+    first.run(1)
+    with pytest.raises(FolderInUseError, match=rf"directory: another run \(pid {os.getpid()}\) "
+                       "holds the run folder"):
+        make()
+    assert len(read(tmp_path / "run" / "coarse.traj", ":")) == 2  # the first's, untouched
+    first.close()
+    make().close()
+
+
+def _learned_file(folder, calculator) -> str:
+    """An earlier learning run's force field (a real sGDML fit to 8 ethanol frames), as if
+    learned with ``calculator``."""
+    from hybridmd.ase_interface import calculator_record
+    from hybridmd.hybrid.dataset import ExpensiveFrames
+    from hybridmd.hybrid.force_field import FitSettings, fit_force_field
+    from hybridmd.hybrid.learned_file import save_learned
+
+    atoms, rng = ethanol(), np.random.default_rng(0)
+    start, frames = atoms.positions.copy(), []
+    for _ in range(8):
+        atoms.positions = start + 0.03 * rng.standard_normal(start.shape)
+        frames.append((atoms.positions.copy(), atoms.get_forces(), atoms.get_potential_energy()))
+    r, f, e = (np.array(x) for x in zip(*frames, strict=True))
+    settings = FitSettings(max_frames=8)
+    model = fit_force_field(r, f, e, atoms.numbers, settings, version=1)
+    dataset = ExpensiveFrames(len(atoms))
+    dataset.add(r, f, e, "simulation")
+    folder.mkdir()
+    record = calculator_record(calculator)
+    return str(save_learned(folder, model, dataset, atoms.numbers, atoms.get_masses(), 0.5, 20,
+                            settings, {"calculator": record, "calculator_config": record,
+                                       "run": str(folder)}))
+
+
+def test_a_force_field_learned_with_other_calculator_settings_is_refused(tmp_path):
+    """Issue 28, class 6: HybridDynamics records the calculator's class and settings, so a
+    force field learned with GFN2-xTB is not taken up by a GFN1-xTB run (the command line
+    refuses the same); with the same settings it is."""
+    tblite = pytest.importorskip("tblite.ase")
+    from hybridmd.ase_interface import HybridDynamics
+    from hybridmd.errors import RunInputError
+
+    learned = _learned_file(tmp_path / "learned", tblite.TBLite(method="GFN2-xTB"))
+
+    def dynamics(name: str, method: str) -> HybridDynamics:
+        atoms = read(geometry_path("ethanol"))
+        atoms.calc = tblite.TBLite(method=method, verbosity=0)
+        return HybridDynamics(atoms, timestep_fs=0.5, stride=20, directory=tmp_path / name,
+                              forecaster=learned)
+
+    gfn1 = dynamics("gfn1", "GFN1-xTB")
+    with pytest.raises(RunInputError, match="learned from another calculator.*GFN2-xTB.*"
+                       "this run's is .*GFN1-xTB"):
+        gfn1.run(1)
+    gfn1.close()
+    assert not (tmp_path / "gfn1" / "run.json").exists()  # refused before the run wrote
+    gfn2 = dynamics("gfn2", "GFN2-xTB")
+    gfn2.run(1)
+    gfn2.close()
+    calculator = json.loads((tmp_path / "gfn2" / "run.json").read_text())["input"]["calculator"]
+    assert calculator["import_path"] == "tblite.ase:TBLite"
+    assert calculator["kwargs"]["method"] == "GFN2-xTB"
+    assert "verbosity" not in calculator["kwargs"]

@@ -229,6 +229,45 @@ def test_kill_9_at_random_points_leaves_no_process_and_loses_no_frame(reference:
     _assert_same_run(reference, out)
 
 
+def test_a_second_run_into_a_held_folder_is_refused_and_kill_9_frees_it(tmp_path: Path
+                                                                         ) -> None:
+    """Issue 28, class 4: while a run writes its folder, a second `run` (another seed,
+    --overwrite), a `simulate` and a `run --resume` into it are refused in one line naming
+    the first run's pid, and touch none of its files; kill -9 of the first frees the folder
+    (the OS drops the lock with the process)."""
+    from hybridmd.run_lock import RunLock
+
+    out = tmp_path / "held"
+    long = {**RUN, "dynamics": {**RUN["dynamics"], "duration_fs": 20000},
+            "output": {**RUN["output"], "directory": str(out)}}
+    path, other, simulate = (tmp_path / f"{name}.yaml" for name in ("held", "other", "sim"))
+    path.write_text(yaml.safe_dump(long))
+    other.write_text(yaml.safe_dump({**long, "dynamics": {**long["dynamics"], "seed": 9}}))
+    simulate.write_text(yaml.safe_dump({key: RUN[key] for key in ("system", "calculator")}
+                                       | {"dynamics": {"timestep_fs": 0.5, "steps": 10},
+                                          "output": {"directory": str(out)}}))
+    first = faults.start(["run", str(path)], tmp_path / "first.log", cwd=tmp_path)
+    faults.wait_until(lambda: (out / "checkpoint.json").exists()
+                      and faults.frames_in(out / "coarse.traj") >= 5, first)
+    record = (out / "run.json").read_text()
+    frames = faults.positions(out / "coarse.traj")
+    for argv in (["run", str(other), "--overwrite"], ["simulate", str(simulate), "--overwrite"],
+                 ["run", str(path), "--resume"]):
+        second = faults.run(argv, cwd=tmp_path)
+        text = second.stdout + second.stderr
+        assert second.returncode == 2, text
+        assert "Traceback" not in text, text
+        (line,) = faults.error_lines(second.stderr)
+        assert f"another run (pid {first.pid}) holds the run folder {out}" in line, line
+    assert first.proc.poll() is None, first.output()  # the first goes on, its files its own
+    assert (out / "run.json").read_text() == record
+    assert (faults.positions(out / "coarse.traj")[:len(frames)] == frames).all()
+    tree = faults.kill(first)
+    _assert_nothing_left(tree, "kill -9 of the first run")
+    with RunLock.of_folder(out).claim():
+        pass  # free: nobody holds it any more
+
+
 def test_resume_before_the_worker_wrote_a_frame(tmp_path: Path) -> None:
     """A run killed after its first checkpoint but before the interpolator worker (still
     starting) wrote anything: --resume makes the fine trajectory from the start."""
@@ -382,19 +421,36 @@ def test_kill_9_of_simulate_with_an_interpolator_worker_leaves_no_process(tmp_pa
     _assert_nothing_left(tree, "kill -9 of simulate")
 
 
-@pytest.mark.skipif(not (MPIEXEC.exists() and find_spec("mpi4py")),
-                    reason=f"needs mpi4py and {MPIEXEC}")
+needs_mpi = pytest.mark.skipif(not (MPIEXEC.exists() and find_spec("mpi4py")),
+                               reason=f"needs mpi4py and {MPIEXEC}")
+
+
+def _mpi_start(ranks: int, args: list[str], log: Path, cwd: Path,
+               env: dict[str, str] = faults.ENV) -> faults.Command:
+    """``mpiexec -n RANKS hybridmd -q ARGS`` in a session of its own (a terminal's group)."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([str(MPIEXEC), "-n", str(ranks), *faults.cli(*args)], cwd=cwd,
+                                env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return faults.Command(proc, log)
+
+
+def _mpi_end(command: faults.Command) -> None:
+    """Clean-up: whatever of the job is left, killed."""
+    faults.kill_all(faults.descendants(command.pid))
+    if command.proc.poll() is None:
+        command.proc.kill()
+    command.proc.wait(30)
+
+
+@needs_mpi
 @pytest.mark.parametrize("target", ["mpiexec", "driver rank"])
 def test_kill_9_of_an_mpi_job_leaves_no_rank(target: str, tmp_path: Path) -> None:
     """mpiexec -n 3 hybridmd run: driver, interpolator rank, monitor rank; kill -9 either the
     launcher or the driver's rank and every rank ends."""
     path = _input(tmp_path, "mpi")
-    log = tmp_path / "mpi.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([str(MPIEXEC), "-n", "3", *faults.cli("run", str(path))],
-                                cwd=tmp_path, env=faults.ENV, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    command = faults.Command(proc, log)
+    command = _mpi_start(3, ["run", str(path)], tmp_path / "mpi.log", tmp_path)
+    proc = command.proc
     try:
         faults.wait_until(lambda: faults.frames_in(tmp_path / "mpi" / "coarse.traj") >= 10,
                           command)
@@ -406,7 +462,84 @@ def test_kill_9_of_an_mpi_job_leaves_no_rank(target: str, tmp_path: Path) -> Non
         victim.send_signal(signal.SIGKILL)
         _assert_nothing_left(tree, f"kill -9 of the {target}")
     finally:
-        faults.kill_all(faults.descendants(proc.pid))
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(30)
+        _mpi_end(command)
+
+
+def _same_trajectory(reference: Path, resumed: Path) -> None:
+    """The coarse and fine trajectories frame for frame, bit for bit, and the timeline."""
+    for name in ("coarse.traj", "fine.traj"):
+        assert faults.frames_lost(reference / name, resumed / name) == 0, name
+    assert (reference / "timeline.tsv").read_text() == (resumed / "timeline.tsv").read_text()
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks, how", [(2, "ctrl-c"), (3, "kill -9")],
+                         ids=["2 ranks, Ctrl-C", "3 ranks learning, kill -9"])
+def test_an_mpi_job_stopped_and_resumed_is_the_same_run(ranks: int, how: str, tmp_path: Path
+                                                         ) -> None:
+    """Issue 28, class 5: on 2 ranks (no monitor rank) and on 3 with a learner rank (no
+    monitor rank either), the input recorded is the user's, so --resume with the unchanged
+    input is taken, and the resumed job ends as the run that went through (serially)."""
+    base = RUN if ranks == 2 else {**LEARN, "dynamics": {**LEARN["dynamics"],
+                                                         "duration_fs": 300}}
+
+    def write(name: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**base, "output": {**base["output"],
+                                                           "directory": str(tmp_path / name)}}))
+        return path
+
+    done = faults.run(["run", str(write("whole"))], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path, out = write("mpi"), tmp_path / "mpi"
+    command = _mpi_start(ranks, ["run", str(path)], tmp_path / "mpi.log", tmp_path)
+    try:
+        faults.wait_until(lambda: (out / "checkpoint.json").exists()
+                          and faults.frames_in(out / "coarse.traj") >= 12, command)
+        tree = faults.descendants(command.pid)
+        if how == "ctrl-c":
+            faults.signal_group(command, signal.SIGINT)
+            command.wait(120)
+            text = command.output()
+            assert "--resume" in text and "Traceback" not in text, text
+        else:
+            command.proc.send_signal(signal.SIGKILL)
+            command.wait(30)
+        _assert_nothing_left(tree, f"{how} of mpiexec -n {ranks}")
+    finally:
+        _mpi_end(command)
+    recorded = json.loads((out / "run.json").read_text())["input"]
+    assert recorded["hybrid"]["monitor"]["workers"] == base["hybrid"]["monitor"]["workers"]
+    resumed = _mpi_start(ranks, ["run", str(path), "--resume"], tmp_path / "resumed.log",
+                         tmp_path)
+    try:
+        assert resumed.wait(300) == 0, resumed.output()
+    finally:
+        _mpi_end(resumed)
+    _same_trajectory(tmp_path / "whole", out)
+
+
+@needs_mpi
+def test_nan_forces_under_mpiexec_are_one_line_and_end_every_rank(tmp_path: Path) -> None:
+    """A runtime failure on the driver's rank: one `error:` line, as in a serial run, no
+    traceback, exit code 1, and no rank left waiting."""
+    data = {**RUN, "calculator": {"type": "ase", "import_path": "faulty_calculators:NaNAfter",
+                                  "kwargs": {"good_calls": 30}},
+            "hybrid": {**RUN["hybrid"], "forecaster": None},
+            "output": {**RUN["output"], "directory": str(tmp_path / "nan")}}
+    path = tmp_path / "nan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    env = {**faults.ENV, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent), faults.ENV.get("PYTHONPATH", "")])}
+    command = _mpi_start(2, ["run", str(path)], tmp_path / "nan.log", tmp_path, env=env)
+    try:
+        code = command.wait(180)
+        tree = faults.descendants(command.pid)
+    finally:
+        _mpi_end(command)
+    text = command.output()
+    assert code == 1, text
+    assert "Traceback" not in text, text
+    (line,) = faults.error_lines(text)
+    assert "non-finite forces" in line, line
+    _assert_nothing_left(tree, "after the failure")

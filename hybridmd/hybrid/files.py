@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
+from hybridmd.fingerprint import RUN_ID, check_files, check_run_id, record
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
 from hybridmd.periodic import Cell
@@ -26,6 +27,7 @@ from hybridmd.preflight import (
     check_run_folder,
     check_unchanged_input,
     input_files,
+    read_json,
 )
 from hybridmd.streaming.frames import CoarseFrame
 
@@ -56,26 +58,39 @@ class RunFolder:
                       "checkpoint": d / CHECKPOINT_NAME, "tail": d / TAIL_NAME,
                       "metadata": d / METADATA_NAME, "forecaster": d / FILE_NAME,
                       "force_field": d / MODEL_NAME, "frames": d / FRAMES_NAME}
+        self.run_id: str | None = None  #: the run's id, once checked or prepared
 
-    def check(self, cfg: RunConfig, resume: bool, overwrite: bool) -> None:
+    def check(self, cfg: RunConfig, resume: bool, overwrite: bool,
+              recorded: RunConfig | None = None) -> None:
         """The folder fits the flags (a fresh one, --overwrite, or a run to --resume with an
-        unchanged input); ``RunInputError`` with the fix where it does not."""
+        unchanged input whose files all belong to it); ``RunInputError`` with the fix where
+        it does not. ``recorded``: the input as the user gave it, where the run's own
+        differs (the rank layout of an MPI run)."""
         check_run_folder(self.directory, list(self.paths.values()), self.paths["checkpoint"],
                          resume, overwrite, inputs=input_files(cfg))
         if resume:
-            check_unchanged_input(self.paths["metadata"], cfg.model_dump(mode="json"),
-                                  self.directory)
-            check_resume_state(self.paths["tail"])
+            check_unchanged_input(self.paths["metadata"],
+                                  (recorded or cfg).model_dump(mode="json"), self.directory)
+            saved = check_resume_state(self.paths["tail"])
+            meta = read_json(self.paths["metadata"], "this run's record")
+            checkpoint = read_json(self.paths["checkpoint"], "a checkpoint of this run")
+            check_run_id(self.paths["checkpoint"], checkpoint.get(RUN_ID), meta, self.directory)
+            check_run_id(self.paths["tail"], saved.get(RUN_ID), meta, self.directory)
+            check_files(meta, cfg, self.directory)
+            self.run_id = meta.get(RUN_ID)
 
     def prepare(self, cfg: RunConfig) -> None:
-        """A fresh run: clear the folder's run files and write ``run.json``."""
+        """A fresh run: clear the folder's run files and write ``run.json`` (the input, a
+        new run id and the digests of the files the input names)."""
         from hybridmd.calculators import describe_calculator
 
         for path in self.paths.values():
             path.unlink(missing_ok=True)
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.paths["metadata"], run_metadata(
-            cfg.model_dump(mode="json"), describe_calculator(cfg.calculator)))
+        identity = record(cfg)
+        self.run_id = identity[RUN_ID]
+        write_json_atomic(self.paths["metadata"], {**run_metadata(
+            cfg.model_dump(mode="json"), describe_calculator(cfg.calculator)), **identity})
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.paths["summary"], summary)

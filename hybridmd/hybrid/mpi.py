@@ -56,15 +56,16 @@ def run_hybrid_mpi(cfg: RunConfig, comm: Any, resume: bool = False, overwrite: b
                 monitor_executor = stack.enter_context(MPICommExecutor(monitors, root=0))
                 if monitor_executor is None:  # a monitor rank: served until the driver ended
                     return None
-            if not monitor_ranks:
-                cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
+            run_cfg = cfg
+            if not monitor_ranks:  # the layout, not the input: run.json keeps the user's
+                run_cfg = cfg.model_copy(update={"hybrid": cfg.hybrid.model_copy(update={
                     "monitor": cfg.hybrid.monitor.model_copy(update={"workers": 0})})})
             log.info("MPI: driver on rank 0, interpolator on rank 1, %s, %d monitor ranks",
                      "learner on rank 2" if learner_rank else "no learner rank",
                      len(monitor_ranks))
-            return HybridRun(cfg, context=context, monitor_executor=monitor_executor,
-                             learner_executor=learner_executor).run(resume, overwrite,
-                                                                    progress, comm=comm)
+            return HybridRun(run_cfg, context=context, monitor_executor=monitor_executor,
+                             learner_executor=learner_executor, recorded=cfg).run(
+                                 resume, overwrite, progress, comm=comm)
     finally:
         for sub in (monitors, learner):
             if sub != MPI.COMM_NULL:

@@ -17,9 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from pathlib import Path
 from typing import Any
 
-from hybridmd.errors import RunInputError
+import numpy as np
+from ase import Atoms
+from ase.io.trajectory import Trajectory
+
+from hybridmd.errors import RunInputError, reading
+from hybridmd.fingerprint import RUN_ID
 from hybridmd.hybrid.files import (
     RunFolder,
     frame_from_json,
@@ -37,6 +43,7 @@ class Checkpointer:
     """Snapshots of a loop's quiet states, written to and restored from a run folder."""
 
     def __init__(self, folder: RunFolder):
+        self.folder = folder
         self.paths = folder.paths
         self.quiet: dict[str, Any] | None = None  #: the last quiet state
 
@@ -51,13 +58,47 @@ class Checkpointer:
         tail, frame, maker = state.pop("tail"), state.pop("frame"), state.pop("maker")
         tmp = self.paths["tail"].with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"tail": tail, "maker": maker}, fh)
+            pickle.dump({"tail": tail, "maker": maker, RUN_ID: self.folder.run_id}, fh)
         tmp.replace(self.paths["tail"])
         write_json_atomic(self.paths["checkpoint"], {**state, "frame": frame_json(frame),
-                                                     "finished": finished})
+                                                     "finished": finished,
+                                                     RUN_ID: self.folder.run_id})
 
-    def load(self) -> dict[str, Any]:
-        return json.loads(self.paths["checkpoint"].read_text())
+    def load(self, loop: HybridLoop) -> dict[str, Any]:
+        """The checkpoint, checked to be a state of this system on this time grid, and the
+        last frame it counts to be that of ``coarse.traj``, before anything is written."""
+        path = self.paths["checkpoint"]
+        state = json.loads(path.read_text())
+        fix = ("it is not this run's checkpoint: put back the run's own, or start again with "
+               "--overwrite")
+        with reading(path, "a checkpoint of this run", fix="start again with --overwrite"):
+            frame = frame_from_json(state["frame"])
+            committed = int(state["committed"])
+        n_atoms = len(loop.numbers)
+        if frame.positions.shape != (n_atoms, 3):
+            raise RunInputError(f"{path} holds a state of {len(frame.positions)} atoms, the "
+                                f"system has {n_atoms}: {fix}")
+        time_fs = frame.index * loop.n * loop.dt_fs
+        if not np.isclose(frame.time_fs, time_fs, rtol=1e-9, atol=1e-6):
+            raise RunInputError(
+                f"{path}: its coarse frame {frame.index} is at t = {frame.time_fs:g} fs; in this "
+                f"run it is at {time_fs:g} fs (hybrid.stride {loop.n} steps of "
+                f"{loop.dt_fs:g} fs): {fix}")
+        coarse = self.paths["coarse"]
+        with reading(coarse, "the coarse trajectory of this run",
+                     fix="start again with --overwrite"):
+            n_frames, last = _count_and_frame(coarse, committed - 1)
+        if n_frames < committed:
+            raise RunInputError(f"{coarse} holds {n_frames} frames, the checkpoint counts "
+                                f"{committed}: the folder was changed by hand; start again "
+                                "with --overwrite")
+        if last is not None and not (np.array_equal(last.positions, frame.positions) and
+                                     last.info.get("coarse_index") == frame.index):
+            raise RunInputError(
+                f"{coarse}: its frame {committed - 1} is not the checkpoint's last frame (coarse "
+                f"frame {frame.index}): the trajectory belongs to another run; put back the "
+                "run's own, or start again with --overwrite")
+        return state
 
     def restore(self, loop: HybridLoop, state: dict[str, Any], context_frames: int,
                 ) -> tuple[tuple[list[CoarseFrame], list[CoarseFrame]], int]:
@@ -85,3 +126,12 @@ class Checkpointer:
         log.info("resuming at coarse frame %d (%d committed; fine output continues after "
                  "coarse frame %d)", frame.index, state["committed"], fine_end)
         return (primer, resend), fine_end * loop.n + 1
+
+
+def _count_and_frame(path: Path, index: int) -> tuple[int, Atoms | None]:
+    """The frames in an ASE trajectory, and its frame ``index`` (None if it has none such)."""
+    if not path.exists():
+        return 0, None
+    with Trajectory(str(path)) as traj:
+        n = len(traj)
+        return n, (traj[index] if 0 <= index < n else None)

@@ -35,6 +35,7 @@ from hybridmd.hybrid.run_state import Checkpointer
 from hybridmd.hybrid.summary import build_summary
 from hybridmd.hybrid.timeline_plot import write_timeline_plot
 from hybridmd.output import FrameWriter
+from hybridmd.run_lock import RunLock
 from hybridmd.signals import stop_on_signals
 from hybridmd.streaming import StreamingInterpolation
 from hybridmd.streaming.frames import CoarseFrame
@@ -58,12 +59,17 @@ class HybridRun:
     def __init__(self, cfg: RunConfig, calculator: Calculator | None = None,
                  context: dict[str, Any] | None = None,
                  monitor_calculator: Calculator | None = None,
-                 monitor_executor: Any = None, learner_executor: Any = None):
+                 monitor_executor: Any = None, learner_executor: Any = None,
+                 recorded: RunConfig | None = None, lock: RunLock | None = None):
         """``calculator``: use this one instead of building the input's (the ASE API);
         ``monitor_calculator``: a second instance for monitors run in the driver;
         ``monitor_executor``/``learner_executor`` (``mpi4py.futures`` executors): run the
-        monitors and the learner on other MPI ranks (``hybridmd.hybrid.mpi``)."""
+        monitors and the learner on other MPI ranks (``hybridmd.hybrid.mpi``);
+        ``recorded``: the input as the user gave it, recorded in ``run.json`` and compared on
+        --resume, where ``cfg`` differs from it (an MPI run's rank layout); ``lock``: the
+        folder's lock, already held (the ASE API), else taken by ``run``."""
         self.cfg = cfg
+        self.recorded = recorded or cfg
         built = build_loop(cfg, calculator, monitor_calculator, context, monitor_executor,
                            learner_executor)
         self.loop = built.loop
@@ -72,6 +78,8 @@ class HybridRun:
         self.folder = RunFolder(cfg.output.directory)
         self.out = self.folder.directory
         self.checkpointer = Checkpointer(self.folder)
+        self.lock = lock or RunLock.of_folder(self.out)
+        self._own_lock = lock is None
         self.fine_before = 0  #: fine frames already on disk when a resumed run started
         #: wall time of the run's earlier parts (to its last checkpoint), and when this one began
         self.wall_before, self._t0 = 0.0, time.perf_counter()
@@ -119,29 +127,45 @@ class HybridRun:
         """Run (or continue) the hybrid loop to the configured length. ``comm``: the MPI
         communicator whose rank 1 is the interpolator worker."""
         self._t0 = time.perf_counter()
-        self.folder.check(self.cfg, resume, overwrite)
-        if not resume:
-            self.folder.prepare(self.cfg)
-        state = self.checkpointer.load() if resume else None
-        self.timeline = Timeline(self.folder.paths["timeline"],
-                                 state["timeline_lines"] if state else None)
-        tail = None
-        if state:
-            tail, self.fine_before = self.checkpointer.restore(
-                self.loop, state, self.context_frames)
-            self.wall_before = state.get("wall_s", 0.0)
         try:
+            state = self._start(resume, overwrite)
+            self.timeline = Timeline(self.folder.paths["timeline"],
+                                     state["timeline_lines"] if state else None)
+            tail = None
+            if state:
+                tail, self.fine_before = self.checkpointer.restore(
+                    self.loop, state, self.context_frames)
+                self.wall_before = state.get("wall_s", 0.0)
             return self._drive(tail, comm, progress)
         finally:
             self.close()
+
+    def _start(self, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+        """The folder locked for this run and checked for the flags (refused while another
+        run holds it), prepared for a fresh run; the checkpoint to resume from."""
+        probed = self.lock.probe().held  # another run's folder: refused before any reading
+        state = self._checked(resume, overwrite)
+        self.lock.claim()
+        if not probed:  # the folder had no lock file: checked again, now that it is this run's
+            state = self._checked(resume, overwrite)
+        if not resume:
+            self.folder.prepare(self.recorded)
+        return state
+
+    def _checked(self, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+        """The folder checked for the flags; on --resume the checkpoint, checked (reads only)."""
+        self.folder.check(self.cfg, resume, overwrite, self.recorded)
+        return self.checkpointer.load(self.loop) if resume else None
 
     def advance(self, segments: int) -> HybridResult:
         """``segments`` more segments in memory (the first call starts the run in a fresh
         folder); each call ends with the outputs complete, and the next goes on."""
         if self.timeline is None:
             self._t0 = time.perf_counter()
+            self.lock.probe()
             self.folder.check(self.cfg, resume=False, overwrite=True)
-            self.folder.prepare(self.cfg)
+            self.lock.claim()
+            self.folder.prepare(self.recorded)
             self.timeline = Timeline(self.folder.paths["timeline"], None)
             tail = None
         else:
@@ -217,10 +241,14 @@ class HybridRun:
         return HybridResult(self.out, summary, stopped_by is not None, stopped_by)
 
     def close(self) -> None:
-        """Stop the monitors and the learner, close the timeline."""
-        self.loop.close()
-        if self.timeline is not None:
-            self.timeline.close()
+        """Stop the monitors and the learner, close the timeline, let the folder go."""
+        try:
+            self.loop.close()
+            if self.timeline is not None:
+                self.timeline.close()
+        finally:
+            if self._own_lock:
+                self.lock.release()
 
     def _on_failure(self, exc: SimulationError | LearnerError) -> None:
         """Frames committed so far are on disk; the failing state goes to failure.extxyz."""
