@@ -139,3 +139,23 @@ def test_simulate_a_water_box_with_periodic_dft(tmp_path: Path):
         np.testing.assert_allclose(frame.cell.array, np.eye(3) * BOX_A)
         assert frame.pbc.all() and np.abs(frame.get_forces()).max() > 0.1
     assert (frames[-1].positions[:, 1] < 0).any()  # positions stay unwrapped
+
+
+def test_a_molecular_dft_run_from_before_the_periodic_keys_resumes(tmp_path: Path):
+    """Its run.json has basis def2-SVP (then the default, now None: chosen by the system) and
+    no pseudo or ke_cutoff; that is the same input. Another basis is a change."""
+    import json
+
+    from hybridmd.errors import InputError
+    from hybridmd.preflight import check_unchanged_input
+
+    now = {"calculator": DFTConfig(type="dft").model_dump(mode="json")}
+    old = {k: v for k, v in now["calculator"].items() if k not in ("pseudo", "ke_cutoff")}
+    for basis, same in (("def2-SVP", True), ("sto-3g", False)):
+        (tmp_path / "run.json").write_text(json.dumps({"input": {"calculator": {
+            **old, "basis": basis}}}))
+        if same:
+            check_unchanged_input(tmp_path / "run.json", now, tmp_path)
+        else:
+            with pytest.raises(InputError, match=r"changed .*\(calculator.basis\)"):
+                check_unchanged_input(tmp_path / "run.json", now, tmp_path)
