@@ -32,6 +32,7 @@ from hybridmd.config import (
     SGDMLConfig,
     XTBConfig,
 )
+from hybridmd.config.calculator import DEFAULT_BASIS
 from hybridmd.data import model_names, model_path
 from hybridmd.errors import InputError, MissingFileError, reading
 from hybridmd.periodic import Cell
@@ -59,13 +60,11 @@ def build_calculator(cfg: CalculatorConfig, atoms: Atoms) -> BaseCalculator:
     Raises ``CalculatorMismatchError`` or ``CalculatorInputError`` (both ``InputError``,
     both ``ValueError``) that say what to change in the ``calculator:`` section.
     """
-    if isinstance(cfg, SGDMLConfig | DFTConfig) and any(atoms.pbc):
-        what = ("an sGDML model describes one molecule in vacuum" if isinstance(cfg, SGDMLConfig)
-                else "the dft calculator is PySCF's molecular DFT")
+    if isinstance(cfg, SGDMLConfig) and any(atoms.pbc):
         raise CalculatorInputError(
-            f"calculator: {what}, and the system is {Cell.of(atoms).describe()}; use a "
-            "periodic calculator (type: xtb, or any ASE calculator with type: ase), or give "
-            "the system without a cell")
+            "calculator: an sGDML model describes one molecule in vacuum, and the system is "
+            f"{Cell.of(atoms).describe()}; use a periodic calculator (type: xtb or dft, or any "
+            "ASE calculator with type: ase), or give the system without a cell")
     try:
         if isinstance(cfg, SGDMLConfig):
             return _build_sgdml(cfg, atoms)
@@ -107,6 +106,7 @@ def describe_calculator(cfg: CalculatorConfig) -> dict[str, Any]:
             "type": "dft",
             "method": ("U" if cfg.spin else "R") + ("HF" if hf else "KS"),
             **cfg.model_dump(exclude={"type"}),
+            "basis": cfg.basis or DEFAULT_BASIS,  # without one: by molecule or periodic system
             "package": "pyscf",
             "version": _version("pyscf"),
         }
@@ -310,15 +310,34 @@ def _build_sgdml(cfg: SGDMLConfig, atoms: Atoms) -> Calculator:
 # ----------------------------------------------------------------------------- DFT, xTB
 
 
+#: the dft keys that apply to one kind of system only
+DFT_ONLY = {"molecule": ("grid_level",), "periodic": ("pseudo", "ke_cutoff")}
+
+
 def _build_dft(cfg: DFTConfig, atoms: Atoms) -> Calculator:
+    """PySCF's molecular DFT for a molecule, its Γ-point periodic DFT for a periodic cell."""
     from pyscf import lib
 
     from hybridmd.pyscf_calculator import PySCFCalculator
+    from hybridmd.pyscf_pbc_calculator import PySCFPBCCalculator
 
-    calc = PySCFCalculator(**cfg.model_dump(exclude={"type"}))
+    kind, other = ("periodic", "molecule") if any(atoms.pbc) else ("molecule", "periodic")
+    misplaced = sorted(set(DFT_ONLY[other]) & cfg.model_fields_set)
+    if misplaced:
+        key = misplaced[0]
+        hint = " (ke_cutoff sets a periodic system's grid)" if key == "grid_level" else ""
+        raise ValueError(
+            f"calculator.{key} applies to a {other.replace('periodic', 'periodic system')} "
+            f"only, and the system is {Cell.of(atoms).describe()}; remove {key}{hint}")
+    params = cfg.model_dump(exclude={"type", *DFT_ONLY[other]})
+    params["basis"] = cfg.basis or DEFAULT_BASIS[kind]
+    cls = PySCFPBCCalculator if kind == "periodic" else PySCFCalculator
+    calc = cls(**params)
     calc.check(atoms)
-    log.info("PySCF %s %s/%s, %d thread(s)", calc.method_name, cfg.functional, cfg.basis,
-             lib.num_threads())
+    where = (f", Γ point, {params['pseudo']}, ke_cutoff {params['ke_cutoff']:g} Ha"
+             if kind == "periodic" else "")
+    log.info("PySCF %s %s/%s%s, %d thread(s)", calc.method_name, cfg.functional,
+             params["basis"], where, lib.num_threads())
     return calc
 
 

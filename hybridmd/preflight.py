@@ -196,6 +196,15 @@ def check_unchanged_input(metadata: Path, now: dict[str, Any], out: Path) -> Non
     before = dict(meta["input"])
     if "engine" in now:  # runs from before engines
         before.setdefault("engine", {"type": "ase"})
+    calc_before, calc_now = before.get("calculator"), now.get("calculator")
+    if (isinstance(calc_before, dict) and isinstance(calc_now, dict)
+            and calc_before.get("type") == calc_now.get("type") == "dft"
+            and "ke_cutoff" not in calc_before):  # molecular runs from before periodic dft
+        calc_before = {**calc_before, "pseudo": calc_now.get("pseudo"),
+                       "ke_cutoff": calc_now.get("ke_cutoff")}
+        if calc_before.get("basis") == "def2-SVP" and calc_now.get("basis") is None:
+            calc_before["basis"] = None  # the default then, and a molecule's default now
+        before["calculator"] = calc_before
     changed = [k for k in changed_keys(before, now) if k not in RESUMABLE_CHANGES]
     if changed:
         names = ", ".join(".".join(k) for k in changed)

@@ -489,8 +489,10 @@ def _cases() -> list[Case]:
     case("run/structure-overlapping-atoms", ("safety.min_distance_A", "overlap.xyz"),
          lambda w: ["run", w.run("n1", **_system(w.path("overlap.xyz")))])
     # ---------------------------------------------------------------- run: periodic cells
-    case("run/periodic-with-molecular-dft", ("periodic cell", "PySCF's molecular DFT"),
-         lambda w: ["run", w.run("p0", calculator={"type": "dft", "model": DROP},
+    case("run/periodic-dft-with-a-molecular-basis",
+         ("calculator.basis", "not a GTH basis", "periodic cell", "gth-dzvp"),
+         lambda w: ["run", w.run("p0", calculator={"type": "dft", "basis": "def2-SVP",
+                                                   "model": DROP},
                                  **_system(w.path("water-box.extxyz")))], "condensed-phase")
     case("run/periodic-atoms-overlap-across-the-boundary",
          ("overlap-box.extxyz", "across the periodic boundary", "safety.min_distance_A"),

@@ -40,18 +40,28 @@ class SGDMLConfig(Strict):
         return str(path)
 
 
+#: the basis when none is given: all-electron for a molecule, GTH for a periodic system
+DEFAULT_BASIS = {"molecule": "def2-SVP", "periodic": "gth-dzvp"}
+
+
 class DFTConfig(Strict):
-    """Kohn-Sham DFT with PySCF (energies and analytic gradients)."""
+    """Kohn-Sham DFT with PySCF (energies and analytic gradients): molecular DFT for a molecule,
+    PySCF's periodic DFT at the Γ point (GTH pseudopotentials and basis) for a periodic cell."""
 
     type: Literal["dft"]
     functional: str = Field("PBE", description="exchange-correlation functional (PySCF's xc "
-                            "name, e.g. PBE, B3LYP)")
-    basis: str = Field("def2-SVP", description="basis set (PySCF's name, e.g. sto-3g, "
-                       "def2-SVP)")
+                            "name, e.g. PBE, B3LYP; LDA or GGA only for a periodic system)")
+    basis: str | None = Field(None, description="basis set (PySCF's name, e.g. sto-3g, "
+                              "def2-SVP; a GTH basis such as gth-szv, gth-dzvp for a periodic "
+                              "system); default def2-SVP, for a periodic system gth-dzvp")
+    pseudo: str = Field("gth-pade", description="GTH pseudopotential, periodic system only "
+                        "(e.g. gth-pade, gth-pbe)")
+    ke_cutoff: float = Field(200.0, gt=0, le=10_000, description="plane-wave kinetic energy "
+                             "cutoff of the density's grid, Hartree, periodic system only")
     charge: int = Field(0, ge=-MAX_CHARGE, le=MAX_CHARGE,
                         description="total charge of the molecule, e")
     spin: int = Field(0, ge=0, le=MAX_CHARGE, description="number of unpaired electrons, 2S")
-    grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9")
+    grid_level: int = Field(3, ge=0, le=9, description="PySCF grid level 0-9, molecule only")
     conv_tol: float = Field(1e-9, gt=0, le=1, description="SCF energy convergence, Hartree")
     max_cycle: int = Field(100, gt=0, le=100_000, description="most SCF iterations before the "
                            "calculation fails")

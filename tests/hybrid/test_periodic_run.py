@@ -114,7 +114,7 @@ def test_a_molecule_crossing_the_boundary_is_interpolated_on_its_unwrapped_path(
 @pytest.mark.parametrize(("section", "words"), [
     ({"calculator": {"type": "sgdml", "model": "ethanol"}}, "one molecule in vacuum"),
     ({"calculator": {"type": "dft", "functional": "PBE", "basis": "STO-3G"}},
-     "PySCF's molecular DFT"),
+     "calculator.basis 'STO-3G' is not a GTH basis"),
     ({"hybrid": {"stride": 20, "interpolator": "ethanol-bilstm-10fs", "forecaster": None}},
      "network for one molecule in vacuum"),
     ({"hybrid": {"stride": 20, "interpolator": "quintic",
