@@ -473,13 +473,15 @@ def _same_trajectory(reference: Path, resumed: Path) -> None:
 
 
 @needs_mpi
-@pytest.mark.parametrize("ranks, how", [(2, "ctrl-c"), (3, "kill -9")],
-                         ids=["2 ranks, Ctrl-C", "3 ranks learning, kill -9"])
+@pytest.mark.parametrize("ranks, how", [(2, "ctrl-c"), (3, "kill -9"), (4, "ctrl-c")],
+                         ids=["2 ranks, Ctrl-C", "3 ranks learning, kill -9",
+                              "4 ranks learning, Ctrl-C"])
 def test_an_mpi_job_stopped_and_resumed_is_the_same_run(ranks: int, how: str, tmp_path: Path
                                                          ) -> None:
-    """Issue 28, class 5: on 2 ranks (no monitor rank) and on 3 with a learner rank (no
-    monitor rank either), the input recorded is the user's, so --resume with the unchanged
-    input is taken, and the resumed job ends as the run that went through (serially)."""
+    """Issue 28, class 5: on 2 ranks (no monitor rank), on 3 with a learner rank (no monitor
+    rank either) and on 4 (learner and monitor ranks), the input recorded is the user's, so
+    --resume with the unchanged input is taken, and the resumed job ends as the run that went
+    through (serially)."""
     base = RUN if ranks == 2 else {**LEARN, "dynamics": {**LEARN["dynamics"],
                                                          "duration_fs": 300}}
 
