@@ -10,6 +10,7 @@ and weights, the labeled frames and the learned force field); a learning run als
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
+from hybridmd.errors import RunInputError
 from hybridmd.fingerprint import RUN_ID, check_files, check_run_id, record
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
@@ -40,6 +42,11 @@ TIMELINE_NAME = "timeline.tsv"
 SUMMARY_NAME = "summary.json"
 CHECKPOINT_NAME = "checkpoint.json"
 TAIL_NAME = "resume-state.pkl"  #: stream tail, fine-tuning data and weights
+#: the saved state before the last, kept until the checkpoint that pairs with the new one is
+#: written (a run killed between the two writes resumes from this one and the old checkpoint)
+PREVIOUS_TAIL_NAME = "resume-state.previous.pkl"
+#: the count of checkpoints written, in both files of each: what pairs them
+GENERATION = "generation"
 METADATA_NAME = "run.json"
 
 TIMELINE_COLUMNS = ("segment", "time_fs", "mode", "event", "reason", "shadow_error_A",
@@ -56,8 +63,9 @@ class RunFolder:
         self.paths = {"coarse": d / COARSE_NAME, "fine": d / FINE_NAME,
                       "timeline": d / TIMELINE_NAME, "summary": d / SUMMARY_NAME,
                       "checkpoint": d / CHECKPOINT_NAME, "tail": d / TAIL_NAME,
-                      "metadata": d / METADATA_NAME, "forecaster": d / FILE_NAME,
-                      "force_field": d / MODEL_NAME, "frames": d / FRAMES_NAME}
+                      "previous_tail": d / PREVIOUS_TAIL_NAME, "metadata": d / METADATA_NAME,
+                      "forecaster": d / FILE_NAME, "force_field": d / MODEL_NAME,
+                      "frames": d / FRAMES_NAME}
         self.run_id: str | None = None  #: the run's id, once checked or prepared
 
     def check(self, cfg: RunConfig, resume: bool, overwrite: bool,
@@ -71,11 +79,17 @@ class RunFolder:
         if resume:
             check_unchanged_input(self.paths["metadata"],
                                   (recorded or cfg).model_dump(mode="json"), self.directory)
-            saved = check_resume_state(self.paths["tail"])
             meta = read_json(self.paths["metadata"], "this run's record")
             checkpoint = read_json(self.paths["checkpoint"], "a checkpoint of this run")
+            tail = paired_state(self.paths, checkpoint)
+            saved = check_resume_state(tail)
+            if saved.get(GENERATION, checkpoint.get(GENERATION)) != checkpoint.get(GENERATION):
+                raise RunInputError(
+                    f"{tail} is not the saved state of {self.paths['checkpoint']} (written "
+                    f"{saved[GENERATION]}th, the checkpoint {checkpoint.get(GENERATION)}th): "
+                    "put back the run's own, or start again with --overwrite")
             check_run_id(self.paths["checkpoint"], checkpoint.get(RUN_ID), meta, self.directory)
-            check_run_id(self.paths["tail"], saved.get(RUN_ID), meta, self.directory)
+            check_run_id(tail, saved.get(RUN_ID), meta, self.directory)
             check_files(meta, cfg, self.directory)
             self.run_id = meta.get(RUN_ID)
 
@@ -94,6 +108,30 @@ class RunFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.paths["summary"], summary)
+
+
+def paired_state(paths: dict[str, Path], checkpoint: dict[str, Any]) -> Path:
+    """The saved state written with ``checkpoint`` (the same ``GENERATION``):
+    ``resume-state.pkl``, or the one before it where the run stopped after writing a new one
+    and before its checkpoint (the checkpoint is written last). States of runs from before
+    generations were counted pair with any checkpoint."""
+    current, previous = paths["tail"], paths["previous_tail"]
+    if _generation(current) in (None, checkpoint.get(GENERATION)):
+        return current
+    if previous.exists() and _generation(previous) == checkpoint.get(GENERATION):
+        return previous
+    return current  # not this checkpoint's: the caller says so
+
+
+def _generation(path: Path) -> int | str | None:
+    """The generation of a saved state; None for a state without one, "unreadable" for a
+    file that does not unpickle."""
+    try:
+        with open(path, "rb") as fh:
+            saved = pickle.load(fh)
+        return saved.get(GENERATION) if isinstance(saved, dict) else "unreadable"
+    except Exception:  # noqa: BLE001 (a missing or broken file: check_resume_state says which)
+        return "unreadable"
 
 
 def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray,

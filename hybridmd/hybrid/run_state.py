@@ -27,10 +27,12 @@ from ase.io.trajectory import Trajectory
 from hybridmd.errors import RunInputError, reading
 from hybridmd.fingerprint import RUN_ID
 from hybridmd.hybrid.files import (
+    GENERATION,
     RunFolder,
     frame_from_json,
     frame_json,
     last_coarse_index,
+    paired_state,
 )
 from hybridmd.hybrid.loop import HybridLoop
 from hybridmd.output import truncate_frames, write_json_atomic
@@ -46,6 +48,10 @@ class Checkpointer:
         self.folder = folder
         self.paths = folder.paths
         self.quiet: dict[str, Any] | None = None  #: the last quiet state
+        #: whether resume-state.pkl pairs with the checkpoint on disk (then it is kept as the
+        #: previous state while the next pair is written)
+        self.paired = True
+        self.generation = 0  #: checkpoints written (continued on a resume)
 
     def snapshot(self, loop: HybridLoop, timeline_lines: int, wall_s: float) -> None:
         """Remember the state now (call only at a quiet point), with the timeline's length
@@ -56,13 +62,20 @@ class Checkpointer:
         """Write the last quiet state to disk."""
         state = loop.saved(self.quiet)
         tail, frame, maker = state.pop("tail"), state.pop("frame"), state.pop("maker")
-        tmp = self.paths["tail"].with_suffix(".tmp")
+        current = self.paths["tail"]
+        if self.paired and current.exists():  # kept until the new pair is whole on disk
+            current.replace(self.paths["previous_tail"])
+        self.paired = False
+        generation = self.generation + 1
+        tmp = current.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"tail": tail, "maker": maker, RUN_ID: self.folder.run_id}, fh)
-        tmp.replace(self.paths["tail"])
+            pickle.dump({"tail": tail, "maker": maker, GENERATION: generation,
+                         RUN_ID: self.folder.run_id}, fh)
+        tmp.replace(current)
         write_json_atomic(self.paths["checkpoint"], {**state, "frame": frame_json(frame),
-                                                     "finished": finished,
+                                                     "finished": finished, GENERATION: generation,
                                                      RUN_ID: self.folder.run_id})
+        self.generation, self.paired = generation, True
 
     def load(self, loop: HybridLoop) -> dict[str, Any]:
         """The checkpoint, checked to be a state of this system on this time grid, and the
@@ -107,6 +120,11 @@ class Checkpointer:
         paths = self.paths
         frame = frame_from_json(state["frame"])
         truncate_frames(paths["coarse"], state["committed"])
+        tail_path = paired_state(paths, state)
+        if tail_path != paths["tail"]:  # stopped between the two writes: the older pair again
+            log.info("resuming from %s: the run stopped before the checkpoint of %s",
+                     tail_path.name, paths["tail"].name)
+            tail_path.replace(paths["tail"])
         with open(paths["tail"], "rb") as fh:
             saved = pickle.load(fh)
         loop.restore({**state, "maker": saved["maker"]}, frame)

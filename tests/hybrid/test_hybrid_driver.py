@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 from pathlib import Path
 
@@ -216,6 +217,43 @@ def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
     resumed = make_run(part).run(resume=True, progress=False)
     assert not resumed.interrupted
     assert resumed.summary["wall_time_s"] > before > 0  # the first part's time is counted
+    a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
+    assert len(a) == len(b)
+    assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+    assert (out / "timeline.tsv").read_text() == (part / "timeline.tsv").read_text()
+
+
+class _Killed(BaseException):
+    """A kill -9 at one point of the checkpoint: nothing written after it."""
+
+
+def test_a_kill_between_the_saved_state_and_its_checkpoint_resumes_the_same_run(
+        hybrid_run, tmp_path, monkeypatch):
+    """resume-state.pkl is written before checkpoint.json: a run killed between the two
+    leaves a new saved state beside the old checkpoint. The resume pairs the checkpoint with
+    the saved state written with it (kept as resume-state.previous.pkl) and ends as the run
+    that went through."""
+    from hybridmd.hybrid import run_state
+
+    out, _ = hybrid_run
+    part = tmp_path / "part"
+    real, calls = run_state.write_json_atomic, []
+
+    def dies_at_the_sixth(path, data):  # and writes nothing after: the process is gone
+        calls.append(path)
+        if len(calls) >= 6:
+            raise _Killed
+        real(path, data)
+
+    monkeypatch.setattr(run_state, "write_json_atomic", dies_at_the_sixth)
+    with pytest.raises(_Killed):
+        make_run(part).run(progress=False)
+    monkeypatch.undo()
+    saved, previous = (pickle.loads((part / name).read_bytes())["generation"]
+                       for name in ("resume-state.pkl", "resume-state.previous.pkl"))
+    checkpoint = json.loads((part / "checkpoint.json").read_text())["generation"]
+    assert saved != checkpoint == previous  # the torn pair the kill left
+    make_run(part).run(resume=True, progress=False)
     a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
     assert len(a) == len(b)
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
