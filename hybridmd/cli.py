@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "file's metadata, if any)")
     an.add_argument("--temperature-k", type=_positive_kelvin,
                     help="temperature of the free-energy surface (default: the reference's "
-                         "kinetic temperature)")
+                         "kinetic temperature over its internal degrees of freedom, 3N-6 for a "
+                         "molecule, as a run's summary counts them)")
     an.set_defaults(func=_analyze)
     for cmd in sub.choices.values():
         _common(cmd)

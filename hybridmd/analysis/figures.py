@@ -133,7 +133,9 @@ def plot_distributions(path: Path, h_ref: ob.Histogram, h_pred: ob.Histogram,
 
 
 def plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
-              diff: np.ndarray, labels: tuple[str, str], rmsd: float) -> None:
+              diff: np.ndarray, labels: tuple[str, str], rmsd: float,
+              temperature_basis: str) -> None:
+    """``temperature_basis``: what the temperature is (said in the title)."""
     import matplotlib as mpl
 
     finite = np.concatenate([ref.free_energy[np.isfinite(ref.free_energy)],
@@ -159,7 +161,7 @@ def plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
         ax.set_yticks(np.arange(-180, 181, 90))
         ax.set_aspect("equal")
     fig.suptitle(f"Free-energy surface −kT ln P at {ref.temperature_K:.0f} K "
-                 "(grey: not visited)", fontsize=11)
+                 f"(grey: not visited)\nT: {temperature_basis}", fontsize=11)
     save(fig, path)
 
 

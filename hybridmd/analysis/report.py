@@ -26,7 +26,7 @@ from hybridmd.analysis import rdf_report
 from hybridmd.errors import InputError
 from hybridmd.hybrid.timeline_plot import plot_timeline
 from hybridmd.interpolation.metrics import pair_distances
-from hybridmd.trajectory import SPACING_RTOL, Trajectory
+from hybridmd.trajectory import SPACING_RTOL, Trajectory, degrees_of_freedom_label
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ SCORE_KEYS = (
     "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
     "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
     "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
-    "rdf", "density", "coordinates", "figures", "notes",
+    "temperature_dof", "rdf", "density", "coordinates", "figures", "notes",
 )
 Coordinate = plots.Coordinate
 
@@ -169,12 +169,21 @@ def _formula(traj: Trajectory) -> str:
     return Atoms(numbers=traj.numbers).get_chemical_formula(mode="hill")
 
 
+def temperature_basis(ndof: int | None, n_atoms: int) -> str:
+    """What the free-energy surface's temperature is: given (``ndof`` None), or the reference's
+    mean kinetic temperature over its internal degrees of freedom, as a run's summary counts
+    them."""
+    if ndof is None:
+        return "given"
+    return ("the reference's mean kinetic temperature over "
+            f"{degrees_of_freedom_label(ndof, n_atoms)}, as a run's summary counts them")
+
+
 def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Trajectory,
-                  coord_labels: list[str], dihedral_labels: list[str], timeseries_frames: int,
-                  temperature_estimated: bool) -> None:
+                  coord_labels: list[str], dihedral_labels: list[str],
+                  timeseries_frames: int) -> None:
     fig = scores["figures"]
-    temperature_note = (" (the reference's mean kinetic temperature, 3N degrees of freedom)"
-                        if temperature_estimated else "")
+    temperature_note = f" ({temperature_basis(scores['temperature_dof'], ref.n_atoms)})"
     stride = scores["interpolated_stride"]
     lines = [
         "# Reconstruction analysis",
@@ -339,6 +348,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         raise ValueError(f"a dihedral has 4 atom indices: got {dihedrals}")
     _check_indices(dihedrals, ref.n_atoms, "dihedral")
     temperature = temperature_K if temperature_K is not None else ob.kinetic_temperature(ref)
+    ndof = ref.degrees_of_freedom if temperature_K is None else None
+    basis = temperature_basis(ndof, ref.n_atoms)
     fes_rmsd = None
     dihedral_labels = [plots.coordinate_label(ref, d).removesuffix(" (deg)") for d in dihedrals]
     if len(dihedrals) >= 2:
@@ -351,7 +362,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         diff = ob.fes_difference(fes_ref, fes_pred)
         fes_rmsd = ob.fes_rmsd(fes_ref, fes_pred)
         axis_labels = (f"{dihedral_labels[0]} (deg)", f"{dihedral_labels[1]} (deg)")
-        plots.plot_fes(out / FIGURES["fes"], fes_ref, fes_pred, diff, axis_labels, fes_rmsd)
+        plots.plot_fes(out / FIGURES["fes"], fes_ref, fes_pred, diff, axis_labels, fes_rmsd,
+                       basis)
         figures["fes"] = FIGURES["fes"]
     else:
         notes.append("No free-energy surface: fewer than two dihedrals "
@@ -389,6 +401,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         "fes_rmsd": fes_rmsd,
         "dihedrals": [list(d) for d in dihedrals],
         "temperature_K": float(temperature),
+        "temperature_dof": ndof,
         **(periodic.scores() if periodic else {"rdf": None, "density": None}),
         "coordinates": [list(c) for c in coords],
         "figures": figures,
@@ -397,6 +410,5 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     scores = _json_ready(scores)
     (out / "scores.json").write_text(json.dumps(scores, indent=1))
     _write_report(out / "report.md", scores, ref, pred,
-                  [plots.coordinate_label(ref, c) for c in coords], dihedral_labels, frames,
-                  temperature_K is None)
+                  [plots.coordinate_label(ref, c) for c in coords], dihedral_labels, frames)
     return scores

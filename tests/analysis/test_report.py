@@ -52,6 +52,22 @@ def test_report_writes_every_figure_and_score(cubic_report) -> None:
     assert f"| {scores['fes_rmsd']:.3f} | kJ/mol |" in report
 
 
+def test_the_estimated_temperature_counts_internal_degrees_of_freedom(reference,
+                                                                      cubic_report) -> None:
+    """The free-energy surface's temperature is the reference's over 3N-6 degrees of freedom
+    (the summary's and md.log's convention), and the report says so."""
+    from hybridmd.engines.ase_md import internal_degrees_of_freedom
+
+    out, scores = cubic_report
+    atoms = reference.to_atoms_list()
+    ndof = internal_degrees_of_freedom(atoms[0])
+    assert scores["temperature_dof"] == ndof == 3 * 18 - 6
+    ase_3n = np.mean([a.get_temperature() for a in atoms])  # ASE: over 3N
+    assert scores["temperature_K"] == pytest.approx(ase_3n * 3 * 18 / ndof)
+    assert ("over 3N-6 = 48 degrees of freedom, as a run's summary counts them"
+            in (out / "report.md").read_text())
+
+
 def test_report_scores_agree_with_evaluate_and_are_imperfect(reference, cubic_report) -> None:
     _, scores = cubic_report
     windows = make_windows(reference, 5)
@@ -74,7 +90,8 @@ def test_identical_trajectories_score_perfectly(reference, tmp_path) -> None:
     assert scores["pair_distance_js"] == pytest.approx(0.0, abs=1e-12)
     assert scores["speed_js"] == pytest.approx(0.0, abs=1e-12)
     assert scores["fes_rmsd"] == pytest.approx(0.0, abs=1e-12)
-    assert scores["temperature_K"] == 300.0
+    assert scores["temperature_K"] == 300.0 and scores["temperature_dof"] is None
+    assert "T = 300.0 K (given)" in (tmp_path / "report.md").read_text()
     assert scores["coordinates"] == [[0, 1], [1, 0, 2]]
 
 

@@ -105,6 +105,18 @@ def test_run_writes_fine_coarse_timeline_and_summary(hybrid_run):
     assert int(rows[-1]["force_calls"]) <= calls["total"] - calls["monitors"]
 
 
+def test_the_summary_says_what_its_temperature_is_counted_over(hybrid_run):
+    """Ethanol's 9 atoms, rotation and translation removed: 21 degrees of freedom, said in
+    the summary line and kept in summary.json."""
+    from hybridmd.hybrid.summary import format_summary
+
+    _, result = hybrid_run
+    s = result.summary
+    assert s["temperature_dof"] == 21 and s["atoms"] == 9
+    assert (f"mean temperature {s['mean_temperature_K']:.1f} K (target 300 K; "
+            "3N-6 = 21 degrees of freedom)") in format_summary(s)
+
+
 def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     """timeline.png is written; what it shows (the segments by what made them, the calls
     against the full simulation, the tolerance) is what the timeline and summary hold."""

@@ -179,6 +179,13 @@ def test_the_run_leaves_its_force_field_for_the_next_run(learned_run, tmp_path):
     assert learning["frames_by_source"]["earlier run"] == len(dataset)
     assert learning["learned_from"]["path"] == str(out / "forecaster.pt")
     assert learning["ml_first_at_call"] < result.summary["learning"]["ml_first_at_call"]
+    # the summary line says the total and both of its parts, which add up to it
+    from hybridmd.hybrid.summary import format_summary
+
+    mine = learning["frames"] - len(dataset)
+    assert mine == again.summary["force_calls"]["total"] > 0
+    assert (f"{learning['frames']} labeled frames ({mine} by this run, {len(dataset)} from "
+            f"{out / 'forecaster.pt'})") in format_summary(again.summary)
 
 
 def test_a_warm_start_from_another_calculator_is_refused(learned_run, tmp_path):
