@@ -246,15 +246,22 @@ def _analyze(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "--out")
     reference, ref_notes = read_source(args.reference, args.dt_fs, "--reference")
     prediction, pred_notes = read_source(args.prediction, args.dt_fs, "--prediction")
+    floor = None
+    if args.floor is not None:
+        floor, _ = read_source(args.floor, args.dt_fs, "--floor")
     _check_dihedrals(args.dihedral, reference.n_atoms)
     scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
                      interpolated_stride=args.stride, temperature_K=args.temperature_k,
                      notes=ref_notes + pred_notes,
                      runs={role: path for role, path in (("prediction", args.prediction),
                                                          ("reference", args.reference))
-                           if hybrid_run_folder(path)})
+                           if hybrid_run_folder(path)}, floor=floor)
     print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
           f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
+    if scores["floor"]:
+        f = scores["floor"]
+        print(f"floor (reference against {args.floor}): position MAE {f['position_mae']:.2e} "
+              f"Å, VDOS overlap {f['vdos_overlap']:.4f}")
     if scores["rdf"]:
         density = scores["density"]
         print(f"periodic cell: density {density['reference']['g_cm3']:.4f} g/cm³ (reference), "
@@ -419,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "output folder of `hybridmd run`")
     an.add_argument("--out", type=Path, default=Path("analysis"),
                     help="folder for the figures, scores.json and report.md (default: analysis)")
+    an.add_argument("--floor", type=Path,
+                    help="a second reference (a second full simulation with another seed, a "
+                         "trajectory or run folder): each score gets beside it what the "
+                         "reference scores against this one, the floor two full simulations "
+                         "set")
     an.add_argument("--dt-fs", type=_positive, help="frame spacing where a file has none")
     an.add_argument("--dihedral", action="append", nargs=4, type=int,
                     metavar=("I", "J", "K", "L"),

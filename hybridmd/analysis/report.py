@@ -23,6 +23,7 @@ import numpy as np
 from hybridmd.analysis import figures as plots
 from hybridmd.analysis import observables as ob
 from hybridmd.analysis import rdf_report
+from hybridmd.analysis.floor import FLOOR_KEYS, expectation, floor_scores
 from hybridmd.errors import InputError
 from hybridmd.hybrid.timeline_plot import plot_timeline
 from hybridmd.interpolation.metrics import pair_distances
@@ -41,12 +42,14 @@ FIGURES = {
 #: keys of ``scores.json`` (and of the dict :func:`analyze` returns). Units: MAEs in Å and
 #: Å/fs ("interior": frames between the coarse frames, None without a stride), Jensen–Shannon
 #: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs;
-#: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``).
+#: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``);
+#: ``floor``: the reference against a second reference (:mod:`~hybridmd.analysis.floor`), or
+#: None.
 SCORE_KEYS = (
     "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
     "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
     "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
-    "temperature_dof", "rdf", "density", "coordinates", "figures", "notes",
+    "temperature_dof", "floor", "rdf", "density", "coordinates", "figures", "notes",
 )
 Coordinate = plots.Coordinate
 
@@ -198,22 +201,31 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
     ]
     lines += [f"> {note}" for note in scores["notes"]] + ([""] if scores["notes"] else [])
     interior = "frames between the coarse frames" if stride else "(needs the stride)"
-    rows = [
-        ("position MAE, all frames", _fmt(scores["position_mae"]), "Å", "0 is perfect"),
-        ("velocity MAE, all frames", _fmt(scores["velocity_mae"]), "Å/fs", "0 is perfect"),
-        ("position MAE, interior", _fmt(scores["position_mae_interior"]), "Å", interior),
-        ("velocity MAE, interior", _fmt(scores["velocity_mae_interior"]), "Å/fs", interior),
-        ("VDOS overlap", _fmt(scores["vdos_overlap"], ".4f"), "–",
+    rows = [  # (label, key, format, unit, meaning)
+        ("position MAE, all frames", "position_mae", ".3e", "Å", "0 is perfect"),
+        ("velocity MAE, all frames", "velocity_mae", ".3e", "Å/fs", "0 is perfect"),
+        ("position MAE, interior", "position_mae_interior", ".3e", "Å", interior),
+        ("velocity MAE, interior", "velocity_mae_interior", ".3e", "Å/fs", interior),
+        ("VDOS overlap", "vdos_overlap", ".4f", "–",
          "Σ min(p, q) of unit-sum spectra; 1 is perfect"),
-        ("h(r) Jensen–Shannon", _fmt(scores["pair_distance_js"]), "bit",
+        ("h(r) Jensen–Shannon", "pair_distance_js", ".3e", "bit",
          "JS divergence, base 2; 0 is perfect, 1 disjoint"),
-        ("speed Jensen–Shannon", _fmt(scores["speed_js"]), "bit",
+        ("speed Jensen–Shannon", "speed_js", ".3e", "bit",
          "JS divergence, base 2; 0 is perfect, 1 disjoint"),
-        ("FES RMS difference", _fmt(scores["fes_rmsd"], ".3f"), "kJ/mol",
+        ("FES RMS difference", "fes_rmsd", ".3f", "kJ/mol",
          "offset removed, weighted by reference population; 0 is perfect"),
     ]
-    lines += ["## Scores", "", "| score | value | unit | meaning |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    floor = scores["floor"]
+    lines += ["## Scores", "", *expectation(scores["t_end_fs"] - scores["t_start_fs"], floor),
+              ""]
+    if floor is None:
+        lines += ["| score | value | unit | meaning |", "|---|---|---|---|"]
+        lines += [f"| {a} | {_fmt(scores[k], f)} | {u} | {m} |" for a, k, f, u, m in rows]
+    else:
+        lines += ["| score | value | floor | unit | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| {a} | {_fmt(scores[k], f)} | "
+                  f"{_fmt(floor[k], f) if k in FLOOR_KEYS else '–'} | {u} | {m} |"
+                  for a, k, f, u, m in rows]
     lines += ["", "Scores are also in `scores.json`.", ""]
     for role in ("prediction", "reference"):
         name = fig.get(f"timeline_{role}")
@@ -253,7 +265,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
             coordinates: Sequence[Coordinate] | None = None,
             interpolated_stride: int | None = None, temperature_K: float | None = None,
             fes_bins: int = 36, timeseries_frames: int | None = None,
-            notes: Sequence[str] = (), runs: Mapping[str, Path] | None = None) -> dict[str, Any]:
+            notes: Sequence[str] = (), runs: Mapping[str, Path] | None = None,
+            floor: Trajectory | None = None) -> dict[str, Any]:
     """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
 
     Args:
@@ -277,11 +290,17 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         notes: said first in the report (e.g. what the inputs are).
         runs: the hybrid run folders behind the inputs, by role (``"prediction"``,
             ``"reference"``): each run's timeline picture is drawn into the report.
+        floor: a second reference (a second full simulation, another seed): the reference is
+            scored against it too, on the same frames and bins, and each score of the
+            prediction gets that floor beside it.
 
     Returns:
         The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
     """
     ref, pred, cut = common_frames(reference, prediction)  # before anything is written
+    if floor is not None:
+        floor_ref, floor, floor_cut = common_frames(ref, floor)
+        cut += [note.replace("prediction", "floor") for note in floor_cut]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     notes = [*notes, *cut, *rdf_report.periodic_notes(ref, pred)]
@@ -314,10 +333,10 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     figures["vdos"] = FIGURES["vdos"]
 
     # distributions on common bins
-    d_all = np.concatenate([pair_distances(ref.positions).ravel(),
-                            pair_distances(pred.positions).ravel()])
+    sides = (ref, pred) if floor is None else (ref, pred, floor)
+    d_all = np.concatenate([pair_distances(t.positions).ravel() for t in sides])
     r_edges = np.linspace(d_all.min(), d_all.max(), 201)
-    speeds = np.linalg.norm(np.concatenate([ref.velocities, pred.velocities]), axis=-1)
+    speeds = np.linalg.norm(np.concatenate([t.velocities for t in sides]), axis=-1)
     s_edges = np.linspace(0.0, speeds.max(), 81)
     h_ref, h_pred = (ob.pair_distance_distribution(t, r_edges) for t in (ref, pred))
     s_ref, s_pred = (ob.speed_distribution(t, s_edges) for t in (ref, pred))
@@ -370,6 +389,9 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
                      f"({len(dihedrals)} found or given).")
         (out / FIGURES["fes"]).unlink(missing_ok=True)  # not a stale one from an earlier run
 
+    floor_result = None if floor is None else floor_scores(
+        floor_ref, floor, r_edges, s_edges, dihedrals, temperature, fes_bins)
+
     # internal coordinates over time
     coords = (default_coordinates(ref, dihedrals) if coordinates is None
               else [tuple(int(i) for i in c) for c in coordinates])
@@ -402,6 +424,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         "dihedrals": [list(d) for d in dihedrals],
         "temperature_K": float(temperature),
         "temperature_dof": ndof,
+        "floor": floor_result,
         **(periodic.scores() if periodic else {"rdf": None, "density": None}),
         "coordinates": [list(c) for c in coords],
         "figures": figures,

@@ -95,6 +95,38 @@ def test_identical_trajectories_score_perfectly(reference, tmp_path) -> None:
     assert scores["coordinates"] == [[0, 1], [1, 0, 2]]
 
 
+def test_a_floor_puts_what_a_second_reference_scores_beside_each_score(
+        reference, cubic_report, tmp_path) -> None:
+    """--floor: the reference scored against a second reference on the same frames, each
+    score beside the prediction's; a floor identical to the reference scores perfectly."""
+    _, cubic = cubic_report
+    linear = classical_reconstruction(reference, 5, "linear")
+    scores = analyze(reference, linear, tmp_path, floor=classical_reconstruction(
+        reference, 5, "cubic"))
+    floor = scores["floor"]
+    for key in ("position_mae", "velocity_mae", "vdos_overlap", "fes_rmsd"):
+        assert floor[key] == pytest.approx(cubic[key]), key  # the cubic report's own scores
+    assert 0 < floor["pair_distance_js"] < 0.01 and floor["frames"] == 301
+    report = (tmp_path / "report.md").read_text()
+    assert "| score | value | floor | unit | meaning |" in report
+    assert (f"| VDOS overlap | {scores['vdos_overlap']:.4f} | {floor['vdos_overlap']:.4f} |"
+            in report)
+    assert "What to expect over 0.3 ps" in report and "(a second reference)" in report
+
+    same = analyze(reference, linear, tmp_path / "same", floor=reference.slice(0, 200))
+    assert same["floor"]["frames"] == 200 and same["floor"]["position_mae"] == 0
+    assert same["floor"]["vdos_overlap"] == pytest.approx(1.0)
+    assert any("floor" in note and "common range" in note for note in same["notes"])
+
+
+def test_without_a_floor_the_report_says_how_to_get_one(cubic_report) -> None:
+    out, scores = cubic_report
+    assert scores["floor"] is None
+    report = (out / "report.md").read_text()
+    assert "No floor was given" in report and "`--floor`" in report
+    assert "2 ps: VDOS overlap 0.76" in report
+
+
 def test_different_lengths_use_the_common_range(reference, tmp_path) -> None:
     prediction = classical_reconstruction(reference, 5, "quintic").slice(10, 200)
     scores = analyze(reference, prediction, tmp_path)
@@ -134,6 +166,12 @@ def test_cli_analyze_and_evaluate_plot(reference, tmp_path, capsys) -> None:
     assert scores["dihedrals"] == [[8, 6, 3, 12], [8, 6, 15, 17]]
     assert scores["interpolated_stride"] == 5
     assert all((out / name).is_file() for name in FIGURES.values())
+
+    rc = main(["analyze", "--reference", str(WATER), "--prediction", str(pred_path),
+               "--floor", str(WATER), "--dt-fs", "1", "--out", str(tmp_path / "floored")])
+    assert rc == 0
+    assert f"floor (reference against {WATER}): position MAE 0.00e+00 Å, VDOS overlap 1.0000" \
+        in capsys.readouterr().out
 
     rc = main(["analyze", "--reference", str(WATER), "--prediction", str(WATER),
                "--dt-fs", "1", "--out", str(out), "--dihedral", "0", "1", "2", "3"])
