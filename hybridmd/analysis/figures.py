@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -41,14 +41,44 @@ def coordinate_label(traj: Trajectory, coord: Coordinate) -> str:
 # ------------------------------------------------------------------------------ figures
 
 
-def shade_windows(ax: Any, t0: float, t1: float, origin: float, width: float) -> None:
-    """Shade every other interpolation window [origin + k·width, origin + (k+1)·width]."""
-    k = math.floor((t0 - origin) / width)
-    while origin + k * width < t1:
-        if k % 2 == 0:
-            ax.axvspan(origin + k * width, origin + (k + 1) * width, color=WINDOW_COLOUR,
-                       alpha=0.12, lw=0)
-        k += 1
+@dataclass
+class Windows:
+    """What the prediction's windows of ``stride`` frames are, so that the figures say it.
+
+    ``reconstruction``: the prediction is the reference's own coarse frames with the frames
+    between them interpolated (they agree exactly at the coarse frames); else it is another
+    run, whose segments only share the grid. ``ml``: for a hybrid run, whether the ML made
+    each segment, counted from ``origin`` (None: not known).
+    """
+
+    stride: int
+    width_fs: float
+    origin: float
+    reconstruction: bool
+    ml: Sequence[bool] | None = None
+
+    def shaded(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """The spans to shade between t0 and t1: the ML segments of a hybrid run, else every
+        other window."""
+        k = max(math.floor((t0 - self.origin) / self.width_fs), 0)
+        spans = []
+        while self.origin + k * self.width_fs < t1:
+            shade = (k < len(self.ml) and self.ml[k]) if self.ml is not None else k % 2 == 0
+            if shade:
+                spans.append((self.origin + k * self.width_fs,
+                              self.origin + (k + 1) * self.width_fs))
+            k += 1
+        return spans
+
+    @property
+    def label(self) -> str:
+        """What a shaded span is."""
+        width = f"{self.width_fs:g} fs"
+        if self.ml is not None:
+            return f"ML segment ({width}; unshaded: simulated)"
+        if self.reconstruction:
+            return f"interpolated window ({width}), every other one"
+        return f"segment ({width}), every other one"
 
 
 def save(fig: Figure, path: Path) -> None:
@@ -56,7 +86,7 @@ def save(fig: Figure, path: Path) -> None:
 
 
 def plot_mae(path: Path, times: np.ndarray, pos: np.ndarray, vel: np.ndarray,
-              stride: int | None) -> None:
+             windows: Windows | None) -> None:
     fig = Figure(figsize=(7, 4.6), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
     for ax, y, label in ((axes[0], pos, "position MAE (Å)"),
@@ -69,15 +99,19 @@ def plot_mae(path: Path, times: np.ndarray, pos: np.ndarray, vel: np.ndarray,
         ax.grid(alpha=0.3, which="both", lw=0.5)
     axes[1].set_xlabel("time (fs)")
     title = "Error of the prediction per frame (mean over atoms and axes)"
-    if stride:
-        title += f"\nthe coarse frames, every {stride} frames, are exact: gaps on the log axis"
+    if windows is not None and windows.reconstruction:
+        title += (f"\nthe coarse frames, every {windows.stride} frames, are exact: gaps on the "
+                  "log axis")
+    elif windows is not None:
+        title += ("\nanother run, not a reconstruction of the reference: how far apart the two "
+                  "are (independent runs separate within a picosecond)")
     axes[0].set_title(title, fontsize=10)
     save(fig, path)
 
 
 def plot_vdos(path: Path, ref: tuple[np.ndarray, np.ndarray],
-               pred: tuple[np.ndarray, np.ndarray], overlap: float,
-               coarse_nyquist: float | None) -> None:
+              pred: tuple[np.ndarray, np.ndarray], overlap: float,
+              coarse_nyquist: float | None) -> None:
     freq, s_ref = ref
     s_pred = np.interp(freq, *pred)
     cumulative = np.cumsum(s_ref)  # the axis ends where the reference has 99.9 % of its area
@@ -111,8 +145,8 @@ def plot_vdos(path: Path, ref: tuple[np.ndarray, np.ndarray],
 
 
 def plot_distributions(path: Path, h_ref: ob.Histogram, h_pred: ob.Histogram,
-                        s_ref: ob.Histogram, s_pred: ob.Histogram, js_h: float,
-                        js_s: float) -> None:
+                       s_ref: ob.Histogram, s_pred: ob.Histogram, js_h: float,
+                       js_s: float) -> None:
     fig = Figure(figsize=(9, 3.8), layout="constrained")
     axes = fig.subplots(1, 2)
     panels = ((axes[0], h_ref, h_pred, "r (Å)", "h(r) (1/Å)",
@@ -133,8 +167,8 @@ def plot_distributions(path: Path, h_ref: ob.Histogram, h_pred: ob.Histogram,
 
 
 def plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
-              diff: np.ndarray, labels: tuple[str, str], rmsd: float,
-              temperature_basis: str) -> None:
+             diff: np.ndarray, labels: tuple[str, str], rmsd: float,
+             temperature_basis: str) -> None:
     """``temperature_basis``: what the temperature is (said in the title)."""
     import matplotlib as mpl
 
@@ -166,8 +200,8 @@ def plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
 
 
 def plot_coordinates(path: Path, ref: Trajectory, pred: Trajectory,
-                      coords: Sequence[Coordinate], frames: int, stride: int | None,
-                      origin: float) -> None:
+                     coords: Sequence[Coordinate], frames: int,
+                     windows: Windows | None) -> None:
     times = ref.times_fs[:frames]
     fig = Figure(figsize=(8, 1.0 + 1.7 * len(coords)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(coords), 1, sharex=True, squeeze=False)[:, 0])
@@ -177,19 +211,19 @@ def plot_coordinates(path: Path, ref: Trajectory, pred: Trajectory,
         if len(coord) == 4:  # continuous curves: unwrap, and keep the prediction beside it
             y_ref = np.degrees(np.unwrap(np.radians(y_ref)))
             y_pred = y_ref + ob.wrap_degrees(y_pred - y_ref)
-        if stride:
-            shade_windows(ax, times[0], times[-1], origin, stride * ref.dt_fs)
+        for a, b in ([] if windows is None else windows.shaded(times[0], times[-1])):
+            ax.axvspan(a, b, color=WINDOW_COLOUR, alpha=0.12, lw=0)
         ax.plot(times, y_ref, **REF_STYLE)
         ax.plot(times, y_pred, **PRED_STYLE)
         ax.set_ylabel(coordinate_label(ref, coord), fontsize=9)
         ax.grid(alpha=0.3, lw=0.5)
         ax.set_xlim(times[0], times[-1])
     handles, labels = axes[0].get_legend_handles_labels()
-    if stride:
+    if windows is not None:
         from matplotlib.patches import Patch
 
         handles.append(Patch(color=WINDOW_COLOUR, alpha=0.25, lw=0))
-        labels.append(f"interpolated window ({stride * ref.dt_fs:g} fs), every other one")
+        labels.append(windows.label)
     fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
     axes[-1].set_xlabel("time (fs)")
     save(fig, path)

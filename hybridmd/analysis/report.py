@@ -44,12 +44,13 @@ FIGURES = {
 #: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs;
 #: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``);
 #: ``floor``: the reference against a second reference (:mod:`~hybridmd.analysis.floor`), or
-#: None.
+#: None; ``windows``: what the stride's windows are: "interpolated" (a reconstruction of the
+#: reference from its own coarse frames), "segments" (another run's), None without a stride.
 SCORE_KEYS = (
     "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
     "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
     "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
-    "temperature_dof", "floor", "rdf", "density", "coordinates", "figures", "notes",
+    "temperature_dof", "floor", "windows", "rdf", "density", "coordinates", "figures", "notes",
 )
 Coordinate = plots.Coordinate
 
@@ -195,8 +196,10 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
         f"- prediction: `{pred.metadata.get('source', 'in memory')}`",
         f"- compared: {scores['frames']} frames of {_formula(ref)} ({ref.n_atoms} atoms), "
         f"{scores['dt_fs']:g} fs apart, {scores['t_start_fs']:g} to {scores['t_end_fs']:g} fs",
-        "- interpolated windows: " + (f"{stride} frames ({stride * scores['dt_fs']:g} fs)"
-                                      if stride else "unknown (no stride given)"),
+        {"interpolated": "- interpolated windows: ", "segments": "- the prediction's segments "
+         "(another run, not a reconstruction of the reference): ", None: "- windows: "}[
+            scores["windows"]] + (f"{stride} frames ({stride * scores['dt_fs']:g} fs)"
+                                  if stride else "unknown (no stride given)"),
         "",
     ]
     lines += [f"> {note}" for note in scores["notes"]] + ([""] if scores["notes"] else [])
@@ -321,7 +324,12 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     interior = None
     if stride and stride > 1:
         interior = np.round((pred.times_fs - origin) / pred.dt_fs).astype(int) % stride != 0
-    plots.plot_mae(out / FIGURES["mae"], ref.times_fs, pos, vel, stride)
+    windows = None if not stride else plots.Windows(
+        stride, stride * pred.dt_fs, origin,
+        reconstruction=interior is not None and bool(np.all(
+            np.abs(pred.positions[~interior] - ref.positions[~interior]) < 1e-8)),
+        ml=prediction.metadata.get("ml_segments"))
+    plots.plot_mae(out / FIGURES["mae"], ref.times_fs, pos, vel, windows)
     figures["mae"] = FIGURES["mae"]
 
     # vibrational density of states
@@ -400,8 +408,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     _check_indices(coords, ref.n_atoms, "internal coordinate")
     frames = timeseries_frames or max(200, 10 * (stride or 1))
     frames = min(frames, len(ref))
-    plots.plot_coordinates(out / FIGURES["coordinates"], ref, pred, coords, frames, stride,
-                           origin)
+    plots.plot_coordinates(out / FIGURES["coordinates"], ref, pred, coords, frames, windows)
     figures["coordinates"] = FIGURES["coordinates"]
 
     scores = {
@@ -425,6 +432,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         "temperature_K": float(temperature),
         "temperature_dof": ndof,
         "floor": floor_result,
+        "windows": None if windows is None else (
+            "interpolated" if windows.reconstruction else "segments"),
         **(periodic.scores() if periodic else {"rdf": None, "density": None}),
         "coordinates": [list(c) for c in coords],
         "figures": figures,

@@ -119,6 +119,32 @@ def test_a_floor_puts_what_a_second_reference_scores_beside_each_score(
     assert any("floor" in note and "common range" in note for note in same["notes"])
 
 
+def test_the_figures_say_what_the_windows_are_for_each_kind_of_prediction(
+        reference, cubic_report, tmp_path) -> None:
+    """A reconstruction (exact at the reference's coarse frames) has interpolated windows;
+    another run on the same grid has segments, and a hybrid run's ML segments are shaded,
+    its simulated ones not."""
+    from hybridmd.analysis.figures import Windows
+
+    _, cubic = cubic_report
+    assert cubic["windows"] == "interpolated"
+    other = Trajectory(numbers=reference.numbers, positions=reference.positions + 0.01,
+                       momenta=reference.momenta, dt_fs=1.0, metadata={"stride": 5})
+    scores = analyze(reference, other, tmp_path)
+    assert scores["windows"] == "segments"
+    report = (tmp_path / "report.md").read_text()
+    assert "the prediction's segments (another run, not a reconstruction" in report
+    assert "interpolated windows" not in report
+
+    run = Windows(20, 10.0, 0.0, reconstruction=False, ml=[False, True, True, False])
+    assert run.shaded(0.0, 40.0) == [(10.0, 20.0), (20.0, 30.0)]
+    assert run.label == "ML segment (10 fs; unshaded: simulated)"
+    recon = Windows(20, 10.0, 0.0, reconstruction=True)
+    assert recon.shaded(0.0, 40.0) == [(0.0, 10.0), (20.0, 30.0)]
+    assert recon.label == "interpolated window (10 fs), every other one"
+    assert Windows(20, 10.0, 0.0, reconstruction=False).label == "segment (10 fs), every other one"
+
+
 def test_without_a_floor_the_report_says_how_to_get_one(cubic_report) -> None:
     out, scores = cubic_report
     assert scores["floor"] is None

@@ -345,6 +345,12 @@ def test_analyze_a_run_folder_against_a_reference_simulation(hybrid_run, tmp_pat
     assert "timeline_reference" not in scores["figures"]
     assert "![timeline of the prediction](timeline-prediction.png)" in text
     assert (report / "timeline-prediction.png").is_file()
+    # another run's segments, not interpolated windows; its ML segments known one by one
+    from hybridmd.analysis.sources import read_source
+
+    assert scores["windows"] == "segments"
+    origins = [a.info["origin"] == "ml" for a in read(out / "coarse.traj", ":")[1:]]
+    assert read_source(out)[0].metadata["ml_segments"] == origins and any(origins)
 
 
 def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):
