@@ -235,7 +235,8 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
         if name:
             lines += [f"## The hybrid run ({role})", "",
                       "What made each segment (simulation or ML), the shadow and monitored "
-                      "errors against the tolerance, and the expensive calls spent beside "
+                      "errors against the tolerance, the temperature and potential energy at "
+                      "the segment ends, and the expensive calls spent beside "
                       "those of the full simulation (the run's own `timeline.png`).", "",
                       f"![timeline of the {role}]({name})", ""]
     lines += ["## Errors over time", "", f"![position and velocity MAE per frame]({fig['mae']})",

@@ -127,7 +127,7 @@ def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     out, result = hybrid_run
     s = result.summary
     with Image.open(out / "timeline.png") as image:
-        assert image.format == "PNG" and image.size == (900, 720)
+        assert image.format == "PNG" and image.size == (900, 1040)
     data = load(out)
     assert sorted(data.final_mode) == list(range(s["segments"]))
     modes = list(data.final_mode.values())
@@ -137,6 +137,14 @@ def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     assert data.summary["force_calls"] == s["force_calls"]
     reached = driver_times(data)
     assert reached == sorted(reached) and reached[-1] == s["segments"] * 10.0
+    # temperature and potential energy at every segment end, counted as the summary counts
+    ends, coarse = data.ends, read(out / "coarse.traj", ":")
+    assert ends.ndof == s["temperature_dof"] == 21 and ends.target_K == 300
+    assert np.array_equal(ends.time_fs, [a.info["time_fs"] for a in coarse])
+    assert np.array_equal(ends.energy_eV, [a.get_potential_energy() for a in coarse])
+    assert ends.exact.all()  # a network forecaster's segment ends are the calculator's
+    ase_3n = np.array([a.get_temperature() for a in coarse])  # ASE: over 3N = 27
+    assert np.allclose(ends.temperature_K, ase_3n * 27 / 21)
 
 
 def test_reading_the_fine_trajectory_says_where_its_energies_are(hybrid_run, caplog):
