@@ -329,7 +329,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bars")
+                        help="no progress bars and no INFO lines: warnings, errors and the "
+                             "result only")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error (and debug logging)")
 
@@ -346,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 done, 1 failed while running, 2 bad input, 130 SIGINT, 143 SIGTERM")
     parser.add_argument("--version", action="version", version=f"hybridmd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no INFO lines: warnings, errors and the "
+                             "result only")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (and debug logging)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -585,8 +588,9 @@ def _resumable(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = (logging.DEBUG if args.verbose or args.debug
+             else logging.WARNING if args.quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return _run_command(args)
 
 
