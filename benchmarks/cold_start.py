@@ -212,7 +212,8 @@ def main() -> None:
             print(f"| {name} | " + " | ".join(
                 f"{s[f'gr_js_bits_{p}']:.2e} | {s[f'gr_rms_{p}']:.3f}" for p in pairs) + " |")
     temps = {k: kinetic_temperature(t) for k, t in traj.items()}
-    print("\nkinetic temperature of the fine trajectories (3N degrees of freedom): "
+    print("\nkinetic temperature of the fine trajectories (internal degrees of freedom, as "
+          "the summaries): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
 
     curve = learning_curve(args.out / "hybrid-a" / "timeline.tsv", args.bin_calls)

@@ -96,7 +96,8 @@ def main() -> None:
         overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in LAGS_FS)
         print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
     temps = {k: kinetic_temperature(t) for k, t in traj.items()}
-    print("\nkinetic temperature of the fine trajectories (3N degrees of freedom): "
+    print("\nkinetic temperature of the fine trajectories (internal degrees of freedom, as "
+          "the summaries): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
     (args.out / "scores.json").write_text(json.dumps(
         {"full_a": full_a, "full_b": full_b, "hybrid": hybrid, "floor": floor,

@@ -212,9 +212,13 @@ class HybridDynamics(MolecularDynamics):
     last one (positions and departure momenta) when ``run`` returns. The outputs of
     ``hybridmd run`` (fine and coarse trajectories, timeline, summary) go to ``directory``.
 
-    ``switch`` takes the keys of the input's ``hybrid.switch`` section; monitors re-simulate a
-    ``monitor_fraction`` of the ML segments in this process with a deep copy of the calculator
-    (an arbitrary calculator cannot be rebuilt in other processes). The thermostat (``bussi``,
+    ``forecaster``: a shipped name, a checkpoint, an earlier run's ``forecaster.pt``, or
+    ``"learn"`` (a force field learned from this run's own calls of ``atoms.calc``; ``learn``
+    takes the keys of the input's ``hybrid.learn`` section). ``switch`` takes the keys of the
+    input's ``hybrid.switch`` section; monitors re-simulate a ``monitor_fraction`` of the ML
+    segments, drawn at random, and an ``uncertain_fraction`` more, the most uncertain ones, in
+    this process with a deep copy of the calculator (an arbitrary calculator cannot be rebuilt
+    in other processes). The thermostat (``bussi``,
     ``langevin`` or ``nve``) acts at segment boundaries. Initial momenta: the atoms' own when
     they move, else Maxwell-Boltzmann at ``temperature_K`` with ``seed``.
     """
@@ -223,7 +227,8 @@ class HybridDynamics(MolecularDynamics):
                  forecaster: str, interpolator: str = "quintic", temperature_K: float = 300.0,
                  thermostat: str = "bussi", tau_fs: float = 100.0, friction_per_fs: float = 0.01,
                  seed: int = 0, switch: dict[str, Any] | None = None,
-                 monitor_fraction: float = 0.1, transport: str = "thread",
+                 monitor_fraction: float = 0.1, uncertain_fraction: float = 0.0,
+                 learn: dict[str, Any] | None = None, transport: str = "thread",
                  trajectory: str | None = None, logfile: str | None = None,
                  loginterval: int = 1):
         if atoms.calc is None:
@@ -249,7 +254,9 @@ class HybridDynamics(MolecularDynamics):
             "hybrid": {"stride": stride, "interpolator": interpolator,
                        "forecaster": forecaster, "transport": transport,
                        "switch": switch or {},
-                       "monitor": {"fraction": monitor_fraction, "workers": 0}},
+                       "monitor": {"fraction": monitor_fraction,
+                                   "uncertain_fraction": uncertain_fraction, "workers": 0},
+                       **({"learn": learn} if learn is not None else {})},
             "output": {"directory": str(self.directory)},
         }
         self.summary: dict[str, Any] = {}

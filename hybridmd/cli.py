@@ -246,15 +246,22 @@ def _analyze(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "--out")
     reference, ref_notes = read_source(args.reference, args.dt_fs, "--reference")
     prediction, pred_notes = read_source(args.prediction, args.dt_fs, "--prediction")
+    floor = None
+    if args.floor is not None:
+        floor, _ = read_source(args.floor, args.dt_fs, "--floor")
     _check_dihedrals(args.dihedral, reference.n_atoms)
     scores = analyze(reference, prediction, args.out, dihedrals=args.dihedral or None,
                      interpolated_stride=args.stride, temperature_K=args.temperature_k,
                      notes=ref_notes + pred_notes,
                      runs={role: path for role, path in (("prediction", args.prediction),
                                                          ("reference", args.reference))
-                           if hybrid_run_folder(path)})
+                           if hybrid_run_folder(path)}, floor=floor)
     print(f"{scores['frames']} frames compared: position MAE {scores['position_mae']:.2e} Å, "
           f"VDOS overlap {scores['vdos_overlap']:.4f} -> {args.out / 'report.md'}")
+    if scores["floor"]:
+        f = scores["floor"]
+        print(f"floor (reference against {args.floor}): position MAE {f['position_mae']:.2e} "
+              f"Å, VDOS overlap {f['vdos_overlap']:.4f}")
     if scores["rdf"]:
         density = scores["density"]
         print(f"periodic cell: density {density['reference']['g_cm3']:.4f} g/cm³ (reference), "
@@ -322,7 +329,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bars")
+                        help="no progress bars and no INFO lines: warnings, errors and the "
+                             "result only")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error (and debug logging)")
 
@@ -339,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 done, 1 failed while running, 2 bad input, 130 SIGINT, 143 SIGTERM")
     parser.add_argument("--version", action="version", version=f"hybridmd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no INFO lines: warnings, errors and the "
+                             "result only")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (and debug logging)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -419,6 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "output folder of `hybridmd run`")
     an.add_argument("--out", type=Path, default=Path("analysis"),
                     help="folder for the figures, scores.json and report.md (default: analysis)")
+    an.add_argument("--floor", type=Path,
+                    help="a second reference (a second full simulation with another seed, a "
+                         "trajectory or run folder): each score gets beside it what the "
+                         "reference scores against this one, the floor two full simulations "
+                         "set")
     an.add_argument("--dt-fs", type=_positive, help="frame spacing where a file has none")
     an.add_argument("--dihedral", action="append", nargs=4, type=int,
                     metavar=("I", "J", "K", "L"),
@@ -429,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "file's metadata, if any)")
     an.add_argument("--temperature-k", type=_positive_kelvin,
                     help="temperature of the free-energy surface (default: the reference's "
-                         "kinetic temperature)")
+                         "kinetic temperature over its internal degrees of freedom, 3N-6 for a "
+                         "molecule, as a run's summary counts them)")
     an.set_defaults(func=_analyze)
     for cmd in sub.choices.values():
         _common(cmd)
@@ -572,8 +588,9 @@ def _resumable(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = (logging.DEBUG if args.verbose or args.debug
+             else logging.WARNING if args.quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return _run_command(args)
 
 

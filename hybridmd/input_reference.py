@@ -2,13 +2,17 @@
 :mod:`hybridmd.config` (so it cannot drift from what the commands accept), and the
 command-line reference, written from the ``hybridmd`` argument parser.
 
-``docs/hooks/generated.py`` puts both into the site at build time;
-``tests/test_docs.py`` fails if a key has no description.
+Both are committed in their pages (``docs/reference/inputs.md`` and ``cli.md``, between
+``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``), so that they read in a
+clone and on GitHub too: ``python -m hybridmd.input_reference`` writes them again after a
+change, ``tests/test_docs.py`` fails when a page is out of date or a key has no description,
+and ``docs/hooks/generated.py`` fills them afresh when the site is built.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import types
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -216,10 +220,42 @@ def cli_reference() -> str:
 
     parser = build_parser()
     parser.prog = "hybridmd"
+    # argparse's layout differs between Python versions (the page says which wrote it)
+    version = ".".join(map(str, sys.version_info[:2]))
     parser.formatter_class = formatter
-    out = ["## `hybridmd`", "", "```text", parser.format_help().rstrip(), "```", ""]
+    out = [f"<!-- written with Python {version} -->", "", "## `hybridmd`", "", "```text",
+           parser.format_help().rstrip(), "```", ""]
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, cmd in sub.choices.items():
         cmd.formatter_class = formatter
         out += [f"## `hybridmd {name}`", "", "```text", cmd.format_help().rstrip(), "```", ""]
     return "\n".join(out)
+
+
+#: the generated pages (relative to the repository) and what each holds
+PAGES = {"docs/reference/inputs.md": "inputs", "docs/reference/cli.md": "cli"}
+
+
+def filled(text: str, name: str) -> str:
+    """``text`` with its generated part ``name`` (``inputs`` or ``cli``) written afresh, between
+    ``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``."""
+    make = {"inputs": input_reference, "cli": cli_reference}[name]
+    start, end = f"<!-- generated: {name} -->", f"<!-- end generated: {name} -->"
+    if start not in text:
+        return text
+    head, _, rest = text.partition(start)
+    _, found, tail = rest.partition(end)
+    return f"{head}{start}\n\n{make()}\n{end}" + (tail if found else "\n")
+
+
+def main() -> None:
+    """Write the generated pages of this checkout afresh."""
+    root = Path(__file__).resolve().parent.parent
+    for page, name in PAGES.items():
+        path = root / page
+        path.write_text(filled(path.read_text(), name))
+        print(f"wrote {page}")
+
+
+if __name__ == "__main__":
+    main()

@@ -122,6 +122,12 @@ class Trajectory:
         return bool(self.pbc.all())
 
     @property
+    def degrees_of_freedom(self) -> int:
+        """The internal degrees of freedom a temperature is counted over, as a run counts them
+        (:func:`internal_degrees_of_freedom` of the first frame)."""
+        return internal_degrees_of_freedom(self.positions[0], bool(self.pbc.any()))
+
+    @property
     def cells(self) -> np.ndarray | None:
         """(T, 3, 3) the cell of each frame in Å, or None without a cell."""
         if self.cell is None:
@@ -186,6 +192,26 @@ class Trajectory:
                 )
             frames.append(atoms)
         return frames
+
+
+def internal_degrees_of_freedom(positions: np.ndarray, periodic: bool) -> int:
+    """3N - 6 (3N - 5 for a linear molecule, 1 for two atoms): translation and rotation
+    removed; 3N - 3 in a periodic cell, which has no rotation to remove."""
+    n = len(positions)
+    if periodic:
+        return 3 * n - 3
+    if n == 2:
+        return 1
+    centred = np.asarray(positions) - np.mean(positions, axis=0)
+    linear = np.linalg.matrix_rank(centred, tol=1e-3) <= 1
+    return 3 * n - (5 if linear else 6)
+
+
+def degrees_of_freedom_label(ndof: int, n_atoms: int) -> str:
+    """``3N-6 = 21 degrees of freedom``: what a temperature was counted over."""
+    removed = 3 * n_atoms - ndof
+    formula = "3N" if removed == 0 else f"3N{'-' if removed > 0 else '+'}{abs(removed)}"
+    return f"{formula} = {ndof} degrees of freedom"
 
 
 def finite_difference_momenta(positions: np.ndarray, dt_fs: float,

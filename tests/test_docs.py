@@ -327,6 +327,24 @@ def test_input_reference_has_every_key() -> None:
             assert f"| `{name}` |" in text, f"{model.__name__}.{name} missing"
 
 
+@pytest.mark.parametrize("page", ["docs/reference/inputs.md", "docs/reference/cli.md"])
+def test_generated_pages_are_up_to_date(page: str) -> None:
+    """The committed input and command-line references (read in a clone and on GitHub) are
+    what the code writes now: after a change, `python -m hybridmd.input_reference`."""
+    import sys
+
+    from hybridmd.input_reference import PAGES, filled
+
+    text = (REPO / page).read_text()
+    written = re.search(r"<!-- written with Python (\d+\.\d+) -->", text)
+    here = ".".join(map(str, sys.version_info[:2]))
+    if written and written.group(1) != here:
+        pytest.skip(f"argparse of Python {written.group(1)} wrote it, this is {here}")
+    assert f"<!-- end generated: {PAGES[page]} -->" in text
+    assert filled(text, PAGES[page]) == text, (
+        f"{page} is out of date: run `python -m hybridmd.input_reference`")
+
+
 def test_cli_reference_has_every_sub_command() -> None:
     from hybridmd.input_reference import cli_reference
 

@@ -31,6 +31,7 @@ import time
 from importlib.util import find_spec
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -178,8 +179,15 @@ def _spawned(command: faults.Command) -> list:
 
 
 def _worker_pid(command: faults.Command) -> int | None:
-    found = re.search(r"interpolator worker started \(process, pid (\d+)\)", command.output())
-    return int(found.group(1)) if found else None
+    """The interpolator worker: the spawned child that holds fine.traj open (-q prints no
+    INFO line that would name it)."""
+    for child in _spawned(command):
+        try:
+            if any(f.path.endswith("fine.traj") for f in child.open_files()):
+                return child.pid
+        except psutil.Error:  # ended meanwhile
+            continue
+    return None
 
 
 def _monitor_running(command: faults.Command) -> bool:

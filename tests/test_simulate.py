@@ -246,3 +246,22 @@ def test_interpolation_streams_fine_frames_and_survives_a_resume(tmp_path: Path)
 def test_interpolation_needs_a_coarse_output_stride(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="output.stride to 2 or more"):
         make_config(tmp_path, {"interpolation": {"interpolator": "quintic"}})
+
+
+def test_quiet_prints_no_info_lines(tmp_path: Path) -> None:
+    """-q: no progress bar and no INFO line, only the result; without it, INFO lines say
+    what is going on."""
+    data = yaml.safe_load(yaml.safe_dump(ETHANOL_SGDML))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    outputs = {}
+    for flags in ((), ("-q",)):
+        data["output"]["directory"] = str(tmp_path / f"run{len(flags)}")
+        path = tmp_path / f"in{len(flags)}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        done = subprocess.run([sys.executable, "-m", "hybridmd.cli", *flags, "simulate",
+                               str(path)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs[flags] = done.stdout + done.stderr
+    assert "INFO " in outputs[()]
+    assert "INFO " not in outputs[("-q",)] and "it/s" not in outputs[("-q",)]
+    assert outputs[("-q",)].strip()  # the result is still printed

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ase import units
 from ase.io import read
 
 from hybridmd.ase_interface import HybridDynamics
 from hybridmd.calculators import build_calculator
 from hybridmd.config import SGDMLConfig
 from hybridmd.data import geometry_path
+from hybridmd.engines.ase_md import internal_degrees_of_freedom
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
                          interpolator="ethanol-bilstm-10fs", temperature_K=300, seed=args.seed,
                          trajectory=str(args.directory / "segment-ends.traj"))
 
+    ndof = internal_degrees_of_freedom(atoms)  # 3N-6, as the run's summary counts
+
     def report() -> None:
+        temperature = 2 * atoms.get_kinetic_energy() / (ndof * units.kB)
         print(f"t = {dyn.nsteps * 10:6.0f} fs  E_pot = {atoms.get_potential_energy():9.3f} eV  "
-              f"T = {atoms.get_temperature():5.0f} K")
+              f"T = {temperature:5.0f} K")
 
     dyn.attach(report, interval=max(1, args.segments // 5))
     dyn.run(args.segments)

@@ -1,8 +1,10 @@
-"""MkDocs hook: pages generated from the code at build time, so they cannot drift from it.
+"""MkDocs hook: pages generated from the code, written afresh at build time, so the site
+cannot drift from the code.
 
-A page that holds ``<!-- generated: inputs -->`` gets the input reference written from the
-pydantic models of hybridmd.config; ``<!-- generated: cli -->`` the ``--help`` of every
-sub-command (hybridmd.input_reference).
+The generated parts are committed too (``python -m hybridmd.input_reference`` writes them;
+``tests/test_docs.py`` checks they are up to date): the input reference from the pydantic
+models of hybridmd.config between ``<!-- generated: inputs -->`` and ``<!-- end generated:
+inputs -->``, the ``--help`` of every sub-command between the ``cli`` markers.
 """
 
 from __future__ import annotations
@@ -12,15 +14,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's hybridmd
-from hybridmd.input_reference import cli_reference, input_reference  # noqa: E402
-
-_MARKERS = {"<!-- generated: inputs -->": input_reference,
-            "<!-- generated: cli -->": cli_reference}
+from hybridmd.input_reference import PAGES, filled  # noqa: E402
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Replace each marker by the markdown it stands for."""
-    for marker, make in _MARKERS.items():
-        if marker in markdown:
-            markdown = markdown.replace(marker, make())
+    """Write each generated part afresh."""
+    for name in PAGES.values():
+        markdown = filled(markdown, name)
     return markdown

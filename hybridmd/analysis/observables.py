@@ -442,6 +442,10 @@ def mae_over_time(pred: Trajectory, ref: Trajectory) -> tuple[np.ndarray, np.nda
     return position, velocity
 
 
-def kinetic_temperature(traj: Trajectory) -> float:
-    """Mean kinetic temperature in K, 2·KE / (3N k_B), as ASE's ``Atoms.get_temperature``."""
-    return float(np.mean(2.0 * traj.kinetic_energies / (3 * traj.n_atoms * KB)))
+def kinetic_temperature(traj: Trajectory, ndof: int | None = None) -> float:
+    """Mean kinetic temperature in K, 2·KE / (ndof k_B), over the internal degrees of freedom
+    by default (``traj.degrees_of_freedom``: 3N-6 for a molecule, 3N-3 in a periodic cell), as
+    a run's summary and ``md.log`` count them; ASE's ``Atoms.get_temperature`` divides by 3N
+    (``ndof=3 * traj.n_atoms``) and reads lower for a molecule whose rotation was removed."""
+    ndof = traj.degrees_of_freedom if ndof is None else ndof
+    return float(np.mean(2.0 * traj.kinetic_energies / (ndof * KB)))

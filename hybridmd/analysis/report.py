@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from hybridmd.analysis import figures as plots
 from hybridmd.analysis import observables as ob
 from hybridmd.analysis import rdf_report
+from hybridmd.analysis.floor import FLOOR_KEYS, expectation, floor_scores
 from hybridmd.errors import InputError
 from hybridmd.hybrid.timeline_plot import plot_timeline
 from hybridmd.interpolation.metrics import pair_distances
-from hybridmd.trajectory import SPACING_RTOL, Trajectory
+from hybridmd.trajectory import SPACING_RTOL, Trajectory, degrees_of_freedom_label
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,17 @@ FIGURES = {
 #: keys of ``scores.json`` (and of the dict :func:`analyze` returns). Units: MAEs in Å and
 #: Å/fs ("interior": frames between the coarse frames, None without a stride), Jensen–Shannon
 #: divergences in bits, ``fes_rmsd`` in kJ/mol (None without two dihedrals), times in fs;
-#: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``).
+#: ``rdf`` and ``density``: None unless both trajectories are periodic (``rdf_report``);
+#: ``floor``: the reference against a second reference (:mod:`~hybridmd.analysis.floor`), or
+#: None; ``windows``: what the stride's windows are: "interpolated" (a reconstruction of the
+#: reference from its own coarse frames), "segments" (another run's), None without a stride.
 SCORE_KEYS = (
     "frames", "dt_fs", "t_start_fs", "t_end_fs", "trimmed", "interpolated_stride",
     "position_mae", "velocity_mae", "position_mae_interior", "velocity_mae_interior",
     "vdos_overlap", "pair_distance_js", "speed_js", "fes_rmsd", "dihedrals", "temperature_K",
-    "rdf", "density", "coordinates", "figures", "notes",
+    "temperature_dof", "floor", "windows", "rdf", "density", "coordinates", "figures", "notes",
 )
-_REF_STYLE = {"color": "C0", "lw": 1.4, "label": "reference"}
-_PRED_STYLE = {"color": "C3", "lw": 1.2, "ls": "--", "label": "prediction"}
-_WINDOW_COLOUR = "tab:green"
-_DPI = 100
-
-Coordinate = tuple[int, ...]
+Coordinate = plots.Coordinate
 
 
 # ------------------------------------------------------------------------------ alignment
@@ -112,22 +111,6 @@ def common_frames(reference: Trajectory,
 # ------------------------------------------------------------------------------ coordinates
 
 
-def _coordinate_values(traj: Trajectory, coord: Coordinate) -> np.ndarray:
-    funcs = {2: ob.bond, 3: ob.angle, 4: ob.dihedral}
-    if len(coord) not in funcs:
-        raise ValueError(f"an internal coordinate has 2 (bond), 3 (angle) or 4 (dihedral) "
-                         f"atoms, got {coord}")
-    return funcs[len(coord)](traj, *coord)
-
-
-def _coordinate_label(traj: Trajectory, coord: Coordinate) -> str:
-    from ase.data import chemical_symbols
-
-    atoms = "–".join(f"{chemical_symbols[traj.numbers[i]]}{i}" for i in coord)
-    kind, unit = {2: ("d", "Å"), 3: ("∠", "deg"), 4: ("φ", "deg")}[len(coord)]
-    return f"{kind}({atoms}) ({unit})"
-
-
 def default_coordinates(traj: Trajectory,
                         dihedrals: Sequence[Coordinate] = ()) -> list[Coordinate]:
     """At most 4 internal coordinates to plot over time, as in the paper's figure 4.
@@ -165,161 +148,6 @@ def _check_indices(coords: Sequence[Coordinate], n_atoms: int, what: str) -> Non
                              f"0..{n_atoms - 1}")
 
 
-# ------------------------------------------------------------------------------ figures
-
-
-def _shade_windows(ax: Any, t0: float, t1: float, origin: float, width: float) -> None:
-    """Shade every other interpolation window [origin + k·width, origin + (k+1)·width]."""
-    k = math.floor((t0 - origin) / width)
-    while origin + k * width < t1:
-        if k % 2 == 0:
-            ax.axvspan(origin + k * width, origin + (k + 1) * width, color=_WINDOW_COLOUR,
-                       alpha=0.12, lw=0)
-        k += 1
-
-
-def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=_DPI)
-
-
-def _plot_mae(path: Path, times: np.ndarray, pos: np.ndarray, vel: np.ndarray,
-              stride: int | None) -> None:
-    fig = Figure(figsize=(7, 4.6), layout="constrained")
-    axes = fig.subplots(2, 1, sharex=True)
-    for ax, y, label in ((axes[0], pos, "position MAE (Å)"),
-                         (axes[1], vel, "velocity MAE (Å/fs)")):
-        positive = y > 1e-9 * y.max()  # round-off at the given coarse frames counts as zero
-        ax.plot(times, np.where(positive, y, np.nan), color="C3", lw=1.0)
-        if positive.any():
-            ax.set_yscale("log")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-    axes[1].set_xlabel("time (fs)")
-    title = "Error of the prediction per frame (mean over atoms and axes)"
-    if stride:
-        title += f"\nthe coarse frames, every {stride} frames, are exact: gaps on the log axis"
-    axes[0].set_title(title, fontsize=10)
-    _save(fig, path)
-
-
-def _plot_vdos(path: Path, ref: tuple[np.ndarray, np.ndarray],
-               pred: tuple[np.ndarray, np.ndarray], overlap: float,
-               coarse_nyquist: float | None) -> None:
-    freq, s_ref = ref
-    s_pred = np.interp(freq, *pred)
-    cumulative = np.cumsum(s_ref)  # the axis ends where the reference has 99.9 % of its area
-    upper = freq[min(np.searchsorted(cumulative, 0.999 * cumulative[-1]), len(freq) - 1)]
-    xmax = min(freq[-1], 500.0 * math.ceil(1.1 * upper / 500.0))
-    beyond = s_pred[freq > xmax].sum() / s_pred.sum()
-    fig = Figure(figsize=(7, 5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
-    if coarse_nyquist is not None and coarse_nyquist < xmax:
-        for ax in (top, bottom):
-            ax.axvspan(0, coarse_nyquist, color="tab:red", alpha=0.08, lw=0,
-                       label="below the Nyquist wavenumber of the coarse frames"
-                       if ax is top else None)
-    top.plot(freq, s_ref, **_REF_STYLE)
-    top.plot(freq, s_pred, **_PRED_STYLE)
-    top.set_ylabel("VDOS (unit area, cm)")
-    top.set_ylim(bottom=0)
-    top.legend(fontsize=9)
-    title = f"Vibrational density of states: overlap {overlap:.4f}"
-    if beyond > 1e-3:
-        title += f"\n(prediction: {100 * beyond:.1f} % of its area above {xmax:g} cm⁻¹, not shown)"
-    top.set_title(title, fontsize=10)
-    bottom.plot(freq, s_pred - s_ref, color="k", lw=0.9)
-    bottom.axhline(0, color="0.5", lw=0.5)
-    bottom.set_ylabel("pred − ref (cm)")
-    bottom.set_xlabel("wavenumber (cm⁻¹)")
-    bottom.set_xlim(0, xmax)
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3, lw=0.5)
-    _save(fig, path)
-
-
-def _plot_distributions(path: Path, h_ref: ob.Histogram, h_pred: ob.Histogram,
-                        s_ref: ob.Histogram, s_pred: ob.Histogram, js_h: float,
-                        js_s: float) -> None:
-    fig = Figure(figsize=(9, 3.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    panels = ((axes[0], h_ref, h_pred, "r (Å)", "h(r) (1/Å)",
-               f"Pair-distance distribution h(r)\nJensen–Shannon {js_h:.2e} bit"),
-              (axes[1], s_ref, s_pred, "atomic speed |v| (Å/fs)", "probability density (fs/Å)",
-               f"Speed distribution\nJensen–Shannon {js_s:.2e} bit"))
-    for ax, ref, pred, xlabel, ylabel, title in panels:
-        ax.stairs(ref.density, ref.edges, color=_REF_STYLE["color"], lw=1.4, label="reference")
-        ax.stairs(pred.density, pred.edges, color=_PRED_STYLE["color"], lw=1.2, ls="--",
-                  label="prediction")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=9)
-        ax.grid(alpha=0.3, lw=0.5)
-    _save(fig, path)
-
-
-def _plot_fes(path: Path, ref: ob.FreeEnergySurface, pred: ob.FreeEnergySurface,
-              diff: np.ndarray, labels: tuple[str, str], rmsd: float) -> None:
-    import matplotlib as mpl
-
-    finite = np.concatenate([ref.free_energy[np.isfinite(ref.free_energy)],
-                             pred.free_energy[np.isfinite(pred.free_energy)]])
-    vmax = float(finite.max()) if finite.size else 1.0
-    dmax = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
-    axes = fig.subplots(1, 3)
-    cmap = mpl.colormaps["viridis"].with_extremes(bad="0.8")
-    dcmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.8")
-    panels = ((ref.free_energy, cmap, 0.0, vmax, "reference", f"F ({ref.unit})"),
-              (pred.free_energy, cmap, 0.0, vmax, "prediction", f"F ({pred.unit})"),
-              (diff, dcmap, -dmax, dmax,
-               f"prediction − reference (offset removed)\nweighted RMS {rmsd:.2f} {ref.unit}",
-               f"ΔF ({ref.unit})"))
-    for ax, (data, cm, lo, hi, title, clabel) in zip(axes, panels, strict=True):
-        mesh = ax.pcolormesh(ref.phi_edges, ref.psi_edges, data.T, cmap=cm, vmin=lo, vmax=hi)
-        fig.colorbar(mesh, ax=ax, label=clabel)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(labels[0])
-        ax.set_ylabel(labels[1])
-        ax.set_xticks(np.arange(-180, 181, 90))
-        ax.set_yticks(np.arange(-180, 181, 90))
-        ax.set_aspect("equal")
-    fig.suptitle(f"Free-energy surface −kT ln P at {ref.temperature_K:.0f} K "
-                 "(grey: not visited)", fontsize=11)
-    _save(fig, path)
-
-
-def _plot_coordinates(path: Path, ref: Trajectory, pred: Trajectory,
-                      coords: Sequence[Coordinate], frames: int, stride: int | None,
-                      origin: float) -> None:
-    times = ref.times_fs[:frames]
-    fig = Figure(figsize=(8, 1.0 + 1.7 * len(coords)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(coords), 1, sharex=True, squeeze=False)[:, 0])
-    for ax, coord in zip(axes, coords, strict=True):
-        y_ref = _coordinate_values(ref, coord)[:frames]
-        y_pred = _coordinate_values(pred, coord)[:frames]
-        if len(coord) == 4:  # continuous curves: unwrap, and keep the prediction beside it
-            y_ref = np.degrees(np.unwrap(np.radians(y_ref)))
-            y_pred = y_ref + ob.wrap_degrees(y_pred - y_ref)
-        if stride:
-            _shade_windows(ax, times[0], times[-1], origin, stride * ref.dt_fs)
-        ax.plot(times, y_ref, **_REF_STYLE)
-        ax.plot(times, y_pred, **_PRED_STYLE)
-        ax.set_ylabel(_coordinate_label(ref, coord), fontsize=9)
-        ax.grid(alpha=0.3, lw=0.5)
-        ax.set_xlim(times[0], times[-1])
-    handles, labels = axes[0].get_legend_handles_labels()
-    if stride:
-        from matplotlib.patches import Patch
-
-        handles.append(Patch(color=_WINDOW_COLOUR, alpha=0.25, lw=0))
-        labels.append(f"interpolated window ({stride * ref.dt_fs:g} fs), every other one")
-    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
-    axes[-1].set_xlabel("time (fs)")
-    _save(fig, path)
-
-
 # ------------------------------------------------------------------------------ report
 
 
@@ -345,12 +173,21 @@ def _formula(traj: Trajectory) -> str:
     return Atoms(numbers=traj.numbers).get_chemical_formula(mode="hill")
 
 
+def temperature_basis(ndof: int | None, n_atoms: int) -> str:
+    """What the free-energy surface's temperature is: given (``ndof`` None), or the reference's
+    mean kinetic temperature over its internal degrees of freedom, as a run's summary counts
+    them."""
+    if ndof is None:
+        return "given"
+    return ("the reference's mean kinetic temperature over "
+            f"{degrees_of_freedom_label(ndof, n_atoms)}, as a run's summary counts them")
+
+
 def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Trajectory,
-                  coord_labels: list[str], dihedral_labels: list[str], timeseries_frames: int,
-                  temperature_estimated: bool) -> None:
+                  coord_labels: list[str], dihedral_labels: list[str],
+                  timeseries_frames: int) -> None:
     fig = scores["figures"]
-    temperature_note = (" (the reference's mean kinetic temperature, 3N degrees of freedom)"
-                        if temperature_estimated else "")
+    temperature_note = f" ({temperature_basis(scores['temperature_dof'], ref.n_atoms)})"
     stride = scores["interpolated_stride"]
     lines = [
         "# Reconstruction analysis",
@@ -359,35 +196,47 @@ def _write_report(path: Path, scores: dict[str, Any], ref: Trajectory, pred: Tra
         f"- prediction: `{pred.metadata.get('source', 'in memory')}`",
         f"- compared: {scores['frames']} frames of {_formula(ref)} ({ref.n_atoms} atoms), "
         f"{scores['dt_fs']:g} fs apart, {scores['t_start_fs']:g} to {scores['t_end_fs']:g} fs",
-        "- interpolated windows: " + (f"{stride} frames ({stride * scores['dt_fs']:g} fs)"
-                                      if stride else "unknown (no stride given)"),
+        {"interpolated": "- interpolated windows: ", "segments": "- the prediction's segments "
+         "(another run, not a reconstruction of the reference): ", None: "- windows: "}[
+            scores["windows"]] + (f"{stride} frames ({stride * scores['dt_fs']:g} fs)"
+                                  if stride else "unknown (no stride given)"),
         "",
     ]
     lines += [f"> {note}" for note in scores["notes"]] + ([""] if scores["notes"] else [])
     interior = "frames between the coarse frames" if stride else "(needs the stride)"
-    rows = [
-        ("position MAE, all frames", _fmt(scores["position_mae"]), "Å", "0 is perfect"),
-        ("velocity MAE, all frames", _fmt(scores["velocity_mae"]), "Å/fs", "0 is perfect"),
-        ("position MAE, interior", _fmt(scores["position_mae_interior"]), "Å", interior),
-        ("velocity MAE, interior", _fmt(scores["velocity_mae_interior"]), "Å/fs", interior),
-        ("VDOS overlap", _fmt(scores["vdos_overlap"], ".4f"), "–",
+    rows = [  # (label, key, format, unit, meaning)
+        ("position MAE, all frames", "position_mae", ".3e", "Å", "0 is perfect"),
+        ("velocity MAE, all frames", "velocity_mae", ".3e", "Å/fs", "0 is perfect"),
+        ("position MAE, interior", "position_mae_interior", ".3e", "Å", interior),
+        ("velocity MAE, interior", "velocity_mae_interior", ".3e", "Å/fs", interior),
+        ("VDOS overlap", "vdos_overlap", ".4f", "–",
          "Σ min(p, q) of unit-sum spectra; 1 is perfect"),
-        ("h(r) Jensen–Shannon", _fmt(scores["pair_distance_js"]), "bit",
+        ("h(r) Jensen–Shannon", "pair_distance_js", ".3e", "bit",
          "JS divergence, base 2; 0 is perfect, 1 disjoint"),
-        ("speed Jensen–Shannon", _fmt(scores["speed_js"]), "bit",
+        ("speed Jensen–Shannon", "speed_js", ".3e", "bit",
          "JS divergence, base 2; 0 is perfect, 1 disjoint"),
-        ("FES RMS difference", _fmt(scores["fes_rmsd"], ".3f"), "kJ/mol",
+        ("FES RMS difference", "fes_rmsd", ".3f", "kJ/mol",
          "offset removed, weighted by reference population; 0 is perfect"),
     ]
-    lines += ["## Scores", "", "| score | value | unit | meaning |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    floor = scores["floor"]
+    lines += ["## Scores", "", *expectation(scores["t_end_fs"] - scores["t_start_fs"], floor),
+              ""]
+    if floor is None:
+        lines += ["| score | value | unit | meaning |", "|---|---|---|---|"]
+        lines += [f"| {a} | {_fmt(scores[k], f)} | {u} | {m} |" for a, k, f, u, m in rows]
+    else:
+        lines += ["| score | value | floor | unit | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| {a} | {_fmt(scores[k], f)} | "
+                  f"{_fmt(floor[k], f) if k in FLOOR_KEYS else '–'} | {u} | {m} |"
+                  for a, k, f, u, m in rows]
     lines += ["", "Scores are also in `scores.json`.", ""]
     for role in ("prediction", "reference"):
         name = fig.get(f"timeline_{role}")
         if name:
             lines += [f"## The hybrid run ({role})", "",
                       "What made each segment (simulation or ML), the shadow and monitored "
-                      "errors against the tolerance, and the expensive calls spent beside "
+                      "errors against the tolerance, the temperature and potential energy at "
+                      "the segment ends, and the expensive calls spent beside "
                       "those of the full simulation (the run's own `timeline.png`).", "",
                       f"![timeline of the {role}]({name})", ""]
     lines += ["## Errors over time", "", f"![position and velocity MAE per frame]({fig['mae']})",
@@ -420,7 +269,8 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
             coordinates: Sequence[Coordinate] | None = None,
             interpolated_stride: int | None = None, temperature_K: float | None = None,
             fes_bins: int = 36, timeseries_frames: int | None = None,
-            notes: Sequence[str] = (), runs: Mapping[str, Path] | None = None) -> dict[str, Any]:
+            notes: Sequence[str] = (), runs: Mapping[str, Path] | None = None,
+            floor: Trajectory | None = None) -> dict[str, Any]:
     """Compare ``prediction`` with ``reference``; write figures, scores.json and report.md.
 
     Args:
@@ -444,11 +294,17 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         notes: said first in the report (e.g. what the inputs are).
         runs: the hybrid run folders behind the inputs, by role (``"prediction"``,
             ``"reference"``): each run's timeline picture is drawn into the report.
+        floor: a second reference (a second full simulation, another seed): the reference is
+            scored against it too, on the same frames and bins, and each score of the
+            prediction gets that floor beside it.
 
     Returns:
         The scores (keys :data:`SCORE_KEYS`), as written to ``scores.json``.
     """
     ref, pred, cut = common_frames(reference, prediction)  # before anything is written
+    if floor is not None:
+        floor_ref, floor, floor_cut = common_frames(ref, floor)
+        cut += [note.replace("prediction", "floor") for note in floor_cut]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     notes = [*notes, *cut, *rdf_report.periodic_notes(ref, pred)]
@@ -469,7 +325,12 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     interior = None
     if stride and stride > 1:
         interior = np.round((pred.times_fs - origin) / pred.dt_fs).astype(int) % stride != 0
-    _plot_mae(out / FIGURES["mae"], ref.times_fs, pos, vel, stride)
+    windows = None if not stride else plots.Windows(
+        stride, stride * pred.dt_fs, origin,
+        reconstruction=interior is not None and bool(np.all(
+            np.abs(pred.positions[~interior] - ref.positions[~interior]) < 1e-8)),
+        ml=prediction.metadata.get("ml_segments"))
+    plots.plot_mae(out / FIGURES["mae"], ref.times_fs, pos, vel, windows)
     figures["mae"] = FIGURES["mae"]
 
     # vibrational density of states
@@ -477,19 +338,20 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     overlap = ob.vdos_overlap(vdos_ref, vdos_pred)
     coarse_nyquist = (1.0 / (2 * stride * ref.dt_fs * ob.C_CM_PER_FS)
                       if stride and stride > 1 else None)
-    _plot_vdos(out / FIGURES["vdos"], vdos_ref, vdos_pred, overlap, coarse_nyquist)
+    plots.plot_vdos(out / FIGURES["vdos"], vdos_ref, vdos_pred, overlap, coarse_nyquist)
     figures["vdos"] = FIGURES["vdos"]
 
     # distributions on common bins
-    d_all = np.concatenate([pair_distances(ref.positions).ravel(),
-                            pair_distances(pred.positions).ravel()])
+    sides = (ref, pred) if floor is None else (ref, pred, floor)
+    d_all = np.concatenate([pair_distances(t.positions).ravel() for t in sides])
     r_edges = np.linspace(d_all.min(), d_all.max(), 201)
-    speeds = np.linalg.norm(np.concatenate([ref.velocities, pred.velocities]), axis=-1)
+    speeds = np.linalg.norm(np.concatenate([t.velocities for t in sides]), axis=-1)
     s_edges = np.linspace(0.0, speeds.max(), 81)
     h_ref, h_pred = (ob.pair_distance_distribution(t, r_edges) for t in (ref, pred))
     s_ref, s_pred = (ob.speed_distribution(t, s_edges) for t in (ref, pred))
     js_h, js_s = ob.jensen_shannon(h_ref, h_pred), ob.jensen_shannon(s_ref, s_pred)
-    _plot_distributions(out / FIGURES["distributions"], h_ref, h_pred, s_ref, s_pred, js_h, js_s)
+    plots.plot_distributions(out / FIGURES["distributions"], h_ref, h_pred, s_ref, s_pred,
+                             js_h, js_s)
     figures["distributions"] = FIGURES["distributions"]
 
     # partial g(r) and density of periodic trajectories
@@ -514,8 +376,10 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         raise ValueError(f"a dihedral has 4 atom indices: got {dihedrals}")
     _check_indices(dihedrals, ref.n_atoms, "dihedral")
     temperature = temperature_K if temperature_K is not None else ob.kinetic_temperature(ref)
+    ndof = ref.degrees_of_freedom if temperature_K is None else None
+    basis = temperature_basis(ndof, ref.n_atoms)
     fes_rmsd = None
-    dihedral_labels = [_coordinate_label(ref, d).removesuffix(" (deg)") for d in dihedrals]
+    dihedral_labels = [plots.coordinate_label(ref, d).removesuffix(" (deg)") for d in dihedrals]
     if len(dihedrals) >= 2:
         if len(dihedrals) > 2:
             notes.append(f"{len(dihedrals)} dihedrals given: the free-energy surface uses the "
@@ -526,12 +390,16 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         diff = ob.fes_difference(fes_ref, fes_pred)
         fes_rmsd = ob.fes_rmsd(fes_ref, fes_pred)
         axis_labels = (f"{dihedral_labels[0]} (deg)", f"{dihedral_labels[1]} (deg)")
-        _plot_fes(out / FIGURES["fes"], fes_ref, fes_pred, diff, axis_labels, fes_rmsd)
+        plots.plot_fes(out / FIGURES["fes"], fes_ref, fes_pred, diff, axis_labels, fes_rmsd,
+                       basis)
         figures["fes"] = FIGURES["fes"]
     else:
         notes.append("No free-energy surface: fewer than two dihedrals "
                      f"({len(dihedrals)} found or given).")
         (out / FIGURES["fes"]).unlink(missing_ok=True)  # not a stale one from an earlier run
+
+    floor_result = None if floor is None else floor_scores(
+        floor_ref, floor, r_edges, s_edges, dihedrals, temperature, fes_bins)
 
     # internal coordinates over time
     coords = (default_coordinates(ref, dihedrals) if coordinates is None
@@ -541,7 +409,7 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     _check_indices(coords, ref.n_atoms, "internal coordinate")
     frames = timeseries_frames or max(200, 10 * (stride or 1))
     frames = min(frames, len(ref))
-    _plot_coordinates(out / FIGURES["coordinates"], ref, pred, coords, frames, stride, origin)
+    plots.plot_coordinates(out / FIGURES["coordinates"], ref, pred, coords, frames, windows)
     figures["coordinates"] = FIGURES["coordinates"]
 
     scores = {
@@ -563,6 +431,10 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
         "fes_rmsd": fes_rmsd,
         "dihedrals": [list(d) for d in dihedrals],
         "temperature_K": float(temperature),
+        "temperature_dof": ndof,
+        "floor": floor_result,
+        "windows": None if windows is None else (
+            "interpolated" if windows.reconstruction else "segments"),
         **(periodic.scores() if periodic else {"rdf": None, "density": None}),
         "coordinates": [list(c) for c in coords],
         "figures": figures,
@@ -571,6 +443,5 @@ def analyze(reference: Trajectory, prediction: Trajectory, out_dir: str | Path,
     scores = _json_ready(scores)
     (out / "scores.json").write_text(json.dumps(scores, indent=1))
     _write_report(out / "report.md", scores, ref, pred,
-                  [_coordinate_label(ref, c) for c in coords], dihedral_labels, frames,
-                  temperature_K is None)
+                  [plots.coordinate_label(ref, c) for c in coords], dihedral_labels, frames)
     return scores

@@ -52,4 +52,18 @@ def read_source(path: Path, dt_fs: float | None = None,
     if name == "fine.traj" and hybrid:
         traj.metadata.setdefault("stride", hybrid["stride"])
         notes.append(RUN_NOTE.format(name=str(path)))
+        ml = ml_segments(path / "coarse.traj")
+        if ml is not None:
+            traj.metadata["ml_segments"] = ml
     return traj, notes
+
+
+def ml_segments(coarse: Path) -> list[bool] | None:
+    """Whether the ML made each segment of a hybrid run, in order (None: no coarse.traj)."""
+    if not coarse.is_file():
+        return None
+    from ase.io import read
+
+    with reading(coarse, "a run's coarse trajectory"):
+        frames = read(coarse, index=":")
+    return [atoms.info.get("origin") == "ml" for atoms in frames[1:]]

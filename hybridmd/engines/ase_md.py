@@ -21,20 +21,15 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from ase.md.verlet import VelocityVerlet
 
 from hybridmd.config import DynamicsConfig
+from hybridmd.trajectory import internal_degrees_of_freedom as count_internal
 from hybridmd.units import FS, KB
 
 
 def internal_degrees_of_freedom(atoms: Atoms) -> int:
     """3N - 6 (3N - 5 for a linear molecule): translation and rotation removed; 3N - 3 in a
-    periodic cell, which has no rotation to remove."""
-    n = len(atoms)
-    if any(atoms.pbc):
-        return 3 * n - 3
-    if n == 2:
-        return 1
-    centred = atoms.positions - atoms.positions.mean(axis=0)
-    linear = np.linalg.matrix_rank(centred, tol=1e-3) <= 1
-    return 3 * n - (5 if linear else 6)
+    periodic cell, which has no rotation to remove
+    (:func:`hybridmd.trajectory.internal_degrees_of_freedom`)."""
+    return count_internal(atoms.positions, bool(any(atoms.pbc)))
 
 
 def maxwell_boltzmann_momenta(atoms: Atoms, temperature_K: float, ndof: int,

@@ -54,6 +54,33 @@ class IPIClientError(RuntimeError):
     """The force client of an i-PI run did not connect, disconnected or failed."""
 
 
+def resets_are_disconnections() -> None:
+    """Make i-PI read a connection reset while it receives forces as the client's
+    disconnection, which it handles (the client is dropped, its request handed on).
+
+    i-PI 3.3 turns a timeout or a short read into ``Disconnected`` there but lets a reset (a
+    client that died mid-step and closed its socket with data unread) escape its polling
+    thread, which then ends with a traceback on stderr. Installed once per process, on i-PI's
+    socket driver class.
+    """
+    from ipi.interfaces import sockets
+
+    for name in ("_recv_forces_bulk", "_recv_forces_bulk_batch"):
+        original = getattr(sockets.Driver, name, None)
+        if original is None or getattr(original, "_hybridmd_resets", False):
+            continue
+
+        def receive(self: Any, *args: Any, _original: Any = original) -> Any:
+            try:
+                return _original(self, *args)
+            except ConnectionError as exc:
+                log.debug("i-PI: the force client's connection was reset: %s", exc)
+                raise sockets.Disconnected() from exc
+
+        receive._hybridmd_resets = True  # type: ignore[attr-defined]
+        setattr(sockets.Driver, name, receive)
+
+
 def _ipi_units() -> dict[str, float]:
     """Factors from i-PI's atomic units to ASE units (Å, eV, eV/Å, amu·Å/ASE time)."""
     from ipi.utils.units import unit_to_user
@@ -191,6 +218,7 @@ class IPIEngine:
                                "first (i-PI keeps process-wide state)")
         from ipi.scripting import InteractiveSimulation
 
+        resets_are_disconnections()
         self.atoms = atoms
         self.dynamics = dynamics
         self.cfg = cfg

@@ -1,6 +1,7 @@
 """What a hybrid run leaves on disk, and the pieces of its checkpoint.
 
-A run folder holds ``fine.traj`` (every Δτ, from the interpolator worker), ``coarse.traj``
+A run folder holds ``fine.traj`` (every Δτ, from the interpolator worker; energy and forces on
+the frames that were computed, not the interpolated ones), ``coarse.traj``
 (segment ends with energy, forces, origin and status), ``timeline.tsv`` (one line per decision),
 ``summary.json``, ``run.json`` (the input and versions), ``checkpoint.json`` (the last quiet
 state) and ``resume-state.pkl`` (the frames the interpolator needs to go on, fine-tuning data
@@ -31,7 +32,7 @@ from hybridmd.preflight import (
     input_files,
     read_json,
 )
-from hybridmd.streaming.frames import CoarseFrame
+from hybridmd.streaming.frames import CoarseFrame, energy_source
 
 if TYPE_CHECKING:
     from hybridmd.config import RunConfig
@@ -144,7 +145,7 @@ def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray,
     atoms.set_momenta(frame.momenta)
     atoms.info.update(time_fs=frame.time_fs, coarse_index=frame.index, origin=frame.origin,
                       status=frame.status,
-                      energy_source="calculator" if frame.exact else "learned force field")
+                      energy_source=energy_source(frame.exact))
     atoms.calc = SinglePointCalculator(atoms, energy=frame.energy, forces=frame.forces)
     return atoms
 

@@ -34,6 +34,7 @@ from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster, max_distance
 from hybridmd.hybrid.segments import (
     BoundaryThermostat,
+    SegmentResult,
     SegmentSimulator,
     kinetic_energy,
 )
@@ -136,17 +137,24 @@ class HybridLoop:
 
     def _boundary(self, index: int, positions: np.ndarray, arrival: np.ndarray,
                   forces: np.ndarray, energy: float, origin: str, status: str,
-                  interior: tuple[np.ndarray, np.ndarray] | None = None,
+                  interior: SegmentResult | None = None,
                   interior_method: str = "simulation", exact: bool = True,
                   raw_uncertainty: float | None = None) -> CoarseFrame:
-        """The frame at the end of a segment, with the O-step applied to its momenta."""
+        """The frame at the end of a segment, with the O-step applied to its momenta;
+        ``interior``: the segment whose inner frames (with their forces and energies) the fine
+        trajectory takes as they are."""
         self._check_safety(index, positions, forces, arrival)
         departure = self.thermostat.apply(arrival)
+        inner = {} if interior is None else {
+            "interior_positions": interior.positions[1:-1],
+            "interior_momenta": interior.momenta[1:-1],
+            "interior_forces": interior.all_forces[1:-1],
+            "interior_energies": interior.energies[1:-1]}
         return CoarseFrame(
             index, index * self.segment_fs, positions, departure, arrival, forces, energy,
-            origin, None if interior is None else interior[0],
-            None if interior is None else interior[1], interior_method, status,
-            self.rng_state(), self.thermostat.energy, exact, raw_uncertainty)
+            origin, interior_method=interior_method, status=status,
+            rng_state=self.rng_state(), thermostat_energy=self.thermostat.energy, exact=exact,
+            raw_uncertainty=raw_uncertainty, **inner)
 
     def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
                       momenta: np.ndarray) -> None:
@@ -188,8 +196,7 @@ class HybridLoop:
         self._labeled(seg.positions[first:], seg.all_forces[first:], seg.energies[first:],
                       "simulation")
         frame = self._boundary(start.index + 1, seg.positions[-1], seg.momenta[-1], seg.forces,
-                               seg.energy, "sim", "verified",
-                               (seg.positions[1:-1], seg.momenta[1:-1]))
+                               seg.energy, "sim", "verified", seg)
         return frame, seg
 
     def _try_forecast(self, start: CoarseFrame) -> tuple[CoarseFrame | None, dict[str, Any]]:
@@ -201,9 +208,7 @@ class HybridLoop:
                                                   self.predictor.uncertainty_check)
         if reason is not None:
             return None, {**info, "reason": reason}
-        interior = None
-        if self.settings.learned_interior and forecast.segment is not None:
-            interior = (forecast.segment.positions[1:-1], forecast.segment.momenta[1:-1])
+        interior = forecast.segment if self.settings.learned_interior else None
         frame = self._boundary(start.index + 1, forecast.positions, momenta, forecast.forces,
                                forecast.energy, "ml", "unverified", interior, LEARNED_METHOD,
                                forecast.exact, forecast.raw_uncertainty)

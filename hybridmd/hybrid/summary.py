@@ -9,6 +9,7 @@ import numpy as np
 from hybridmd.config import RunConfig
 from hybridmd.hybrid.dataset import SOURCES
 from hybridmd.hybrid.loop import HybridLoop
+from hybridmd.trajectory import degrees_of_freedom_label
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -38,6 +39,9 @@ def build_summary(loop: HybridLoop, cfg: RunConfig, directory: str, wall_s: floa
         "uncertain_monitor_error_A": _stats(c.uncertain_monitor_errors),
         "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
         "target_temperature_K": cfg.dynamics.temperature_K,
+        # what the temperatures are counted over: 3N-6 for a molecule (3N-3 periodic, 3N
+        # with Langevin), as md.log and analyze count them
+        "temperature_dof": loop.ndof, "atoms": len(loop.numbers),
         "fine_frames": fine_frames, "wall_time_s": wall_s,
         "learning": None,
     }
@@ -75,12 +79,15 @@ def format_summary(s: dict[str, Any]) -> str:
     learning = s.get("learning")
     if learning:
         by = learning["frames_by_source"]
-        earlier = (f" (+ {by['earlier run']} from {learning['learned_from']['path']})"
-                   if by.get("earlier run") else "")
+        total, earlier = learning["frames"], by.get("earlier run", 0)
+        # a warm start's frames are part of the total: say both parts, so none adds them up
+        labeled = (f"{total} labeled frames ({total - earlier} by this run, {earlier} from "
+                   f"{learning['learned_from']['path']})" if earlier
+                   else f"{total} frames labeled")
         first = learning["ml_first_at_call"]
         lines.append(
-            f"  learned force field: version {learning['version']}, {learning['frames']} "
-            f"frames labeled{earlier}, {learning['fitted_to']} fitted to; learner "
+            f"  learned force field: version {learning['version']}, {labeled}, "
+            f"{learning['fitted_to']} fitted to; learner "
             f"{learning['learner_s']:.0f} s, the driver waited {learning['waited_s']:.0f} s; "
             + ("ML mode first held after " + f"{first} expensive calls" if first is not None
                else "ML mode never held"))
@@ -95,6 +102,8 @@ def format_summary(s: dict[str, Any]) -> str:
         rejected = ", ".join(f"{k}: {v}" for k, v in s["rejected_forecasts"].items())
         lines.append(f"  rejected forecasts: {rejected}")
     if s["mean_temperature_K"] is not None:
+        over = (f"; {degrees_of_freedom_label(s['temperature_dof'], s['atoms'])}"
+                if s.get("temperature_dof") else "")
         lines.append(f"  mean temperature {s['mean_temperature_K']:.1f} K "
-                     f"(target {s['target_temperature_K']:g} K)")
+                     f"(target {s['target_temperature_K']:g} K{over})")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """``timeline.png``: a hybrid run at a glance, drawn from its ``timeline.tsv``.
 
-Three panels over simulated time: what made each segment (simulation, ML, or ML thrown away
-by a rollback), the shadow and monitored errors against the tolerance (log scale), and the
+Five panels over simulated time: what made each segment (simulation, ML, or ML thrown away
+by a rollback), the shadow and monitored errors against the tolerance (log scale), the
+temperature and the potential energy at the segment ends (``coarse.traj``), and the
 expensive calls spent so far beside those of the full simulation. The learned force field's
 versions (``learn`` lines; the ``version`` column) are marked where the run learns. The run's
 input (``run.json``) gives the tolerance and the time grid; ``summary.json``, where the run
@@ -21,7 +22,16 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from hybridmd.hybrid.files import METADATA_NAME, SUMMARY_NAME, TIMELINE_COLUMNS, TIMELINE_NAME
+from hybridmd.hybrid.files import (
+    COARSE_NAME,
+    METADATA_NAME,
+    SUMMARY_NAME,
+    TIMELINE_COLUMNS,
+    TIMELINE_NAME,
+)
+from hybridmd.streaming.frames import CALCULATOR_SOURCE
+from hybridmd.trajectory import degrees_of_freedom_label, internal_degrees_of_freedom
+from hybridmd.units import KB
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ class TimelineData:
     #: away and not made again, only at the end of an interrupted run)
     final_mode: dict[int, str] = field(default_factory=dict)
     discarded: list[int] = field(default_factory=list)  #: ML segments thrown away
+    ends: SegmentEnds | None = None  #: the segment ends' temperature and energy (coarse.traj)
 
     @property
     def end_fs(self) -> float:
@@ -60,6 +71,47 @@ class TimelineData:
         """Expensive calls the full simulation makes up to ``time_fs``: one a step, and one
         for the start."""
         return round(time_fs / self.segment_fs * self.stride) + 1
+
+
+@dataclass
+class SegmentEnds:
+    """The committed segment ends of ``coarse.traj``: kinetic temperature (departure momenta,
+    over ``ndof`` degrees of freedom, as the summary counts them) and potential energy, each
+    with its source (the calculator, or the learned force field)."""
+
+    time_fs: np.ndarray
+    temperature_K: np.ndarray
+    energy_eV: np.ndarray
+    exact: np.ndarray  #: bool: the energy is the calculator's
+    ndof: int
+    n_atoms: int
+    target_K: float | None
+
+
+def read_segment_ends(path: Path, record: dict[str, Any],
+                      summary: dict[str, Any] | None) -> SegmentEnds | None:
+    """``coarse.traj`` as the timeline shows it (None where there is none, or no frame)."""
+    if not path.is_file():
+        return None
+    from ase.io import read
+
+    frames = read(path, index=":")
+    if not frames:
+        return None
+    first = frames[0]
+    if summary and summary.get("temperature_dof"):
+        ndof = int(summary["temperature_dof"])
+    elif record["dynamics"].get("integrator") == "langevin":
+        ndof = 3 * len(first)
+    else:
+        ndof = internal_degrees_of_freedom(first.positions, bool(first.pbc.any()))
+    return SegmentEnds(
+        np.array([a.info["time_fs"] for a in frames], dtype=float),
+        np.array([2 * a.get_kinetic_energy() / (ndof * KB) for a in frames]),
+        np.array([a.get_potential_energy() for a in frames]),
+        np.array([a.info.get("energy_source", CALCULATOR_SOURCE) == CALCULATOR_SOURCE
+                  for a in frames]),
+        ndof, len(first), record["dynamics"].get("temperature_K"))
 
 
 def read_timeline(path: Path) -> list[dict[str, Any]]:
@@ -127,7 +179,8 @@ def load(directory: Path, with_summary: bool = True) -> TimelineData:
     final, discarded = _made(rows)
     return TimelineData(rows, stride * float(dynamics["timestep_fs"]), stride,
                         float(hybrid.get("switch", {}).get("tolerance_A", 0.05)), summary,
-                        final, discarded)
+                        final, discarded,
+                        read_segment_ends(directory / COARSE_NAME, record, summary))
 
 
 def _time_unit(data: TimelineData) -> tuple[float, str]:
@@ -235,6 +288,36 @@ def _error_panel(ax: Any, data: TimelineData, scale: float) -> None:
     ax.grid(alpha=0.3, which="both", lw=0.5)
 
 
+def _temperature_panel(ax: Any, data: TimelineData, scale: float) -> None:
+    ends = data.ends
+    if ends is not None:
+        ax.plot(ends.time_fs / scale, ends.temperature_K, color="tab:red", lw=0.8,
+                label="segment ends")
+        if ends.target_K:
+            ax.axhline(ends.target_K, color="k", ls="--", lw=1.0,
+                       label=f"target {ends.target_K:g} K")
+        ax.legend(fontsize=8, loc="upper right", ncols=2)
+        ax.set_title(f"kinetic temperature over {degrees_of_freedom_label(ends.ndof, ends.n_atoms)}"
+                     " (as the summary counts)", fontsize=8, loc="left")
+    ax.set_ylabel("temperature (K)")
+    ax.grid(alpha=0.3, lw=0.5)
+
+
+def _energy_panel(ax: Any, data: TimelineData, scale: float) -> None:
+    ends = data.ends
+    if ends is not None:
+        e0 = ends.energy_eV[0]
+        t = ends.time_fs / scale
+        for keep, style in ((ends.exact, {"color": "tab:blue", "label": "the calculator's"}),
+                            (~ends.exact, {"color": "tab:orange",
+                                           "label": "the learned force field's"})):
+            if keep.any():
+                ax.scatter(t[keep], ends.energy_eV[keep] - e0, s=4, zorder=3, **style)
+        ax.legend(fontsize=8, loc="upper right", ncols=2, markerscale=2)
+    ax.set_ylabel("E_pot − E_pot(0) (eV)")
+    ax.grid(alpha=0.3, lw=0.5)
+
+
 def driver_times(data: TimelineData) -> list[float]:
     """For each timeline line, how far the run had got (fs): the end of the furthest segment
     made so far. Monitor results come in after their segment, and the segments a rollback
@@ -273,15 +356,17 @@ def plot_timeline(directory: Path, output: Path | None = None,
     data = load(directory, with_summary)
     output = Path(output) if output is not None else directory / PLOT_NAME
     scale, unit = _time_unit(data)
-    fig = Figure(figsize=(9, 7.2), layout="constrained")
-    axes = list(fig.subplots(3, 1, sharex=True, height_ratios=(0.9, 3, 2.4)))
+    fig = Figure(figsize=(9, 10.4), layout="constrained")
+    axes = list(fig.subplots(5, 1, sharex=True, height_ratios=(0.9, 3, 1.6, 1.6, 2.4)))
     _mode_panel(axes[0], data, scale)
     _error_panel(axes[1], data, scale)
-    _calls_panel(axes[2], data, scale, unit)
+    _temperature_panel(axes[2], data, scale)
+    _energy_panel(axes[3], data, scale)
+    _calls_panel(axes[4], data, scale, unit)
     _mark_versions(axes, data, scale)
     axes[1].legend(fontsize=8, loc="best", ncols=2, framealpha=0.9)
-    axes[2].legend(fontsize=8, loc="upper left")
-    axes[2].set_xlim(0, data.end_fs / scale)
+    axes[4].legend(fontsize=8, loc="upper left")
+    axes[4].set_xlim(0, data.end_fs / scale)
     fig.suptitle(_title(data, directory), fontsize=10)
     tmp = output.with_name(output.name + ".tmp.png")
     fig.savefig(tmp, dpi=_DPI)

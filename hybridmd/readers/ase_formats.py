@@ -98,16 +98,19 @@ def _cell(frames: list[Atoms], path: Path) -> tuple[np.ndarray | None, np.ndarra
 def _partial_results(path: Path, key: str, known: list[int], frames: list[Atoms]) -> None:
     """Say which frames carry ``key`` when only some do (the trajectory is read without it).
 
-    A hybrid run's ``fine.traj`` has energy and forces at the segment ends only (the frames
-    between them are simulated or reconstructed without a calculator call being stored):
-    expected, and said as such, with where the segment ends are.
+    A hybrid run's ``fine.traj`` has energy and forces on every frame that was computed (the
+    segment ends, the frames of simulated segments, those the learned force field integrated),
+    not on the frames an interpolator filled in: expected, and said as such.
     """
-    ends = [i for i, atoms in enumerate(frames) if "coarse_index" in atoms.info]
-    if known == ends:
-        logger.info("%s: %s is stored at the %d segment ends (frames with coarse_index) only, "
-                    "not at the %d frames between them; read without %s (coarse.traj beside "
-                    "it has the segment ends with energy and forces)", path, key, len(known),
-                    len(frames) - len(known), key)
+    have = set(known)
+    missing = [i for i in range(len(frames)) if i not in have]
+    if all("fine_index" in atoms.info for atoms in frames):
+        methods = sorted({str(frames[i].info.get("method")) for i in missing})
+        logger.info("%s: %s is stored at the %d frames that were computed (segment ends, "
+                    "simulated segments, the learned force field's), not at the %d that %s "
+                    "filled in; read without %s (ase.io.read gives each frame's, with its "
+                    "energy_source)", path, key, len(known), len(missing),
+                    " and ".join(methods), key)
         return
     shown = ", ".join(map(str, known[:5])) + (", ..." if len(known) > 5 else "")
     logger.warning("%s: only %d of %d frames have %s (frames %s); read without %s", path,

@@ -11,6 +11,15 @@ import numpy as np
 
 Origin = Literal["sim", "ml"]
 
+#: where a frame's energy and forces come from (``energy_source`` in the trajectories' info)
+CALCULATOR_SOURCE = "calculator"
+LEARNED_SOURCE = "learned force field"
+
+
+def energy_source(exact: bool) -> str:
+    """``calculator`` for the expensive calculator's results, else ``learned force field``."""
+    return CALCULATOR_SOURCE if exact else LEARNED_SOURCE
+
 
 @dataclass
 class CoarseFrame:
@@ -40,6 +49,10 @@ class CoarseFrame:
     thermostat_energy: float = 0.0  #: energy the thermostat took out so far, eV
     exact: bool = True  #: forces and energy from the expensive calculator (not a learned one)
     raw_uncertainty: float | None = None  #: an ML frame's committee spread (calibration)
+    #: (n-1, N, 3) forces and (n-1,) potential energies of the interior frames, where whatever
+    #: made them computed them (same source as the frame's own: ``exact``); None: not known
+    interior_forces: np.ndarray | None = None
+    interior_energies: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # own copies: a driver may go on integrating in the arrays it passed (atoms.positions)
@@ -70,6 +83,22 @@ class CoarseFrame:
                 raise ValueError(f"coarse frame {self.index}: interior frames have shapes "
                                  f"{ishape} and {self.interior_momenta.shape}, expected "
                                  f"(n-1, {shape[0]}, 3)")
+        elif self.interior_forces is not None or self.interior_energies is not None:
+            raise ValueError(f"coarse frame {self.index}: interior forces or energies without "
+                             "the interior frames")
+        if (self.interior_forces is None) != (self.interior_energies is None):
+            raise ValueError(f"coarse frame {self.index}: give both interior forces and "
+                             "energies, or neither")
+        if self.interior_forces is not None:
+            self.interior_forces = np.array(self.interior_forces, dtype=float)
+            self.interior_energies = np.array(self.interior_energies, dtype=float)
+            ishape = self.interior_positions.shape
+            if (self.interior_forces.shape != ishape
+                    or self.interior_energies.shape != ishape[:1]):
+                raise ValueError(f"coarse frame {self.index}: interior forces and energies "
+                                 f"have shapes {self.interior_forces.shape} and "
+                                 f"{self.interior_energies.shape}, expected {ishape} and "
+                                 f"({ishape[0]},)")
         if self.energy is not None:
             self.energy = float(self.energy)
         if self.origin not in ("sim", "ml"):
@@ -93,3 +122,9 @@ class FineFrame:
     origin: str  #: origin of the coarse frame, or of the segment an interior frame lies in
     method: str  #: "coarse" for a coarse frame, else the interpolant's name
     coarse: CoarseFrame | None = None  #: the coarse frame itself, for coarse frames
+    #: the frame's forces (N, 3) eV/Å and potential energy (eV) where they were computed (a
+    #: coarse frame, a simulated or learned segment's interior frame; None: interpolated), and
+    #: by what (``energy_source``)
+    forces: np.ndarray | None = None
+    energy: float | None = None
+    energy_source: str | None = None

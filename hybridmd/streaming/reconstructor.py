@@ -20,7 +20,7 @@ import numpy as np
 from hybridmd.interpolation.classical import ClassicalInterpolator
 from hybridmd.interpolation.temperature import check_range, context_temperatures
 from hybridmd.interpolation.windows import Windows
-from hybridmd.streaming.frames import CoarseFrame, FineFrame
+from hybridmd.streaming.frames import CoarseFrame, FineFrame, energy_source
 from hybridmd.streaming.interpolators import Interpolator
 from hybridmd.trajectory import SPACING_RTOL, Trajectory
 from hybridmd.units import FS
@@ -170,8 +170,10 @@ class IncrementalReconstructor:
         return self._buffer[index - self._buffer[0].index]
 
     def _coarse(self, frame: CoarseFrame) -> FineFrame:
+        known = frame.energy is not None or frame.forces is not None
         return FineFrame(frame.index * self.stride, frame.time_fs, frame.positions,
-                         frame.momenta, frame.origin, "coarse", frame)
+                         frame.momenta, frame.origin, "coarse", frame, frame.forces,
+                         frame.energy, energy_source(frame.exact) if known else None)
 
     def _interval(self, edge: bool) -> list[FineFrame]:
         """The interior frames of interval ``self._next`` and the coarse frame that ends it."""
@@ -182,7 +184,8 @@ class IncrementalReconstructor:
         right = self._frame(k + 1)
         if right.interior_positions is not None:
             return self._emit(k, self._frame(k), right, right.interior_positions,
-                              right.interior_momenta, right.interior_method)
+                              right.interior_momenta, right.interior_method,
+                              right.interior_forces, right.interior_energies)
         c = 1 if edge else self.context
         frames = [self._frame(i) for i in range(k - c + 1, k + c + 1)]
         momenta = [f.momenta if i < c else f.arrival for i, f in enumerate(frames)]
@@ -198,13 +201,19 @@ class IncrementalReconstructor:
                           model.name)
 
     def _emit(self, k: int, left: CoarseFrame, right: CoarseFrame, positions: np.ndarray,
-              momenta: np.ndarray, method: str) -> list[FineFrame]:
-        """The n-1 interior frames of interval k and its right coarse frame; advance."""
+              momenta: np.ndarray, method: str, forces: np.ndarray | None = None,
+              energies: np.ndarray | None = None) -> list[FineFrame]:
+        """The n-1 interior frames of interval k (with their forces and energies where
+        known) and its right coarse frame; advance."""
         out = []
+        source = None if energies is None else energy_source(right.exact)
         for j in range(1, self.stride):
             t = left.time_fs + (right.time_fs - left.time_fs) * j / self.stride
-            out.append(FineFrame(k * self.stride + j, t, positions[j - 1], momenta[j - 1],
-                                 right.origin, method))
+            out.append(FineFrame(
+                k * self.stride + j, t, positions[j - 1], momenta[j - 1], right.origin, method,
+                forces=None if forces is None else forces[j - 1],
+                energy=None if energies is None else float(energies[j - 1]),
+                energy_source=source))
         out.append(self._coarse(right))
         self._next = k + 1
         keep = self._next - max(self.context - 1, 0)  # the next interval's first context frame

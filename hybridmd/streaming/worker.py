@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 def fine_atoms(frame: FineFrame, numbers: np.ndarray, masses: np.ndarray,
                cell: Cell | None = None) -> Atoms:
-    """A fine frame as ASE ``Atoms`` (energy and forces on the coarse frames, where known), in
-    ``cell`` when the system is periodic."""
+    """A fine frame as ASE ``Atoms``, in ``cell`` when the system is periodic: energy and
+    forces (and ``energy_source`` in its info) on every frame that has them, the coarse frames
+    and the interior frames of simulated or learned segments; none on interpolated frames."""
     atoms = Atoms(numbers=numbers, positions=frame.positions, masses=masses)
     if cell is not None and cell.periodic:
         atoms.cell, atoms.pbc = cell.vectors, cell.pbc
@@ -54,8 +55,9 @@ def fine_atoms(frame: FineFrame, numbers: np.ndarray, masses: np.ndarray,
         atoms.info["coarse_index"] = int(c.index)
         if c.arrival_momenta is not None and not np.array_equal(c.arrival_momenta, c.momenta):
             atoms.info["arrival_momenta"] = c.arrival_momenta
-        if c.energy is not None or c.forces is not None:
-            atoms.calc = SinglePointCalculator(atoms, energy=c.energy, forces=c.forces)
+    if frame.energy is not None or frame.forces is not None:
+        atoms.info["energy_source"] = frame.energy_source
+        atoms.calc = SinglePointCalculator(atoms, energy=frame.energy, forces=frame.forces)
     return atoms
 
 

@@ -201,7 +201,10 @@ def test_mae_over_time_and_temperature(water) -> None:
     np.testing.assert_allclose(pos, 0.01)
     np.testing.assert_allclose(vel, 0.0, atol=1e-15)
     atoms = water.to_atoms_list()
-    assert ob.kinetic_temperature(water) == pytest.approx(
-        np.mean([a.get_temperature() for a in atoms]))
+    ase_3n = np.mean([a.get_temperature() for a in atoms])  # ASE divides by 3N
+    assert ob.kinetic_temperature(water, ndof=3 * water.n_atoms) == pytest.approx(ase_3n)
+    ndof = water.degrees_of_freedom  # 3N-6 for a cluster, as a run's summary counts
+    assert ndof == 3 * water.n_atoms - (3 if water.periodic else 6)
+    assert ob.kinetic_temperature(water) == pytest.approx(ase_3n * 3 * water.n_atoms / ndof)
     with pytest.raises(ValueError, match="differ in shape"):
         ob.mae_over_time(water.slice(0, 10), water)

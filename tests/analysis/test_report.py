@@ -52,6 +52,22 @@ def test_report_writes_every_figure_and_score(cubic_report) -> None:
     assert f"| {scores['fes_rmsd']:.3f} | kJ/mol |" in report
 
 
+def test_the_estimated_temperature_counts_internal_degrees_of_freedom(reference,
+                                                                      cubic_report) -> None:
+    """The free-energy surface's temperature is the reference's over 3N-6 degrees of freedom
+    (the summary's and md.log's convention), and the report says so."""
+    from hybridmd.engines.ase_md import internal_degrees_of_freedom
+
+    out, scores = cubic_report
+    atoms = reference.to_atoms_list()
+    ndof = internal_degrees_of_freedom(atoms[0])
+    assert scores["temperature_dof"] == ndof == 3 * 18 - 6
+    ase_3n = np.mean([a.get_temperature() for a in atoms])  # ASE: over 3N
+    assert scores["temperature_K"] == pytest.approx(ase_3n * 3 * 18 / ndof)
+    assert ("over 3N-6 = 48 degrees of freedom, as a run's summary counts them"
+            in (out / "report.md").read_text())
+
+
 def test_report_scores_agree_with_evaluate_and_are_imperfect(reference, cubic_report) -> None:
     _, scores = cubic_report
     windows = make_windows(reference, 5)
@@ -74,8 +90,67 @@ def test_identical_trajectories_score_perfectly(reference, tmp_path) -> None:
     assert scores["pair_distance_js"] == pytest.approx(0.0, abs=1e-12)
     assert scores["speed_js"] == pytest.approx(0.0, abs=1e-12)
     assert scores["fes_rmsd"] == pytest.approx(0.0, abs=1e-12)
-    assert scores["temperature_K"] == 300.0
+    assert scores["temperature_K"] == 300.0 and scores["temperature_dof"] is None
+    assert "T = 300.0 K (given)" in (tmp_path / "report.md").read_text()
     assert scores["coordinates"] == [[0, 1], [1, 0, 2]]
+
+
+def test_a_floor_puts_what_a_second_reference_scores_beside_each_score(
+        reference, cubic_report, tmp_path) -> None:
+    """--floor: the reference scored against a second reference on the same frames, each
+    score beside the prediction's; a floor identical to the reference scores perfectly."""
+    _, cubic = cubic_report
+    linear = classical_reconstruction(reference, 5, "linear")
+    scores = analyze(reference, linear, tmp_path, floor=classical_reconstruction(
+        reference, 5, "cubic"))
+    floor = scores["floor"]
+    for key in ("position_mae", "velocity_mae", "vdos_overlap", "fes_rmsd"):
+        assert floor[key] == pytest.approx(cubic[key]), key  # the cubic report's own scores
+    assert 0 < floor["pair_distance_js"] < 0.01 and floor["frames"] == 301
+    report = (tmp_path / "report.md").read_text()
+    assert "| score | value | floor | unit | meaning |" in report
+    assert (f"| VDOS overlap | {scores['vdos_overlap']:.4f} | {floor['vdos_overlap']:.4f} |"
+            in report)
+    assert "What to expect over 0.3 ps" in report and "(a second reference)" in report
+
+    same = analyze(reference, linear, tmp_path / "same", floor=reference.slice(0, 200))
+    assert same["floor"]["frames"] == 200 and same["floor"]["position_mae"] == 0
+    assert same["floor"]["vdos_overlap"] == pytest.approx(1.0)
+    assert any("floor" in note and "common range" in note for note in same["notes"])
+
+
+def test_the_figures_say_what_the_windows_are_for_each_kind_of_prediction(
+        reference, cubic_report, tmp_path) -> None:
+    """A reconstruction (exact at the reference's coarse frames) has interpolated windows;
+    another run on the same grid has segments, and a hybrid run's ML segments are shaded,
+    its simulated ones not."""
+    from hybridmd.analysis.figures import Windows
+
+    _, cubic = cubic_report
+    assert cubic["windows"] == "interpolated"
+    other = Trajectory(numbers=reference.numbers, positions=reference.positions + 0.01,
+                       momenta=reference.momenta, dt_fs=1.0, metadata={"stride": 5})
+    scores = analyze(reference, other, tmp_path)
+    assert scores["windows"] == "segments"
+    report = (tmp_path / "report.md").read_text()
+    assert "the prediction's segments (another run, not a reconstruction" in report
+    assert "interpolated windows" not in report
+
+    run = Windows(20, 10.0, 0.0, reconstruction=False, ml=[False, True, True, False])
+    assert run.shaded(0.0, 40.0) == [(10.0, 20.0), (20.0, 30.0)]
+    assert run.label == "ML segment (10 fs; unshaded: simulated)"
+    recon = Windows(20, 10.0, 0.0, reconstruction=True)
+    assert recon.shaded(0.0, 40.0) == [(0.0, 10.0), (20.0, 30.0)]
+    assert recon.label == "interpolated window (10 fs), every other one"
+    assert Windows(20, 10.0, 0.0, reconstruction=False).label == "segment (10 fs), every other one"
+
+
+def test_without_a_floor_the_report_says_how_to_get_one(cubic_report) -> None:
+    out, scores = cubic_report
+    assert scores["floor"] is None
+    report = (out / "report.md").read_text()
+    assert "No floor was given" in report and "`--floor`" in report
+    assert "2 ps: VDOS overlap 0.76" in report
 
 
 def test_different_lengths_use_the_common_range(reference, tmp_path) -> None:
@@ -117,6 +192,12 @@ def test_cli_analyze_and_evaluate_plot(reference, tmp_path, capsys) -> None:
     assert scores["dihedrals"] == [[8, 6, 3, 12], [8, 6, 15, 17]]
     assert scores["interpolated_stride"] == 5
     assert all((out / name).is_file() for name in FIGURES.values())
+
+    rc = main(["analyze", "--reference", str(WATER), "--prediction", str(pred_path),
+               "--floor", str(WATER), "--dt-fs", "1", "--out", str(tmp_path / "floored")])
+    assert rc == 0
+    assert f"floor (reference against {WATER}): position MAE 0.00e+00 Å, VDOS overlap 1.0000" \
+        in capsys.readouterr().out
 
     rc = main(["analyze", "--reference", str(WATER), "--prediction", str(WATER),
                "--dt-fs", "1", "--out", str(out), "--dihedral", "0", "1", "2", "3"])

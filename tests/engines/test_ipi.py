@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -131,8 +132,11 @@ def test_client_that_never_connects_fails_in_time(tmp_path: Path) -> None:
         engine.advance(2)
 
 
-def test_dying_client_ends_the_run_with_its_error(tmp_path: Path) -> None:
-    """The calculator raises in the client thread: the run stops at once, saying why."""
+def test_dying_client_ends_the_run_with_its_error(tmp_path: Path, monkeypatch) -> None:
+    """The calculator raises in the client thread: the run stops at once, saying why, and no
+    thread of i-PI's ends with a traceback (a reset connection is a disconnection)."""
+    crashed = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
     cfg = _ipi_config(tmp_path, {"connect_timeout_s": 30})
     atoms = build_structure(cfg.system)
     atoms.calc = _fresh_calculator(cfg)
@@ -142,6 +146,8 @@ def test_dying_client_ends_the_run_with_its_error(tmp_path: Path) -> None:
             IPIEngine(atoms, cfg.dynamics, cfg.engine, tmp_path / "ipi") as engine:
         engine.advance(10)
     assert time.monotonic() - start < 10
+    time.sleep(0.5)  # i-PI's polling thread sees the closed socket within its latency
+    assert [f"{c.thread.name}: {c.exc_type.__name__}" for c in crashed] == []
 
 
 def _raise_after(calculate, calls: int):

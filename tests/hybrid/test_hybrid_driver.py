@@ -106,6 +106,18 @@ def test_run_writes_fine_coarse_timeline_and_summary(hybrid_run):
     assert int(rows[-1]["force_calls"]) <= calls["total"] - calls["monitors"]
 
 
+def test_the_summary_says_what_its_temperature_is_counted_over(hybrid_run):
+    """Ethanol's 9 atoms, rotation and translation removed: 21 degrees of freedom, said in
+    the summary line and kept in summary.json."""
+    from hybridmd.hybrid.summary import format_summary
+
+    _, result = hybrid_run
+    s = result.summary
+    assert s["temperature_dof"] == 21 and s["atoms"] == 9
+    assert (f"mean temperature {s['mean_temperature_K']:.1f} K (target 300 K; "
+            "3N-6 = 21 degrees of freedom)") in format_summary(s)
+
+
 def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     """timeline.png is written; what it shows (the segments by what made them, the calls
     against the full simulation, the tolerance) is what the timeline and summary hold."""
@@ -116,7 +128,7 @@ def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     out, result = hybrid_run
     s = result.summary
     with Image.open(out / "timeline.png") as image:
-        assert image.format == "PNG" and image.size == (900, 720)
+        assert image.format == "PNG" and image.size == (900, 1040)
     data = load(out)
     assert sorted(data.final_mode) == list(range(s["segments"]))
     modes = list(data.final_mode.values())
@@ -126,18 +138,58 @@ def test_the_run_draws_its_timeline_from_what_it_recorded(hybrid_run):
     assert data.summary["force_calls"] == s["force_calls"]
     reached = driver_times(data)
     assert reached == sorted(reached) and reached[-1] == s["segments"] * 10.0
+    # temperature and potential energy at every segment end, counted as the summary counts
+    ends, coarse = data.ends, read(out / "coarse.traj", ":")
+    assert ends.ndof == s["temperature_dof"] == 21 and ends.target_K == 300
+    assert np.array_equal(ends.time_fs, [a.info["time_fs"] for a in coarse])
+    assert np.array_equal(ends.energy_eV, [a.get_potential_energy() for a in coarse])
+    assert ends.exact.all()  # a network forecaster's segment ends are the calculator's
+    ase_3n = np.array([a.get_temperature() for a in coarse])  # ASE: over 3N = 27
+    assert np.allclose(ends.temperature_K, ase_3n * 27 / 21)
 
 
 def test_reading_the_fine_trajectory_says_where_its_energies_are(hybrid_run, caplog):
-    """fine.traj has energy and forces at the segment ends only: said as such, not warned."""
+    """fine.traj has energy and forces on the computed frames only: said as such, not
+    warned."""
     from hybridmd.readers import read_trajectory
 
     out, _ = hybrid_run
+    fine = read(out / "fine.traj", ":")
+    computed = sum(a.calc is not None for a in fine)
     with caplog.at_level("INFO", logger="hybridmd.readers"):
         traj = read_trajectory(out / "fine.traj")
     assert len(traj) == 601 and traj.energies is None
-    assert "energy is stored at the 31 segment ends (frames with coarse_index) only" in caplog.text
+    assert (f"energy is stored at the {computed} frames that were computed (segment ends, "
+            f"simulated segments, the learned force field's), not at the {601 - computed} "
+            "that quintic Hermite filled in") in caplog.text
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_fine_frames_carry_energy_and_forces_where_they_were_computed(hybrid_run):
+    """Every frame of a simulated segment has the calculator's energy and forces (so E(t) shows
+    the NVE segment conserving its total energy); an interpolated frame has none."""
+    out, _ = hybrid_run
+    fine, coarse = read(out / "fine.traj", ":"), read(out / "coarse.traj", ":")
+    run = make_run(out.parent / "unused-energies")
+    checked = 0
+    for k in range(1, len(coarse)):
+        frames = fine[(k - 1) * 20 + 1:k * 20]
+        if coarse[k].info["origin"] != "sim":
+            assert all(a.calc is None and "energy_source" not in a.info for a in frames)
+            continue
+        start = coarse[k - 1]
+        seg = run.loop.simulator.segment(start.positions, start.get_momenta())
+        assert [a.info["energy_source"] for a in frames] == ["calculator"] * 19
+        assert np.array_equal([a.get_potential_energy() for a in frames], seg.energies[1:-1])
+        assert np.array_equal([a.get_forces() for a in frames], seg.all_forces[1:-1])
+        total = [a.get_potential_energy() + a.get_kinetic_energy() for a in frames]
+        assert np.ptp(total) < 0.01  # eV: velocity Verlet at 0.5 fs conserves it
+        checked += 1
+    assert checked >= 3
+    ends = [a for a in fine if "coarse_index" in a.info]
+    assert [a.info["energy_source"] for a in ends] == ["calculator"] * 31
+    assert [a.get_potential_energy() for a in ends] == [a.get_potential_energy()
+                                                        for a in coarse]
 
 
 def test_simulated_segments_are_the_reference_simulation(hybrid_run):
@@ -220,6 +272,10 @@ def test_interrupted_run_resumes_to_the_same_trajectory(hybrid_run, tmp_path):
     a, b = read(out / "fine.traj", ":"), read(part / "fine.traj", ":")
     assert len(a) == len(b)
     assert np.array_equal(np.array([x.positions for x in a]), np.array([x.positions for x in b]))
+    # the energies of the computed frames too, on the same frames
+    assert [x.calc is None for x in a] == [x.calc is None for x in b]
+    assert [x.get_potential_energy() for x in a if x.calc] == [
+        x.get_potential_energy() for x in b if x.calc]
     assert (out / "timeline.tsv").read_text() == (part / "timeline.tsv").read_text()
 
 
@@ -335,6 +391,12 @@ def test_analyze_a_run_folder_against_a_reference_simulation(hybrid_run, tmp_pat
     assert "timeline_reference" not in scores["figures"]
     assert "![timeline of the prediction](timeline-prediction.png)" in text
     assert (report / "timeline-prediction.png").is_file()
+    # another run's segments, not interpolated windows; its ML segments known one by one
+    from hybridmd.analysis.sources import read_source
+
+    assert scores["windows"] == "segments"
+    origins = [a.info["origin"] == "ml" for a in read(out / "coarse.traj", ":")[1:]]
+    assert read_source(out)[0].metadata["ml_segments"] == origins and any(origins)
 
 
 def test_online_fine_tuning_learns_and_resumes_exactly(tmp_path):

@@ -120,6 +120,27 @@ def test_a_run_learns_its_force_field_and_uses_it(learned_run):
     assert sources == {"sim": "calculator", "ml": "learned force field"}
 
 
+def test_every_fine_frame_of_a_learning_run_has_its_energy_marked_by_source(learned_run):
+    """With `interpolator: learn` every fine frame was computed: each has energy and forces,
+    the calculator's in simulated segments, the model's (so marked) in ML segments, and the
+    segment ends' are coarse.traj's; the reader reads E(t) whole."""
+    from hybridmd.readers import read_trajectory
+
+    out, _ = learned_run
+    fine, coarse = read(out / "fine.traj", ":"), read(out / "coarse.traj", ":")
+    assert all(a.calc is not None for a in fine)
+    for a in fine:
+        if a.info["method"] != "coarse":
+            expected = "learned force field" if a.info["origin"] == "ml" else "calculator"
+            assert a.info["energy_source"] == expected
+    ends = [a for a in fine if "coarse_index" in a.info]
+    assert [a.info["energy_source"] for a in ends] == [a.info["energy_source"] for a in coarse]
+    assert [a.get_potential_energy() for a in ends] == [a.get_potential_energy()
+                                                        for a in coarse]
+    traj = read_trajectory(out / "fine.traj")
+    assert traj.energies is not None and traj.forces is not None and len(traj.energies) == 801
+
+
 def test_the_timeline_picture_marks_each_learned_version(learned_run):
     from hybridmd.hybrid.timeline_plot import learned_versions, load
 
@@ -158,6 +179,13 @@ def test_the_run_leaves_its_force_field_for_the_next_run(learned_run, tmp_path):
     assert learning["frames_by_source"]["earlier run"] == len(dataset)
     assert learning["learned_from"]["path"] == str(out / "forecaster.pt")
     assert learning["ml_first_at_call"] < result.summary["learning"]["ml_first_at_call"]
+    # the summary line says the total and both of its parts, which add up to it
+    from hybridmd.hybrid.summary import format_summary
+
+    mine = learning["frames"] - len(dataset)
+    assert mine == again.summary["force_calls"]["total"] > 0
+    assert (f"{learning['frames']} labeled frames ({mine} by this run, {len(dataset)} from "
+            f"{out / 'forecaster.pt'})") in format_summary(again.summary)
 
 
 def test_a_warm_start_from_another_calculator_is_refused(learned_run, tmp_path):
@@ -186,6 +214,9 @@ def test_killed_and_resumed_run_is_the_same_run(learned_run, tmp_path):
     resumed = make_run(part).run(resume=True, progress=False)
     assert np.array_equal(positions(out), positions(part))
     assert np.array_equal(positions(out, "fine.traj"), positions(part, "fine.traj"))
+    assert np.array_equal(*(np.array([a.get_potential_energy() for a in read(d / "fine.traj",
+                                                                              ":")])
+                            for d in (out, part)))
     for key in ("force_calls", "segments", "ml_segments", "rollbacks", "fine_frames"):
         assert resumed.summary[key] == result.summary[key], key
     assert resumed.summary["learning"]["frames"] == result.summary["learning"]["frames"]
