@@ -86,9 +86,9 @@ def kills(root: Path, reference: Path, n: int, seed: int) -> dict:
     for k in range(n):
         flag = "--resume" if (out / "checkpoint.json").exists() else "--overwrite"
         command = faults.start(["run", str(path), flag], root / f"kill-{k}.log", cwd=root)
-        if k % 2:  # every other kill once the worker is up, the others during start-up
+        if k % 2:  # every other kill once its children are up, the others during start-up
             with contextlib.suppress(AssertionError):  # the run may end first
-                faults.wait_until(lambda c=command: "worker started" in c.output(), command)
+                faults.wait_until(lambda c=command: bool(faults.descendants(c.pid)), command)
         time.sleep(rng.uniform(0.3, 3.0))
         if command.proc.poll() is not None:  # ended before the kill: start it again
             refused += command.proc.returncode != 0 and flag == "--resume"
