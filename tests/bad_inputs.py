@@ -234,7 +234,7 @@ class Workspace:
 
         shutil.copy(interpolator_path("ethanol-bilstm-10fs"), self.root / "interp.pt")
         for name in ("run-foreign-checkpoint", "run-foreign-state", "run-foreign-coarse",
-                     "run-other-molecule", "run-other-time-step"):
+                     "run-foreign-fine", "run-other-molecule", "run-other-time-step"):
             assert main(["-q", "run", self.run(name)]) == 0
         assert main(["-q", "run", self.run("run-other-seed", dynamics={"seed": 2})]) == 0
         assert main(["-q", "run", self.run("run-interp", hybrid={
@@ -246,6 +246,7 @@ class Workspace:
         shutil.copy(done / "checkpoint.json", out / "run-foreign-checkpoint")
         shutil.copy(done / "resume-state.pkl", out / "run-foreign-state")
         shutil.copy(out / "run-other-seed" / "coarse.traj", out / "run-foreign-coarse")
+        shutil.copy(out / "run-other-seed" / "fine.traj", out / "run-foreign-fine")
         shutil.copy(out / "sim-done" / "checkpoint.json", out / "sim-foreign-checkpoint")
         shutil.copy(out / "sim-other-seed" / "trajectory.traj", out / "sim-foreign-trajectory")
         # the interpolator file swapped for another network under the same name
@@ -550,6 +551,8 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("run-foreign-state"), "--resume"])
     case("run/resume-coarse-frames-of-another-run", ("coarse.traj", "another run"),
          lambda w: ["run", w.run("run-foreign-coarse"), "--resume"])
+    case("run/resume-fine-frames-of-another-run", ("fine.traj", "another run"),
+         lambda w: ["run", w.run("run-foreign-fine"), "--resume"])
     case("run/resume-interpolator-swapped", ("hybrid.interpolator", "interp.pt",
                                              "not the file the run", "sha256"),
          lambda w: ["run", w.run("run-interp", hybrid={"interpolator": w.path("interp.pt")}),

@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
-from hybridmd.errors import RunInputError
+from hybridmd.errors import RunInputError, reading
 from hybridmd.fingerprint import RUN_ID, check_files, check_run_id, record
 from hybridmd.hybrid.learned_file import FILE_NAME, FRAMES_NAME, MODEL_NAME
 from hybridmd.output import run_metadata, truncate_frames, write_json_atomic
@@ -84,6 +84,9 @@ class RunFolder:
             checkpoint = read_json(self.paths["checkpoint"], "a checkpoint of this run")
             tail = paired_state(self.paths, checkpoint)
             saved = check_resume_state(tail)
+            frame = checkpoint.get("frame")
+            if isinstance(frame, dict) and isinstance(frame.get("index"), int):
+                check_fine_frames(self.paths["fine"], frame["index"], saved["tail"])
             if saved.get(GENERATION, checkpoint.get(GENERATION)) != checkpoint.get(GENERATION):
                 raise RunInputError(
                     f"{tail} is not the saved state of {self.paths['checkpoint']} (written "
@@ -196,13 +199,34 @@ def frame_from_json(d: dict[str, Any]) -> CoarseFrame:
 
 def last_coarse_index(path: Path, at_most: int) -> int:
     """The last coarse frame (index at most ``at_most``) in a fine trajectory; cut after it."""
-    if not path.exists():
-        return -1
-    frames = read(path, index=":")
-    last = max((i for i, a in enumerate(frames)
-                if a.info.get("coarse_index", at_most + 1) <= at_most), default=-1)
+    frames, last = _last_coarse(path, at_most)
     if last < 0:
-        path.unlink()
+        path.unlink(missing_ok=True)
         return -1
     truncate_frames(path, last + 1)
     return int(frames[last].info["coarse_index"])
+
+
+def check_fine_frames(path: Path, at_most: int, tail: list[CoarseFrame]) -> None:
+    """The fine trajectory's last coarse frame (index at most ``at_most``) holds the positions
+    the saved stream tail has for it, or the file is another run's (``RunInputError``)."""
+    frames, last = _last_coarse(path, at_most)
+    expected = {f.index: f.positions for f in tail}
+    index = int(frames[last].info["coarse_index"]) if last >= 0 else None
+    if index in expected and not np.array_equal(frames[last].positions, expected[index]):
+        raise RunInputError(
+            f"{path}: its coarse frame {index} is not this run's (the saved state holds "
+            "another): the fine trajectory belongs to another run; put back the run's own, or "
+            "start again with --overwrite")
+
+
+def _last_coarse(path: Path, at_most: int) -> tuple[list[Atoms], int]:
+    """The frames of a fine trajectory and the position of its last coarse frame with index
+    at most ``at_most`` (-1: none, or no file)."""
+    if not path.exists():
+        return [], -1
+    with reading(path, "the fine trajectory of this run", fix="start again with --overwrite"):
+        frames = read(path, index=":")
+    last = max((i for i, a in enumerate(frames)
+                if a.info.get("coarse_index", at_most + 1) <= at_most), default=-1)
+    return frames, last

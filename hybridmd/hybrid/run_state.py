@@ -119,17 +119,17 @@ class Checkpointer:
         and the fine frames already on disk."""
         paths = self.paths
         frame = frame_from_json(state["frame"])
-        truncate_frames(paths["coarse"], state["committed"])
         tail_path = paired_state(paths, state)
+        with open(tail_path, "rb") as fh:
+            saved = pickle.load(fh)
+        tail: list[CoarseFrame] = saved["tail"]
+        fine_end = last_coarse_index(paths["fine"], frame.index)
+        truncate_frames(paths["coarse"], state["committed"])
         if tail_path != paths["tail"]:  # stopped between the two writes: the older pair again
             log.info("resuming from %s: the run stopped before the checkpoint of %s",
                      tail_path.name, paths["tail"].name)
             tail_path.replace(paths["tail"])
-        with open(paths["tail"], "rb") as fh:
-            saved = pickle.load(fh)
         loop.restore({**state, "maker": saved["maker"]}, frame)
-        tail: list[CoarseFrame] = saved["tail"]
-        fine_end = last_coarse_index(paths["fine"], frame.index)
         primer = [f for f in tail if f.index <= fine_end]
         resend = [f for f in tail if f.index > fine_end]
         if fine_end < 0 and tail[0].index == 0:
