@@ -169,8 +169,12 @@ class PySCFCalculator(Calculator):
             mf = dft.UKS(mol) if p["spin"] else dft.RKS(mol)
             mf.xc = p["functional"]
             mf.grids.level = p["grid_level"]
-        mf.conv_tol = p["conv_tol"]
-        mf.max_cycle = p["max_cycle"]
+        return self._settled(mf)
+
+    def _settled(self, mf: Any) -> Any:
+        """``mf`` with the SCF's convergence settings, no checkpoint file and no output."""
+        mf.conv_tol = self.parameters["conv_tol"]
+        mf.max_cycle = self.parameters["max_cycle"]
         mf.chkfile = None
         mf.verbose = 0
         return mf

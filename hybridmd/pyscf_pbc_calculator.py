@@ -122,11 +122,7 @@ class PySCFPBCCalculator(PySCFCalculator):
         mf = dft.UKS(mol) if p["spin"] else dft.RKS(mol)
         mf.xc = p["functional"]
         mf = mf.multigrid_numint()  # the integration that has analytic Γ-point gradients
-        mf.conv_tol = p["conv_tol"]
-        mf.max_cycle = p["max_cycle"]
-        mf.chkfile = None
-        mf.verbose = 0
-        return mf
+        return self._settled(mf)
 
     def _gradient(self, mf: Any) -> np.ndarray:
         # A uniform grid does not move with the atoms: there is no grid response to add.
