@@ -167,13 +167,14 @@ def _numbers(case: Callable, drop: object) -> None:
     case("evaluate/stride-huge", ("--stride", "at most"),
          lambda w: ["evaluate", "--reference", w.path("fine.traj"), "--stride", "100000000"])
     case("analyze/temperature-inf", ("--temperature-k", "finite"),
-         lambda w: _analyze(w, "--temperature-k", "inf"))
+         lambda w: analyze_argv(w, "--temperature-k", "inf"))
     case("analyze/dt-huge", ("--dt-fs", "at most"),
-         lambda w: _analyze(w, "--dt-fs", "1e300"))
+         lambda w: analyze_argv(w, "--dt-fs", "1e300"))
 
 
-def _analyze(w: Workspace, *more: str, reference: str = "fine.traj",
-             prediction: str = "fine.traj") -> list[str]:
+def analyze_argv(w: Workspace, *more: str, reference: str = "fine.traj",
+                 prediction: str = "fine.traj") -> list[str]:
+    """An `analyze` command line on the workspace's files, output in out/analysis."""
     return ["analyze", "--reference", w.path(reference), "--prediction", w.path(prediction),
             "--out", w.path("out/analysis"), *more]
 
@@ -206,7 +207,7 @@ def _files(case: Callable, drop: object) -> None:
     case("evaluate/reference-nan-in-one-frame", ("nan-frame.traj", frame, "non-finite"),
          lambda w: ["evaluate", "--reference", w.path("nan-frame.traj"), "--stride", "20"])
     case("analyze/prediction-nan-in-one-frame", ("--prediction", "nan-frame.traj", frame),
-         lambda w: _analyze(w, prediction="nan-frame.traj"))
+         lambda w: analyze_argv(w, prediction="nan-frame.traj"))
     case("interpolate/output-is-its-input", ("-o/--output", "coarse trajectory", "choose"),
          lambda w: ["interpolate", "--model", SHIPPED, w.path("coarse.traj"), "-o",
                     w.path("coarse.traj")])

@@ -754,10 +754,7 @@ def _cases() -> list[Case]:
          lambda w: ev(w, "--dt-fs", "0"))
 
     # ---------------------------------------------------------------- analyze
-    def an(w: Workspace, *more: str, reference: str = "fine.traj",
-           prediction: str = "fine.traj") -> list[str]:
-        return ["analyze", "--reference", w.path(reference), "--prediction",
-                w.path(prediction), "--out", w.path("out/analysis"), *more]
+    an = bad_input_classes.analyze_argv
 
     case("analyze/reference-missing", ("--reference", "nope.traj"),
          lambda w: an(w, reference="nope.traj"))

@@ -392,10 +392,7 @@ def test_kill_9_of_a_learning_run_leaves_no_learner_and_resume_is_the_same_run(t
     the resumed run (which asks the learner for the pending fit again) is the uninterrupted
     one: trajectories, summary and timeline."""
     def write(name: str) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({**LEARN, "output": {**LEARN["output"],
-                                                            "directory": str(tmp_path / name)}}))
-        return path
+        return _input_into(tmp_path, LEARN, name)
 
     done = faults.run(["run", str(write("whole"))], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -431,6 +428,14 @@ def test_kill_9_of_simulate_with_an_interpolator_worker_leaves_no_process(tmp_pa
 
 needs_mpi = pytest.mark.skipif(not (MPIEXEC.exists() and find_spec("mpi4py")),
                                reason=f"needs mpi4py and {MPIEXEC}")
+
+
+def _input_into(folder: Path, base: dict, name: str) -> Path:
+    """``base`` written as folder/NAME.yaml, its output in folder/NAME."""
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**base, "output": {**base["output"],
+                                                       "directory": str(folder / name)}}))
+    return path
 
 
 def _mpi_start(ranks: int, args: list[str], log: Path, cwd: Path,
@@ -494,10 +499,7 @@ def test_an_mpi_job_stopped_and_resumed_is_the_same_run(ranks: int, how: str, tm
                                                          "duration_fs": 300}}
 
     def write(name: str) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({**base, "output": {**base["output"],
-                                                           "directory": str(tmp_path / name)}}))
-        return path
+        return _input_into(tmp_path, base, name)
 
     done = faults.run(["run", str(write("whole"))], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
