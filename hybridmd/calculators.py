@@ -30,6 +30,7 @@ from hybridmd.config import (
     CalculatorConfig,
     DFTConfig,
     SGDMLConfig,
+    SocketCalculatorConfig,
     XTBConfig,
 )
 from hybridmd.config.calculator import DEFAULT_BASIS
@@ -74,6 +75,8 @@ def build_calculator(cfg: CalculatorConfig, atoms: Atoms) -> BaseCalculator:
             return _build_xtb(cfg, atoms)
         if isinstance(cfg, ASECalculatorConfig):
             return _build_ase(cfg)
+        if isinstance(cfg, SocketCalculatorConfig):
+            return _build_socket(cfg)
     except InputError:
         raise
     except ValueError as exc:  # the builders' checks: each says what to change
@@ -127,6 +130,12 @@ def describe_calculator(cfg: CalculatorConfig) -> dict[str, Any]:
             "package": dist,
             "version": _version(dist),
         }
+    elif isinstance(cfg, SocketCalculatorConfig):
+        # the client's program, input and level of theory are the user's: the command and
+        # the files' contents (checked on --resume with the run's other files) say them
+        desc = {"type": "socket", "command": cfg.command,
+                "files": [str(path) for path in cfg.files], "box_A": cfg.box_A,
+                "package": "i-PI socket client"}
     else:
         raise TypeError(f"unknown calculator config {type(cfg).__name__}")
     return desc
@@ -370,6 +379,16 @@ def _build_xtb(cfg: XTBConfig, atoms: Atoms) -> Calculator:
 
 
 # ----------------------------------------------------------------------------- any ASE class
+
+def _build_socket(cfg: SocketCalculatorConfig) -> Calculator:
+    from hybridmd.socket_calculator import SocketCalculator
+
+    # an address the user gave is that client's; a started client gets a unique one
+    address = cfg.address if cfg.command is None or cfg.socket == "inet" else None
+    return SocketCalculator(command=cfg.command, files=cfg.files, socket_kind=cfg.socket,
+                            address=address, port=cfg.port,
+                            connect_timeout_s=cfg.connect_timeout_s, box_A=cfg.box_A)
+
 
 def _split_import_path(path: str) -> tuple[str, str]:
     if ":" in path:

@@ -68,6 +68,8 @@ def input_files(cfg: Any) -> dict[str, Path]:
         found["dynamics.initial_momenta.file"] = momenta.file
     if cfg.calculator.type == "sgdml":
         found["calculator.model"] = _named(cfg.calculator.model, model_names(), model_path)
+    for k, path in enumerate(getattr(cfg.calculator, "files", [])):
+        found[f"calculator.files[{k}]"] = path
     hybrid = getattr(cfg, "hybrid", None)
     if hybrid is not None:
         found["hybrid.forecaster"] = _named(hybrid.forecaster, forecaster_names(),

@@ -22,6 +22,7 @@ from hybridmd.config.calculator import (
     CalculatorConfig,
     DFTConfig,
     SGDMLConfig,
+    SocketCalculatorConfig,
     XTBConfig,
 )
 from hybridmd.config.dynamics import (
@@ -30,7 +31,9 @@ from hybridmd.config.dynamics import (
     EngineConfig,
     InitialMomenta,
     IPIEngineConfig,
+    IPIRunEngineConfig,
     MomentaFile,
+    RunEngineConfig,
 )
 from hybridmd.config.hybrid import (
     FineTuneConfig,
@@ -69,6 +72,8 @@ __all__ = [
     "FineTuneConfig",
     "HybridConfig",
     "IPIEngineConfig",
+    "IPIRunEngineConfig",
+    "RunEngineConfig",
     "InitialMomenta",
     "LearnConfig",
     "ModelConfig",
@@ -80,6 +85,7 @@ __all__ = [
     "RunConfig",
     "RunOutputConfig",
     "SGDMLConfig",
+    "SocketCalculatorConfig",
     "SafetyConfig",
     "ServeConfig",
     "SimulationConfig",

@@ -248,7 +248,7 @@ def _describe(model: type[BaseModel], err: dict[str, Any]) -> tuple[str, str]:
     if kind == "union_tag_invalid":
         return where, f"unknown type {err['ctx']['tag']!r}; known: {err['ctx']['expected_tags']}"
     if kind == "union_tag_not_found":
-        kinds = "ase | ipi" if where.startswith("engine") else "sgdml | dft | xtb | ase"
+        kinds = "ase | ipi" if where.startswith("engine") else "sgdml | dft | xtb | ase | socket"
         return where, f"missing `type:`; say which kind, e.g. type: {kinds}"
     if kind == "literal_error":
         return where, f"got {err['input']!r}; allowed: {err['ctx']['expected']}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, resolve_path
+from hybridmd.config.base import MAX_SECONDS, Strict, resolve_path
 from hybridmd.data import model_names
 from hybridmd.errors import unusable_file
 
@@ -96,6 +96,71 @@ class ASECalculatorConfig(Strict):
         return path
 
 
+class SocketCalculatorConfig(Strict):
+    """Any program that speaks i-PI's socket protocol as a client: CP2K, Quantum ESPRESSO,
+    FHI-aims, LAMMPS, VASP, `hybridmd serve`. hybridmd opens the socket and starts the program
+    with ``command``, once for every connection the run needs (the driver, each monitor)."""
+
+    type: Literal["socket"]
+    command: str | None = Field(
+        None, description="shell command that starts the client, run in a fresh folder with "
+        "`files`; {address} becomes the unix socket name, {port} the inet port (also in "
+        "$HYBRIDMD_SOCKET, $HYBRIDMD_PORT); without it, start one client yourself on "
+        "`address` or `port` (a run with monitors needs the command)")
+    files: list[Path] = Field(default_factory=list, description="files the client reads "
+                              "(its input, basis sets), copied into its folder")
+    socket: Literal["unix", "inet"] = Field(
+        "unix", description="unix: a local socket file; inet: TCP, for a client on another "
+        "machine")
+    address: str | None = Field(
+        None, description="unix: socket name (default: unique per connection; at "
+        "/tmp/ipi_<address>); inet: host to listen on (default: localhost)")
+    port: int | None = Field(None, ge=1, le=65535,
+                             description="inet only (default: a free port)")
+    connect_timeout_s: float = Field(
+        60.0, gt=0, le=MAX_SECONDS,
+        description="longest wait for the client to connect before the run fails")
+    box_A: float = Field(10.0, gt=0, le=1000, description="edge of the cubic cell sent with "
+                         "a molecule in vacuum (a periodic system sends its own), Å; a code "
+                         "such as CP2K builds its grid in it")
+
+    @field_validator("files")
+    @classmethod
+    def _files_exist(cls, files: list[Path], info: ValidationInfo) -> list[Path]:
+        out = []
+        for path in files:
+            path = resolve_path(Path(path), info)
+            problem = unusable_file(path)
+            if problem:
+                raise ValueError(problem)
+            if not path.is_file():
+                raise ValueError(f"no file {path} (calculator.files are copied into the "
+                                 "client's folder)")
+            out.append(path)
+        return out
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> SocketCalculatorConfig:
+        if self.port is not None and self.socket != "inet":
+            raise ValueError("`port:` needs `socket: inet`")
+        if self.socket == "unix" and self.address and "/" in self.address:
+            raise ValueError(
+                f"`address: {self.address}` is a unix socket name, not a path (it is put at "
+                "/tmp/ipi_<address>); leave out the slashes")
+        if self.command is not None and self.socket == "unix" and self.address:
+            raise ValueError(
+                "`address:` is for a client you start yourself; a client hybridmd starts gets a "
+                "socket name of its own, which its command reads as {address}")
+        if self.command is None and (self.address if self.socket == "unix"
+                                     else self.port) is None:
+            raise ValueError(
+                "give `command:` (hybridmd starts the client) or, for a client you start "
+                "yourself, " + ("`address:` (the unix socket name it connects to)"
+                                if self.socket == "unix" else "`port:`"))
+        return self
+
+
 CalculatorConfig = Annotated[
-    SGDMLConfig | DFTConfig | XTBConfig | ASECalculatorConfig, Field(discriminator="type")
+    SGDMLConfig | DFTConfig | XTBConfig | ASECalculatorConfig | SocketCalculatorConfig,
+    Field(discriminator="type")
 ]

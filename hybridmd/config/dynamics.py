@@ -104,13 +104,10 @@ class ASEEngineConfig(Strict):
     type: Literal["ase"]
 
 
-class IPIEngineConfig(Strict):
-    """MD integrated by i-PI, with the calculator served to it over i-PI's socket protocol."""
+class IPISocketConfig(Strict):
+    """i-PI with the calculator served to it over i-PI's socket protocol."""
 
     type: Literal["ipi"]
-    thermostat: Literal["nve", "svr", "langevin", "pile_l"] = Field(
-        "svr", description="i-PI's thermostat (svr uses dynamics.tau_fs, langevin and pile_l "
-        "dynamics.friction_per_fs); nve: none")
     socket: Literal["unix", "inet"] = Field(
         "unix", description="unix: a local socket file; inet: TCP, for a client on another "
         "machine")
@@ -124,7 +121,7 @@ class IPIEngineConfig(Strict):
         description="longest wait for a force client before the run fails")
 
     @model_validator(mode="after")
-    def _port_for_inet(self) -> IPIEngineConfig:
+    def _port_for_inet(self) -> IPISocketConfig:
         if self.port is not None and self.socket != "inet":
             raise ValueError("`port:` needs `socket: inet`")
         if self.socket == "unix" and self.address and "/" in self.address:
@@ -134,4 +131,18 @@ class IPIEngineConfig(Strict):
         return self
 
 
+class IPIEngineConfig(IPISocketConfig):
+    """MD integrated by i-PI, with the calculator served to it over i-PI's socket protocol."""
+
+    thermostat: Literal["nve", "svr", "langevin", "pile_l"] = Field(
+        "svr", description="i-PI's thermostat (svr uses dynamics.tau_fs, langevin and pile_l "
+        "dynamics.friction_per_fs); nve: none")
+
+
+class IPIRunEngineConfig(IPISocketConfig):
+    """The hybrid loop's simulated segments integrated by i-PI (NVE within a segment, so a
+    monitor can check it; the thermostat stays at segment boundaries: dynamics.integrator)."""
+
+
 EngineConfig = Annotated[ASEEngineConfig | IPIEngineConfig, Field(discriminator="type")]
+RunEngineConfig = Annotated[ASEEngineConfig | IPIRunEngineConfig, Field(discriminator="type")]

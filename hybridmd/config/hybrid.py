@@ -29,7 +29,7 @@ from hybridmd.config.base import (
     known_or_file,
 )
 from hybridmd.config.calculator import CalculatorConfig
-from hybridmd.config.dynamics import DynamicsConfig
+from hybridmd.config.dynamics import ASEEngineConfig, DynamicsConfig, RunEngineConfig
 from hybridmd.config.output import SafetyConfig, default_output_directory
 from hybridmd.config.system import SystemConfig
 from hybridmd.data import forecaster_names
@@ -255,6 +255,9 @@ class RunConfig(Strict):
     calculator: CalculatorConfig = Field(description="the expensive calculator (by `type`)")
     dynamics: DynamicsConfig = Field(
         description="time step, length, thermostat (at segment boundaries), seed")
+    engine: RunEngineConfig = Field(
+        default_factory=lambda: ASEEngineConfig(type="ase"),
+        description="who integrates the simulated segments: ASE here, or i-PI (by `type`)")
     hybrid: HybridConfig = Field(description="segments, forecaster, interpolator, checks")
     output: RunOutputConfig = Field(default_factory=dict, validate_default=True,
                                     description="the run folder")
@@ -275,6 +278,14 @@ class RunConfig(Strict):
             raise ValueError(
                 f"safety.max_temperature_K ({self.safety.max_temperature_K}) must exceed "
                 f"dynamics.temperature_K ({dyn.temperature_K})")
+        calc, monitor = self.calculator, self.hybrid.monitor
+        monitored = monitor.fraction > 0 or monitor.uncertain_fraction > 0
+        if calc.type == "socket" and calc.command is None and monitored:
+            raise ValueError(
+                "calculator: monitors re-simulate with a calculator of their own, each with its "
+                "own client, so a run with monitors needs calculator.command (hybridmd starts "
+                "one client per connection); or set hybrid.monitor.fraction and "
+                "uncertain_fraction to 0")
         if dyn.n_steps % self.hybrid.stride:
             raise ValueError(
                 f"the run's {dyn.n_steps} steps are not a whole number of segments of "

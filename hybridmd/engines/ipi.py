@@ -127,9 +127,10 @@ def ipi_cell(atoms: Atoms) -> np.ndarray:
 
 
 def build_ipi_xml(atoms: Atoms, dyn: DynamicsConfig, cfg: IPIEngineConfig, address: str,
-                  port: int | None, output_prefix: str) -> str:
+                  port: int | None, output_prefix: str, fixcom: bool = True) -> str:
     """i-PI input: socket force field, NVE or NVT, seed, no i-PI outputs; the system's
-    periodic cell, or a large box around a molecule in vacuum.
+    periodic cell, or a large box around a molecule in vacuum. ``fixcom``: i-PI removes the
+    centre-of-mass motion at every step (off where momenta come from outside each segment).
 
     Masses are ASE's, so that momenta and kinetic energies agree with the ASE engine's.
     Positions are never wrapped (``pbc='false'`` on the socket): each atom keeps its
@@ -170,7 +171,7 @@ def build_ipi_xml(atoms: Atoms, dyn: DynamicsConfig, cfg: IPIEngineConfig, addre
     <forces><force forcefield='hybridmd'> </force></forces>
     {temperature}
     <motion mode='dynamics'>
-      <fixcom> true </fixcom>
+      <fixcom> {'true' if fixcom else 'false'} </fixcom>
       <dynamics mode='{ensemble}'>
         <timestep units='femtosecond'> {dyn.timestep_fs!r} </timestep>
         {_thermostat_xml(dyn, cfg.thermostat)}
@@ -211,7 +212,8 @@ class IPIEngine:
 
     def __init__(self, atoms: Atoms, dynamics: DynamicsConfig, cfg: IPIEngineConfig,
                  directory: Path, calculator: BaseCalculator | None = None,
-                 start_client: bool = True):
+                 start_client: bool = True, fixcom: bool = True,
+                 known: tuple[np.ndarray, float] | None = None):
         global _active_engine
         if _active_engine is not None:
             raise RuntimeError("an i-PI engine is already running in this process; close it "
@@ -250,7 +252,7 @@ class IPIEngine:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         xml = build_ipi_xml(atoms, dynamics, cfg, self.address, self.port,
-                            str(self.directory / "ipi"))
+                            str(self.directory / "ipi"), fixcom)
         log.info("starting i-PI (%s, thermostat %s) on %s", "NVE" if cfg.thermostat == "nve"
                  else "NVT", cfg.thermostat, self.where)
         self.sim = InteractiveSimulation(xml)
@@ -274,6 +276,8 @@ class IPIEngine:
         self._watchdog = threading.Thread(target=self._watch, name="hybridmd-ipi-watchdog",
                                           daemon=True)
         self._watchdog.start()
+        if known is not None:
+            self._inject(*known)
         try:
             self._guarded(self._sync)
         except BaseException:
@@ -319,6 +323,33 @@ class IPIEngine:
             self._busy.clear()
         if softexit.triggered:
             raise IPIClientError(self._abort_reason or "i-PI stopped (soft exit requested)")
+
+    def place(self, positions: np.ndarray, momenta: np.ndarray,
+              known: tuple[np.ndarray, float] | None = None) -> None:
+        """Set i-PI's state to (positions, momenta) in ASE units. i-PI asks the client for
+        the forces there unless ``known`` gives them (forces, energy) from the same
+        calculator. The state is a function of the given numbers alone, so a run that starts
+        again from a saved frame continues exactly as one that never stopped."""
+        u = self._units
+        beads = self._system.beads
+        beads.q[0] = np.asarray(positions, dtype=float).flatten() / u["length"]
+        if known is not None:
+            self._inject(*known)
+        beads.p[0] = np.asarray(momenta, dtype=float).flatten() / u["momentum"]
+        self._guarded(self._sync)
+
+    def _inject(self, forces: np.ndarray, energy: float) -> None:
+        """Give i-PI the forces and energy at its current positions, so it does not ask."""
+        u = self._units
+        bead = self._system.forces.mforces[0]._forces[0]
+        # read what the forces depend on, as a request would: a dependency left stale stops
+        # i-PI's invalidation walk there, and the forces would never be asked for again
+        bead.atoms.q  # noqa: B018
+        bead.cell.h  # noqa: B018
+        extra = {"raw": ""}
+        bead._ufvx.set([energy / u["energy"],
+                        np.asarray(forces, dtype=float).flatten() / u["force"],
+                        np.zeros((3, 3)), extra], manual=False)
 
     def _sync(self) -> None:
         """Copy i-PI's state into ``atoms`` in ASE units (forces at the current positions)."""

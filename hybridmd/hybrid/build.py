@@ -22,6 +22,8 @@ from hybridmd.background import make_executor
 from hybridmd.calculators import build_calculator
 from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
+from hybridmd.engines.ipi import ipi_cell
+from hybridmd.engines.ipi_segments import IPI_FOLDER, IPISegmentSimulator
 from hybridmd.errors import RunInputError, reading
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, fit_force_field
@@ -38,7 +40,12 @@ from hybridmd.hybrid.mace_force_field import (
 )
 from hybridmd.hybrid.monitor import MonitorPool
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster
-from hybridmd.hybrid.segments import BoundaryThermostat, CallCounter, SegmentSimulator
+from hybridmd.hybrid.segments import (
+    BoundaryThermostat,
+    CallCounter,
+    SegmentMaker,
+    SegmentSimulator,
+)
 from hybridmd.hybrid.selection import MonitorChoice
 from hybridmd.hybrid.switch import Switch
 from hybridmd.periodic import Cell, perpendicular_widths
@@ -79,7 +86,7 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
         p0 = load_momenta(dyn.initial_momenta, atoms)
     atoms.set_momenta(p0)  # ASE's Bussi refuses atoms at rest
     thermostat = BoundaryThermostat(atoms, dyn, n * dt_fs, ndof, thermo_rng)
-    simulator = SegmentSimulator(atoms, n, dt_fs)
+    simulator = _segment_simulator(cfg, atoms)
     predictor = _segment_maker(cfg, atoms, ledger, learner_executor)
     stream_interpolator = "quintic" if h.interpolator == "learn" else h.interpolator
     context_frames = check_interpolator(stream_interpolator, atoms, n, dt_fs,
@@ -99,6 +106,19 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
                       monitors, ledger, ndof, p0, settings, monitor_rng,
                       tail_length=h.queue_size + 2 * context_frames + 2)
     return BuiltRun(loop, stream_interpolator, context_frames)
+
+
+def _segment_simulator(cfg: RunConfig, atoms: Atoms) -> SegmentMaker:
+    """The simulation segment maker of ``engine:``: ASE's velocity Verlet here, or i-PI."""
+    n, dt_fs = cfg.hybrid.stride, cfg.dynamics.timestep_fs
+    if cfg.engine.type == "ase":
+        return SegmentSimulator(atoms, n, dt_fs)
+    try:
+        ipi_cell(atoms)
+    except ValueError as exc:
+        raise RunInputError(f"engine: ipi: {exc}") from None
+    return IPISegmentSimulator(atoms, n, dt_fs, cfg.dynamics, cfg.engine,
+                               cfg.output.directory / IPI_FOLDER)
 
 
 def learns(cfg: RunConfig) -> bool:

@@ -34,8 +34,8 @@ from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster, max_distance
 from hybridmd.hybrid.segments import (
     BoundaryThermostat,
+    SegmentMaker,
     SegmentResult,
-    SegmentSimulator,
     kinetic_energy,
 )
 from hybridmd.hybrid.selection import MonitorChoice
@@ -67,7 +67,7 @@ class LoopSettings:
 class HybridLoop:
     """The segment-by-segment state machine of a hybrid run, in memory."""
 
-    def __init__(self, atoms: Atoms, simulator: SegmentSimulator, predictor: Predictor | None,
+    def __init__(self, atoms: Atoms, simulator: SegmentMaker, predictor: Predictor | None,
                  thermostat: BoundaryThermostat, switch: Switch, choice: MonitorChoice,
                  monitors: MonitorPool, ledger: CallLedger, ndof: int,
                  initial_momenta: np.ndarray, settings: LoopSettings,
@@ -389,10 +389,13 @@ class HybridLoop:
             self._commit_observers.remove(out.append)
 
     def close(self) -> None:
-        """Stop the monitors and the learner."""
-        self.monitors.close()
-        if self.predictor is not None:
-            self.predictor.close()
+        """Stop the monitors, the learner and the simulation engine."""
+        try:
+            self.monitors.close()
+            if self.predictor is not None:
+                self.predictor.close()
+        finally:
+            self.simulator.close()
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -131,6 +131,20 @@ def simulate_segment(atoms: Atoms, dyn: VelocityVerlet, positions: np.ndarray,
     return SegmentResult(np.array(r), np.array(p), np.array(f), np.array(e))
 
 
+class SegmentMaker(Protocol):
+    """What the loop needs of a simulation segment maker (ASE's here, i-PI's in
+    :mod:`hybridmd.engines.ipi_segments`)."""
+
+    atoms: Atoms
+    stride: int
+    dt_fs: float
+
+    def segment(self, positions: np.ndarray, momenta: np.ndarray,
+                start: tuple[np.ndarray, float] | None = None) -> SegmentResult: ...
+
+    def close(self) -> None: ...
+
+
 class SegmentSimulator:
     """The simulation segment maker: n velocity-Verlet steps of Δτ with the atoms' calculator."""
 
@@ -142,6 +156,9 @@ class SegmentSimulator:
                 start: tuple[np.ndarray, float] | None = None) -> SegmentResult:
         """The segment from (positions, momenta); see ``simulate_segment``."""
         return simulate_segment(self.atoms, self.dyn, positions, momenta, self.stride, start)
+
+    def close(self) -> None:
+        """Nothing to stop (the i-PI segment maker stops i-PI here)."""
 
 
 def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> float:
