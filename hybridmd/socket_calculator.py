@@ -70,8 +70,9 @@ class SocketCalculator(Calculator):
     ``command``: a shell command started in a folder of its own (``files`` copied there)
     when the first calculation needs it; ``{address}`` and ``{port}`` in it are replaced by the
     socket's. Without a command, a client started by the user must connect to ``address``
-    (unix) or ``port`` (inet). ``box_A``: the cube sent as the cell for a molecule in vacuum
-    (a periodic system sends its own), as codes such as CP2K build their grid from it.
+    (unix) or ``port`` (inet). ``box_A``: the cube sent as the cell for a molecule in vacuum,
+    the molecule at its centre (a periodic system sends its own cell and positions), as codes
+    such as CP2K build their grid from it.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -100,6 +101,7 @@ class SocketCalculator(Calculator):
         self._protocol: IPIProtocol | None = None
         self._proc: subprocess.Popen | None = None
         self._log_file: Any = None
+        self._failed = False
         self.calls = 0
 
     # ------------------------------------------------------------------ ASE calculator
@@ -110,9 +112,13 @@ class SocketCalculator(Calculator):
         atoms = self.atoms
         if self._protocol is None:
             self._connect()
-        cell = (atoms.cell.array if any(atoms.pbc) else np.eye(3) * self.box_A)
+        if any(atoms.pbc):
+            cell, positions = atoms.cell.array, atoms.positions
+        else:  # the molecule in the middle of its box, where a grid code wants it
+            cell = np.eye(3) * self.box_A
+            positions = atoms.positions - atoms.positions.mean(axis=0) + 0.5 * self.box_A
         try:
-            energy, forces = self._exchange(atoms.positions, cell)
+            energy, forces = self._exchange(positions, cell)
         except SocketClientError:
             self.close(failed=True)
             raise
@@ -196,8 +202,8 @@ class SocketCalculator(Calculator):
                 self.close(failed=True)
                 raise SocketClientError(
                     f"the i-PI client `{self.command}` exited with code {code} before it "
-                    f"connected to {self.where}{self._see_log()}; check the command and that "
-                    "the client's input uses the socket name {address}")
+                    f"connected to {self.where}{self._see_log()}; check the command, and that "
+                    "it passes the socket name to the client as {address} in the command")
             if time.monotonic() > deadline:
                 self.close(failed=True)
                 started = (f"the client `{self.command}` started but" if self.command
@@ -270,17 +276,23 @@ class SocketCalculator(Calculator):
         return f" (its output: {self.folder / CLIENT_LOG})"
 
     def _exited(self) -> str:
+        """The client's exit code, given a moment to exit after it dropped the connection."""
         if self._proc is None:
             return ""
-        code = self._proc.poll()
-        return "" if code is None else f"; the client exited with code {code}"
+        try:
+            code = self._proc.wait(timeout=_EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return ""
+        return f"; the client exited with code {code}"
 
     # ------------------------------------------------------------------ shutdown
 
     def close(self, failed: bool = False) -> None:
         """Send EXIT, end the client and its process group, remove the socket file; the
         client's folder is removed too unless something failed (it has the client's log)."""
-        clean = not failed
+        self._failed = self._failed or failed
+        clean = not self._failed
+        told_to_exit = self._protocol is not None
         if self._protocol is not None:
             with contextlib.suppress(OSError):
                 self._protocol.end()
@@ -290,9 +302,10 @@ class SocketCalculator(Calculator):
         self._protocol = self._conn = self._server = None
         if self._proc is not None:
             try:
-                self._proc.wait(timeout=_EXIT_GRACE_S)
+                self._proc.wait(timeout=_EXIT_GRACE_S if told_to_exit and clean else 0)
             except subprocess.TimeoutExpired:
-                log.warning("the i-PI client did not exit after EXIT; killing it")
+                if told_to_exit and clean:
+                    log.warning("the i-PI client did not exit after EXIT; killing it")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
