@@ -165,8 +165,8 @@ class SocketCalculator(Calculator):
         except (TimeoutError, SocketClosed, ConnectionError, AssertionError) as exc:
             raise SocketClientError(
                 f"the i-PI client on {self.where} dropped the connection or answered out of "
-                f"protocol ({type(exc).__name__}: {exc}){self._exited()}{self._see_log()}; "
-                "--resume continues the run") from None
+                f"protocol ({type(exc).__name__}: {exc}){self._exited()}{self._see_log()}"
+            ) from None
         return float(energy), np.array(forces, dtype=float)
 
     def _wait_readable(self) -> None:

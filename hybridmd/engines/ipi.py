@@ -16,6 +16,8 @@ while it runs), so one engine runs at a time per process, created in the main th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import socket
@@ -33,6 +35,7 @@ from ase.calculators.socketio import SocketClient, actualunixsocketname
 
 from hybridmd.config import DynamicsConfig, IPIEngineConfig
 from hybridmd.engines.ase_md import internal_degrees_of_freedom
+from hybridmd.errors import SimulationError
 from hybridmd.units import KB
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ _WATCH_INTERVAL_S = 0.05
 _active_engine: IPIEngine | None = None
 
 
-class IPIClientError(RuntimeError):
+class IPIClientError(SimulationError):
     """The force client of an i-PI run did not connect, disconnected or failed."""
 
 
@@ -314,13 +317,19 @@ class IPIEngine:
         from ipi.utils.softexit import softexit
 
         self._busy.set()
+        chatter = io.StringIO()
         try:
-            func(*args)
+            # i-PI prints its soft exit on stdout whatever its verbosity; the run says why
+            # it stopped in its own error line, and the chatter goes to the debug log
+            with contextlib.redirect_stdout(chatter):
+                func(*args)
         except SystemExit:
             raise IPIClientError(self._abort_reason or "i-PI stopped (soft exit requested, "
                                  "e.g. by a signal)") from None
         finally:
             self._busy.clear()
+            if chatter.getvalue():
+                log.debug("i-PI: %s", chatter.getvalue().strip())
         if softexit.triggered:
             raise IPIClientError(self._abort_reason or "i-PI stopped (soft exit requested)")
 
@@ -379,6 +388,9 @@ class IPIEngine:
                 continue
             client = self.client
             if client is not None and not client.is_alive():
+                if isinstance(client.error, SimulationError):  # it says what and where
+                    self._abort(f"i-PI's force client stopped: {client.error}")
+                    return
                 reason = repr(client.error) if client.error else "it ended"
                 if isinstance(client.error, (ConnectionError, FileNotFoundError)):
                     reason += f"; check that nothing else uses {self.where}"
@@ -400,7 +412,7 @@ class IPIEngine:
         from ipi.utils.softexit import softexit
 
         self._abort_reason = reason
-        log.error("%s", reason)
+        log.debug("%s", reason)  # raised in the main thread: the run's one error line
         # runs i-PI's clean-up (restart file, sockets); the main thread, waiting for forces,
         # sees the soft exit within a second and leaves i-PI with SystemExit
         softexit.cleanup(status="bad", message=f" @hybridmd: {reason}")
@@ -464,7 +476,8 @@ class IPIEngine:
 
         try:
             if softexit.triggered:
-                softexit.cleanup()  # what an abort left pending (i-PI's restart file)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    softexit.cleanup()  # what an abort left pending (i-PI's restart file)
             else:
                 self._write_restart()
         finally:

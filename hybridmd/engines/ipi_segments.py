@@ -16,6 +16,9 @@ calls, as on the ASE engine, else n + 1).
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,18 @@ from hybridmd.hybrid.segments import SegmentResult
 
 #: the folder of a run where i-PI keeps its files (its last state in RESTART)
 IPI_FOLDER = "ipi"
+
+
+@contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """i-PI takes SIGINT/SIGTERM when it starts and gives them back to what it found when it
+    stops; the run's own handling (stop at the next segment, resumable) is kept instead."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
 
 
 class IPISegmentSimulator:
@@ -49,9 +64,10 @@ class IPISegmentSimulator:
             atoms.set_positions(positions)
             atoms.set_momenta(momenta)
             # placeholder forces: i-PI asks for real ones where ``place`` puts it
-            self.engine = IPIEngine(atoms, self._dynamics, self._engine_cfg, self._directory,
-                                    calculator=self.atoms.calc, fixcom=False,
-                                    known=(np.zeros((len(atoms), 3)), 0.0))
+            with _signal_handlers_kept():
+                self.engine = IPIEngine(atoms, self._dynamics, self._engine_cfg, self._directory,
+                                        calculator=self.atoms.calc, fixcom=False,
+                                        known=(np.zeros((len(atoms), 3)), 0.0))
         return self.engine
 
     def segment(self, positions: np.ndarray, momenta: np.ndarray,
@@ -73,5 +89,6 @@ class IPISegmentSimulator:
     def close(self) -> None:
         """Stop i-PI (its last state is in RESTART in the engine folder)."""
         if self.engine is not None:
-            self.engine.close()
+            with _signal_handlers_kept():
+                self.engine.close()
             self.engine = None

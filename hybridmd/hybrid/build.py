@@ -105,6 +105,8 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
                                     monitor_rng),
                       monitors, ledger, ndof, p0, settings, monitor_rng,
                       tail_length=h.queue_size + 2 * context_frames + 2)
+    if calculator is None and callable(getattr(atoms.calc, "close", None)):
+        loop.on_close(atoms.calc.close)  # built here: its client process ends with the run
     return BuiltRun(loop, stream_interpolator, context_frames)
 
 

@@ -95,6 +95,7 @@ class HybridLoop:
         self._commit_observers: list[Callable[[CoarseFrame], None]] = []
         self._event_observers: list[Callable[[dict[str, Any]], None]] = []
         self._segment_observers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ observers
 
@@ -105,6 +106,10 @@ class HybridLoop:
     def on_event(self, observer: Callable[[dict[str, Any]], None]) -> None:
         """Call ``observer(row)`` with every decision (the timeline's columns)."""
         self._event_observers.append(observer)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the loop closes (a calculator built for it, with its client)."""
+        self._closers.append(closer)
 
     def attach(self, observer: Callable[[], None]) -> None:
         """Call ``observer()`` after every segment made or tried."""
@@ -396,6 +401,8 @@ class HybridLoop:
                 self.predictor.close()
         finally:
             self.simulator.close()
+            for closer in self._closers:
+                closer()
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -128,6 +128,7 @@ class MonitorPool:
         self._initialising = executor is not None  # MPI ranks (mpi4py MPICommExecutor)
         self._executor: Executor | None = executor
         self._pending: list[_Pending] = []
+        self._own_worker = False  #: the inline monitors' calculator was built here
 
     def _start(self) -> Executor:
         global _WORKER
@@ -139,6 +140,7 @@ class MonitorPool:
         if self.workers == 0:
             # a calculator of its own, so the driver's force-call count stays its own
             _init_worker(self._spec)
+            self._own_worker = True
             return make_executor("inline")
         return make_executor("process", self.workers, initializer=_init_monitor_process,
                              initargs=(self._spec,))
@@ -205,3 +207,8 @@ class MonitorPool:
         self._pending.clear()
         if self._executor is not None and not self._initialising:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._own_worker:
+            close = getattr(_WORKER.simulator.atoms.calc, "close", None) if _WORKER else None
+            if callable(close):
+                close()  # a calculator built for the monitors here, with its client process
+            self._own_worker = False

@@ -380,5 +380,8 @@ def write_timeline_plot(directory: Path, with_summary: bool = True) -> Path | No
     try:
         return plot_timeline(directory, with_summary=with_summary)
     except Exception as exc:  # noqa: BLE001 (a picture must not turn a finished run into a failure)
-        log.warning("timeline.png was not drawn: %s (%s)", exc, type(exc).__name__)
+        # after a failure the run's error is the one line to see (an early one has nothing
+        # to draw); at a finished run a missing picture is worth a warning
+        log.log(logging.WARNING if with_summary else logging.INFO,
+                "timeline.png was not drawn: %s (%s)", exc, type(exc).__name__)
         return None
