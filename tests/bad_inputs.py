@@ -517,6 +517,22 @@ def _cases() -> list[Case]:
     case("run/learn-start-from-for-sgdml", ("start_from", "force_field: mace"),
          lambda w: ["run", w.run("p5", hybrid={"forecaster": "learn", "learn": {
              "force_field": "sgdml", "start_from": w.path("hydrogen.model")}})], "condensed-phase")
+    # ---------------------------------------------------------------- run: i-PI and its clients
+    case("run/socket-client-of-the-user-with-monitors",
+         ("calculator", "monitors", "calculator.command"),
+         lambda w: ["run", w.run("s0", calculator={"type": "socket", "address": "mine",
+                                                   "model": DROP},
+                                 hybrid={"monitor": {"fraction": 0.1}})], "i-pi-clients")
+    case("run/socket-client-file-missing", ("calculator", "files", "nowhere.inp"),
+         lambda w: ["run", w.run("s1", calculator={"type": "socket", "command": "x {address}",
+                                                   "files": ["nowhere.inp"], "model": DROP})],
+         "i-pi-clients")
+    case("run/socket-address-is-a-path", ("calculator", "unix socket name, not a path"),
+         lambda w: ["run", w.run("s2", calculator={"type": "socket", "address": "/tmp/x",
+                                                   "model": DROP},
+                                 hybrid={"monitor": {"fraction": 0.0}})], "i-pi-clients")
+    case("run/ipi-engine-port-without-inet", ("engine", "`port:` needs `socket: inet`"),
+         lambda w: ["run", w.run("s3", engine={"type": "ipi", "port": 4000})], "i-pi-clients")
     case("run/momenta-missing", ("dynamics.initial_momenta.file", "nope.traj"),
          lambda w: ["run", w.run("n2", dynamics={"initial_momenta": {"file": "nope.traj"}})])
     case("run/output-under-a-file", ("output.directory", "a-file"),

@@ -99,16 +99,23 @@ def test_a_client_process_behind_ipi(tmp_path):
     assert leftover == []
 
 
-def test_a_killed_client_ends_the_run_in_one_line_and_it_resumes(tmp_path):
-    """kill -9 of the client: one line naming the socket, frames on disk, exit 1; --resume
-    starts a new client and finishes; no process left."""
+def _clients() -> list[str]:
+    return subprocess.run(["pgrep", "-f", "hybridmd serve -q serve.yaml"], capture_output=True,
+                          text=True).stdout.split()
+
+
+@pytest.mark.parametrize("victim", ["client", "driver"])
+def test_a_kill_9_ends_cleanly_and_the_run_resumes(tmp_path, victim):
+    """kill -9 of the client: one line naming the socket, frames on disk, exit 1. kill -9 of
+    the driver (which runs i-PI): its client goes too. Either way --resume starts a new
+    client and finishes the run; no process left."""
     serve = tmp_path / "serve.yaml"
     serve.write_text(yaml.safe_dump({"system": {"molecule": "ethanol"},
                                      "calculator": {"type": "sgdml", "model": "ethanol"}}))
     data = _ipi_input(tmp_path / "run", calculator={
         "type": "socket", "command": f"{HYBRIDMD} serve -q serve.yaml --address {{address}}",
         "files": [str(serve)]})
-    data["dynamics"]["duration_fs"] = 3000
+    data["dynamics"]["duration_fs"] = 1000
     data["hybrid"]["forecaster"] = None  # simulation only: the client is busy throughout
     data["hybrid"]["monitor"]["fraction"] = 0
     del data["hybrid"]["switch"]
@@ -125,25 +132,30 @@ def test_a_killed_client_ends_the_run_in_one_line_and_it_resumes(tmp_path):
                 break
         except Exception:  # noqa: BLE001 (not there yet, or a frame half written)
             continue
-    clients = subprocess.run(["pgrep", "-f", "hybridmd serve -q serve.yaml"],
-                             capture_output=True, text=True).stdout.split()
+    clients = _clients()
     assert clients, "the client never started"
-    for pid in clients:
+    for pid in clients if victim == "client" else [proc.pid]:
         os.kill(int(pid), signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert "/tmp/ipi_" in lines[0] and "coarse.traj" in lines[0]
+    if victim == "client":
+        assert proc.returncode == 1
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+        assert "/tmp/ipi_" in lines[0] and "coarse.traj" in lines[0]
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 20
+        while _clients() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _clients() == []
     done = len(read(tmp_path / "run" / "coarse.traj", ":"))
-    assert 3 <= done < 301
+    assert 3 <= done < 101
     resumed = subprocess.run([HYBRIDMD, "run", "-q", "run.yaml", "--resume"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["segments"] == 300
-    assert subprocess.run(["pgrep", "-f", "serve -q serve.yaml"], capture_output=True,
-                          text=True).stdout.split() == []
+    assert summary["segments"] == 100
+    assert _clients() == []
 
 
 def test_a_run_with_monitors_needs_a_command_for_its_clients(tmp_path):
