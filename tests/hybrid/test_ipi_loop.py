@@ -165,3 +165,34 @@ def test_a_run_with_monitors_needs_a_command_for_its_clients(tmp_path):
     with pytest.raises(ConfigError, match="monitors re-simulate with a calculator of their "
                        "own, each with its own client"):
         parse_config(data, RunConfig, "test.yaml")
+
+
+def test_a_periodic_cell_passes_through_to_ipi(tmp_path):
+    """Two waters in a 5 Å cube, one across a face, GFN1-xTB, three short segments: the
+    loop on i-PI gives the ASE engine's trajectory (tblite's periodic forces through the
+    socket) and its frames carry the cell."""
+    from ase import Atoms
+    from ase.build import molecule
+
+    box = Atoms(cell=[5.0, 5.0, 5.0], pbc=True)
+    for shift in ([0.3, 1.5, 1.5], [3.0, 3.2, 3.4]):
+        water = molecule("H2O")
+        water.positions += shift
+        box += water
+    box.write(tmp_path / "box.extxyz")
+    frames = {}
+    for engine in ("ase", "ipi"):
+        data = run_input(tmp_path / engine)
+        data.update(system={"file": str(tmp_path / "box.extxyz")},
+                    calculator={"type": "xtb", "method": "GFN1-xTB"},
+                    engine={"type": engine})
+        data["dynamics"]["duration_fs"] = 6
+        data["hybrid"] = {"stride": 4, "interpolator": "quintic", "forecaster": None}
+        _run(data).run(progress=False)
+        frames[engine] = read(tmp_path / engine / "coarse.traj", ":")
+    assert len(frames["ipi"]) == 4
+    assert all(a.pbc.all() and np.allclose(a.cell.array, np.eye(3) * 5.0)
+               for a in frames["ipi"])
+    gap = max(np.abs(a.positions - b.positions).max()
+              for a, b in zip(frames["ase"], frames["ipi"], strict=True))
+    assert gap < 1e-5
