@@ -127,6 +127,8 @@ class Simulation:
         # The calculator is built (and an sGDML model checked against the structure) before
         # anything is written or computed.
         self.atoms.calc = calculator or build_calculator(cfg.calculator, self.atoms)
+        #: built here, so closed here (an external client process ends with the run)
+        self._closes_calculator = calculator is None
         seeds = np.random.SeedSequence(cfg.dynamics.seed).spawn(2)
         self._init_rng, thermostat_rng = (np.random.default_rng(s) for s in seeds)
         self._initial_momenta()
@@ -217,6 +219,9 @@ class Simulation:
             self._prepare_output(resume, overwrite)
             return self._run(resume, progress)
         finally:
+            close = getattr(self.atoms.calc, "close", None)
+            if self._closes_calculator and callable(close):
+                close()
             self.lock.release()
 
     def _run(self, resume: bool, progress: bool) -> SimulationResult:

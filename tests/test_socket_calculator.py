@@ -244,3 +244,20 @@ def test_cp2k_answers_as_a_client_with_its_own_forces(tmp_path: Path) -> None:
         assert calc.calls == 3
     finally:
         calc.close()
+
+
+def test_simulate_with_a_client_process_ends_it_with_the_run(tmp_path: Path) -> None:
+    serve = _serve_input(tmp_path)
+    data = {"system": {"molecule": "ethanol"},
+            "calculator": {"type": "socket", "files": [str(serve)],
+                           "command": f"{HYBRIDMD} serve -q {serve.name} --address {{address}}"},
+            "dynamics": {"integrator": "bussi", "timestep_fs": 0.5, "steps": 10,
+                         "temperature_K": 300, "seed": 1},
+            "output": {"directory": str(tmp_path / "sim"), "stride": 5}}
+    (tmp_path / "sim.yaml").write_text(yaml.safe_dump(data))
+    done = subprocess.run([HYBRIDMD, "simulate", "-q", "sim.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(read(tmp_path / "sim" / "trajectory.traj", ":")) == 3
+    assert subprocess.run(["pgrep", "-f", f"serve -q {serve.name}"], capture_output=True,
+                          text=True).stdout.split() == []
