@@ -58,10 +58,21 @@ def unique_address(prefix: str = "hybridmd") -> str:
     return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _libc_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+#: resolved here, not in the child: between fork and exec only this plain call runs
+_PRCTL = _libc_prctl()
+
+
 def _die_with_parent() -> None:  # pragma: no cover (runs in the child before exec)
     """In the client's process: SIGKILL when the process that started it dies."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class SocketCalculator(Calculator):
