@@ -114,6 +114,16 @@ def plot_learning_curve(timeline: Path, summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def print_scores(comparisons: dict[str, dict[str, float]]) -> None:
+    """The distribution scores of each comparison as a markdown table."""
+    heads = " | ".join(f"VDOS overlap, VACF {lag:g} fs" for lag in VACF_LAGS_FS)
+    print(f"| comparison | {heads} | h(r) JS (bits) | speed JS (bits) |")
+    print("|---|" + "---|" * (len(VACF_LAGS_FS) + 2))
+    for name, s in comparisons.items():
+        overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
+        print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
+
+
 def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "–" if x is None else format(x, spec)
 
@@ -202,12 +212,7 @@ def main() -> None:
         print(f"(no distribution scores: {args.ps:g} ps is shorter than the longest VACF lag, "
               f"{max(VACF_LAGS_FS):g} fs)\n")
     else:
-        heads = " | ".join(f"VDOS overlap, VACF {lag:g} fs" for lag in VACF_LAGS_FS)
-        print(f"| comparison | {heads} | h(r) JS (bits) | speed JS (bits) |")
-        print("|---|" + "---|" * (len(VACF_LAGS_FS) + 2))
-    for name, s in comparisons.items():
-        overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
-        print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
+        print_scores(comparisons)
     pairs = sorted({k.removeprefix("gr_js_bits_") for s in comparisons.values() for k in s
                     if k.startswith("gr_js_bits_")})
     if pairs:  # a periodic system: partial g(r) under the minimum image

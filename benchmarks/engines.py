@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from cold_start import run
+from cold_start import print_scores, run
 
-from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
+from hybridmd.analysis.compare import distribution_scores
 from hybridmd.readers import read_trajectory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,12 +74,7 @@ def main() -> None:
     for hybrid in ("hybrid, ASE engine", "hybrid, i-PI engine"):
         for full in ("full A (ASE)", "full B (ASE)"):
             comparisons[f"{hybrid} vs {full}"] = distribution_scores(traj[full], traj[hybrid])
-    heads = " | ".join(f"VDOS overlap, VACF {lag:g} fs" for lag in VACF_LAGS_FS)
-    print(f"| comparison | {heads} | h(r) JS (bits) | speed JS (bits) |")
-    print("|---|" + "---|" * (len(VACF_LAGS_FS) + 2))
-    for name, s in comparisons.items():
-        overlaps = " | ".join(f"{s[f'vdos_overlap_{lag:g}fs']:.4f}" for lag in VACF_LAGS_FS)
-        print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
+    print_scores(comparisons)
     (args.out / "scores.json").write_text(json.dumps(
         {"summaries": summaries, "comparisons": comparisons}, indent=1, default=float))
 

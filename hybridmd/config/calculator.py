@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import MAX_SECONDS, Strict, resolve_path
+from hybridmd.config.base import Strict, resolve_path
+from hybridmd.config.socket import SocketServerConfig
 from hybridmd.data import model_names
 from hybridmd.errors import unusable_file
 
@@ -96,7 +97,7 @@ class ASECalculatorConfig(Strict):
         return path
 
 
-class SocketCalculatorConfig(Strict):
+class SocketCalculatorConfig(SocketServerConfig):
     """Any program that speaks i-PI's socket protocol as a client: CP2K, Quantum ESPRESSO,
     FHI-aims, LAMMPS, VASP, `hybridmd serve`. hybridmd opens the socket and starts the program
     with ``command``, once for every connection the run needs (the driver, each monitor)."""
@@ -109,20 +110,9 @@ class SocketCalculatorConfig(Strict):
         "`address` or `port` (a run with monitors needs the command)")
     files: list[Path] = Field(default_factory=list, description="files the client reads "
                               "(its input, basis sets), copied into its folder")
-    socket: Literal["unix", "inet"] = Field(
-        "unix", description="unix: a local socket file; inet: TCP, for a client on another "
-        "machine")
-    address: str | None = Field(
-        None, description="unix: socket name (default: unique per connection; at "
-        "/tmp/ipi_<address>); inet: host to listen on (default: localhost)")
-    port: int | None = Field(None, ge=1, le=65535,
-                             description="inet only (default: a free port)")
-    connect_timeout_s: float = Field(
-        60.0, gt=0, le=MAX_SECONDS,
-        description="longest wait for the client to connect before the run fails")
     box_A: float = Field(10.0, gt=0, le=1000, description="edge of the cubic cell sent with "
-                         "a molecule in vacuum (a periodic system sends its own), Å; a code "
-                         "such as CP2K builds its grid in it")
+                         "a molecule in vacuum, the molecule at its centre (a periodic system "
+                         "sends its own), Å; a code such as CP2K builds its grid in it")
 
     @field_validator("files")
     @classmethod
@@ -141,12 +131,6 @@ class SocketCalculatorConfig(Strict):
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> SocketCalculatorConfig:
-        if self.port is not None and self.socket != "inet":
-            raise ValueError("`port:` needs `socket: inet`")
-        if self.socket == "unix" and self.address and "/" in self.address:
-            raise ValueError(
-                f"`address: {self.address}` is a unix socket name, not a path (it is put at "
-                "/tmp/ipi_<address>); leave out the slashes")
         if self.command is not None and self.socket == "unix" and self.address:
             raise ValueError(
                 "`address:` is for a client you start yourself; a client hybridmd starts gets a "

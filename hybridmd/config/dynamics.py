@@ -11,7 +11,6 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator,
 from hybridmd.config.base import (
     MAX_COUNT,
     MAX_RATE,
-    MAX_SECONDS,
     MAX_SEED,
     MAX_STEPS,
     MAX_TEMPERATURE_K,
@@ -19,6 +18,7 @@ from hybridmd.config.base import (
     Strict,
     existing_file,
 )
+from hybridmd.config.socket import SocketServerConfig
 
 
 class MomentaFile(Strict):
@@ -104,31 +104,10 @@ class ASEEngineConfig(Strict):
     type: Literal["ase"]
 
 
-class IPISocketConfig(Strict):
+class IPISocketConfig(SocketServerConfig):
     """i-PI with the calculator served to it over i-PI's socket protocol."""
 
     type: Literal["ipi"]
-    socket: Literal["unix", "inet"] = Field(
-        "unix", description="unix: a local socket file; inet: TCP, for a client on another "
-        "machine")
-    address: str | None = Field(
-        None, description="unix: socket name (default: unique per run); inet: host "
-        "(default: localhost)")
-    port: int | None = Field(None, ge=1, le=65535,
-                             description="inet only (default: a free port)")
-    connect_timeout_s: float = Field(
-        60.0, gt=0, le=MAX_SECONDS,
-        description="longest wait for a force client before the run fails")
-
-    @model_validator(mode="after")
-    def _port_for_inet(self) -> IPISocketConfig:
-        if self.port is not None and self.socket != "inet":
-            raise ValueError("`port:` needs `socket: inet`")
-        if self.socket == "unix" and self.address and "/" in self.address:
-            raise ValueError(
-                f"`address: {self.address}` is a unix socket name, not a path (it is put at "
-                "/tmp/ipi_<address>); leave out the slashes")
-        return self
 
 
 class IPIEngineConfig(IPISocketConfig):

@@ -34,6 +34,15 @@ def _run(data: dict) -> HybridRun:
     return HybridRun(parse_config(data, RunConfig, "test.yaml"))
 
 
+def _served_by_a_client(tmp_path: Path) -> dict:
+    """A socket calculator section whose client is `hybridmd serve` with ethanol's sGDML."""
+    serve = tmp_path / "serve.yaml"
+    serve.write_text(yaml.safe_dump({"system": {"molecule": "ethanol"},
+                                     "calculator": {"type": "sgdml", "model": "ethanol"}}))
+    return {"type": "socket", "files": [str(serve)],
+            "command": f"{HYBRIDMD} serve -q serve.yaml --address {{address}}"}
+
+
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
@@ -81,12 +90,7 @@ def test_an_interrupted_ipi_run_resumes_to_the_same_trajectory(both_engines, tmp
 def test_a_client_process_behind_ipi(tmp_path):
     """i-PI asks hybridmd's relay, which asks an external client (`hybridmd serve` here, CP2K
     in the guide): the run is the same as with the calculator in this process."""
-    serve = tmp_path / "serve.yaml"
-    serve.write_text(yaml.safe_dump({"system": {"molecule": "ethanol"},
-                                     "calculator": {"type": "sgdml", "model": "ethanol"}}))
-    data = _ipi_input(tmp_path / "run", calculator={
-        "type": "socket", "command": f"{HYBRIDMD} serve -q serve.yaml --address {{address}}",
-        "files": [str(serve)]})
+    data = _ipi_input(tmp_path / "run", calculator=_served_by_a_client(tmp_path))
     data["dynamics"]["duration_fs"] = 100
     result = _run(data).run(progress=False)
     assert result.summary["force_calls"]["total"] > 0
@@ -109,12 +113,7 @@ def test_a_kill_9_ends_cleanly_and_the_run_resumes(tmp_path, victim):
     """kill -9 of the client: one line naming the socket, frames on disk, exit 1. kill -9 of
     the driver (which runs i-PI): its client goes too. Either way --resume starts a new
     client and finishes the run; no process left."""
-    serve = tmp_path / "serve.yaml"
-    serve.write_text(yaml.safe_dump({"system": {"molecule": "ethanol"},
-                                     "calculator": {"type": "sgdml", "model": "ethanol"}}))
-    data = _ipi_input(tmp_path / "run", calculator={
-        "type": "socket", "command": f"{HYBRIDMD} serve -q serve.yaml --address {{address}}",
-        "files": [str(serve)]})
+    data = _ipi_input(tmp_path / "run", calculator=_served_by_a_client(tmp_path))
     data["dynamics"]["duration_fs"] = 1000
     data["hybrid"]["forecaster"] = None  # simulation only: the client is busy throughout
     data["hybrid"]["monitor"]["fraction"] = 0
