@@ -248,8 +248,12 @@ def filled(text: str, name: str) -> str:
     return f"{head}{start}\n\n{make()}\n{end}" + (tail if found else "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Write the generated pages of this checkout afresh."""
+    argparse.ArgumentParser(
+        prog="python -m hybridmd.input_reference",
+        description="Write docs/reference/inputs.md and cli.md afresh from the code (run it "
+        "after changing an input section or a command's flags).").parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     for page, name in PAGES.items():
         path = root / page

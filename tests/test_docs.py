@@ -354,3 +354,15 @@ def test_cli_reference_has_every_sub_command() -> None:
         assert f"## `hybridmd {name}`" in text
         for action in cmd._actions:
             assert all(flag in text for flag in action.option_strings), (name, action)
+
+
+def test_the_page_writer_answers_help_without_writing(capsys) -> None:
+    from hybridmd.input_reference import main
+
+    before = {page: (REPO / page).stat().st_mtime_ns
+              for page in ("docs/reference/inputs.md", "docs/reference/cli.md")}
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert "Write docs/reference/inputs.md" in capsys.readouterr().out
+    assert before == {page: (REPO / page).stat().st_mtime_ns for page in before}
