@@ -47,6 +47,8 @@ _POLL_S = 0.2
 #: how long a client may take to exit after EXIT before it is killed, s
 _EXIT_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
+#: the shell's exit code for a command it cannot find
+_NOT_FOUND = 127
 
 
 class SocketClientError(SimulationError):
@@ -211,10 +213,12 @@ class SocketCalculator(Calculator):
             if self._proc is not None and self._proc.poll() is not None:
                 code = self._proc.returncode
                 self.close(failed=True)
+                hint = ("the shell found no such program: check the name and that it is on "
+                        "PATH" if code == _NOT_FOUND else "check the command, and that it "
+                        "passes the socket name to the client as {address}")
                 raise SocketClientError(
                     f"the i-PI client `{self.command}` exited with code {code} before it "
-                    f"connected to {self.where}{self._see_log()}; check the command, and that "
-                    "it passes the socket name to the client as {address} in the command")
+                    f"connected to {self.where}{self._see_log()}; {hint}")
             if time.monotonic() > deadline:
                 self.close(failed=True)
                 started = (f"the client `{self.command}` started but" if self.command

@@ -124,6 +124,16 @@ while True:
 """
 
 
+def test_a_client_program_that_is_not_there_is_named() -> None:
+    calc = _socket("no-such-dft-code -i x.inp {address}")
+    atoms = _ethanol()
+    atoms.calc = calc
+    with pytest.raises(SocketClientError, match=r"`no-such-dft-code -i x.inp \{address\}` "
+                       r"exited with code 127 .* no such program: check the name and that "
+                       r"it is on PATH"):
+        atoms.get_forces()
+
+
 def test_a_client_answering_for_other_atoms_is_refused(tmp_path: Path) -> None:
     client = tmp_path / "three_atoms.py"
     client.write_text(_WRONG_CLIENT)
