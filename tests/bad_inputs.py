@@ -533,6 +533,10 @@ def _cases() -> list[Case]:
                                  hybrid={"monitor": {"fraction": 0.0}})], "i-pi-clients")
     case("run/ipi-engine-port-without-inet", ("engine", "`port:` needs `socket: inet`"),
          lambda w: ["run", w.run("s3", engine={"type": "ipi", "port": 4000})], "i-pi-clients")
+    case("run/ipi-engine-with-its-own-thermostat",
+         ("engine", "thermostat acts at their boundaries", "dynamics.integrator"),
+         lambda w: ["run", w.run("s4", engine={"type": "ipi", "thermostat": "svr"})],
+         "i-pi-clients")
     case("run/momenta-missing", ("dynamics.initial_momenta.file", "nope.traj"),
          lambda w: ["run", w.run("n2", dynamics={"initial_momenta": {"file": "nope.traj"}})])
     case("run/output-under-a-file", ("output.directory", "a-file"),

@@ -122,6 +122,16 @@ class IPIRunEngineConfig(IPISocketConfig):
     """The hybrid loop's simulated segments integrated by i-PI (NVE within a segment, so a
     monitor can check it; the thermostat stays at segment boundaries: dynamics.integrator)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_thermostat_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "thermostat" in data:
+            raise ValueError(
+                "`thermostat:` is i-PI's for `simulate`; in a hybrid run i-PI integrates NVE "
+                "segments and the thermostat acts at their boundaries: set "
+                "dynamics.integrator (bussi, langevin or nve) and leave engine.thermostat out")
+        return data
+
 
 EngineConfig = Annotated[ASEEngineConfig | IPIEngineConfig, Field(discriminator="type")]
 RunEngineConfig = Annotated[ASEEngineConfig | IPIRunEngineConfig, Field(discriminator="type")]
