@@ -334,8 +334,40 @@ def calculator_record(calc: Any) -> dict[str, Any]:
         settings = todict() if callable(todict) else {}
     settings = {k: v for k, v in settings.items() if k not in _IO_PARAMETERS}
 
+    xtb = _as_xtb_section(calc, settings)
+    if xtb is not None:
+        return xtb
+
     def plain(value: Any) -> Any:
         return value.tolist() if hasattr(value, "tolist") else repr(value)
 
     return {"type": "ase", "import_path": f"{cls.__module__}:{cls.__qualname__}",
             "kwargs": json.loads(json.dumps(settings, default=plain, sort_keys=True))}
+
+
+#: what `calculator: {type: xtb}` sets of tblite's calculator; its other settings stay at
+#: tblite's defaults there
+_XTB_KEYS = ("method", "charge", "multiplicity", "accuracy")
+
+
+def _as_xtb_section(calc: Any, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """tblite's ASE calculator as the `calculator: {type: xtb}` section it equals, when its
+    settings are ones that section can give: the same level of theory is then recorded the
+    same way from the command line and from Python (a force field learned by one is taken up
+    by the other). None for anything else."""
+    try:
+        from tblite.ase import TBLite
+    except ImportError:
+        return None
+    if not isinstance(calc, TBLite) or settings.get("method") not in ("GFN2-xTB", "GFN1-xTB"):
+        return None
+    defaults = {k: v for k, v in TBLite().parameters.items() if k not in _IO_PARAMETERS}
+    if any(settings.get(k) != v for k, v in defaults.items() if k not in _XTB_KEYS):
+        return None
+    from hybridmd.config import XTBConfig
+
+    return XTBConfig(type="xtb", method=settings["method"],
+                     charge=settings.get("charge") or 0,
+                     multiplicity=settings.get("multiplicity") or 1,
+                     accuracy=settings.get("accuracy", 1.0)).model_dump(mode="json")
+

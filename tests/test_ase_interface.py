@@ -221,6 +221,22 @@ def test_a_force_field_learned_with_other_calculator_settings_is_refused(tmp_pat
     gfn2.run(1)
     gfn2.close()
     calculator = json.loads((tmp_path / "gfn2" / "run.json").read_text())["input"]["calculator"]
-    assert calculator["import_path"] == "tblite.ase:TBLite"
-    assert calculator["kwargs"]["method"] == "GFN2-xTB"
-    assert "verbosity" not in calculator["kwargs"]
+    # recorded as the input section it equals (verbosity says how it runs, not what)
+    assert calculator == {"type": "xtb", "method": "GFN2-xTB", "charge": 0,
+                          "multiplicity": 1, "accuracy": 1.0}
+
+
+def test_tblite_is_recorded_as_the_xtb_section_it_equals() -> None:
+    """The same level of theory is recorded alike from Python and from an input, so a force
+    field learned by `hybridmd run` with `type: xtb` is taken up by HybridDynamics with
+    tblite's calculator (the check compares these records); other settings stay apart."""
+    from tblite.ase import TBLite
+
+    from hybridmd.ase_interface import calculator_record
+    from hybridmd.config import XTBConfig
+
+    section = XTBConfig(type="xtb", method="GFN1-xTB", accuracy=0.5).model_dump(mode="json")
+    assert calculator_record(TBLite(method="GFN1-xTB", accuracy=0.5, verbosity=0)) == section
+    assert calculator_record(TBLite(method="GFN2-xTB")) != section
+    hotter = calculator_record(TBLite(method="GFN1-xTB", electronic_temperature=1000.0))
+    assert hotter["type"] == "ase" and hotter["kwargs"]["electronic_temperature"] == 1000.0
