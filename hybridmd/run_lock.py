@@ -56,11 +56,18 @@ class RunLock:
 
     def claim(self) -> RunLock:
         """Take the lock (creating its folder and file) and write this process's pid in it."""
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._take(create=True)
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._take(create=True)
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except FolderInUseError:
+            raise
+        except OSError as exc:  # a read-only or foreign folder: said before anything is run
+            raise RunInputError(
+                f"{self.key}: cannot write in {self.path.parent} ({exc.strerror or exc}); "
+                f"choose a folder you can write to as {self.key}") from None
         self._claimed = True
         return self
 

@@ -276,6 +276,26 @@ def test_a_second_run_into_a_held_folder_is_refused_and_kill_9_frees_it(tmp_path
         pass  # free: nobody holds it any more
 
 
+def test_a_folder_the_run_cannot_write_is_one_input_line(tmp_path: Path, monkeypatch,
+                                                         capsys) -> None:
+    """A lock file that cannot be made (a read-only or foreign folder; root passes permission
+    bits, so the OS's refusal is made here) is exit 2 with the folder and the fix, not the
+    generic failure."""
+    import hybridmd.run_lock as run_lock
+
+    from bad_inputs import RUN as SHORT
+
+    def refused(self, create: bool) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    path = tmp_path / "ro.yaml"
+    path.write_text(yaml.safe_dump({**SHORT, "output": {"directory": str(tmp_path / "ro")}}))
+    monkeypatch.setattr(run_lock.RunLock, "_take", refused)
+    assert main(["-q", "run", str(path)]) == 2
+    (line,) = faults.error_lines(capsys.readouterr().err)
+    assert f"output.directory: cannot write in {tmp_path / 'ro'} (Permission denied)" in line
+
+
 def test_resume_before_the_worker_wrote_a_frame(tmp_path: Path) -> None:
     """A run killed after its first checkpoint but before the interpolator worker (still
     starting) wrote anything: --resume makes the fine trajectory from the start."""
