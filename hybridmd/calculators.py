@@ -86,6 +86,13 @@ def build_calculator(cfg: CalculatorConfig, atoms: Atoms) -> BaseCalculator:
     raise TypeError(f"unknown calculator config {type(cfg).__name__}")
 
 
+def close_calculator(calc: BaseCalculator | None) -> None:
+    """End what a calculator runs outside this process (a socket client), where it can."""
+    close = getattr(calc, "close", None)
+    if callable(close):
+        close()
+
+
 def describe_calculator(cfg: CalculatorConfig) -> dict[str, Any]:
     """JSON-able description of a calculator config for run metadata."""
     if isinstance(cfg, SGDMLConfig):

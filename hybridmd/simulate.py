@@ -15,7 +15,7 @@ from ase.calculators.calculator import Calculator
 from ase.io import read, write
 from tqdm import tqdm
 
-from hybridmd.calculators import build_calculator, describe_calculator
+from hybridmd.calculators import build_calculator, close_calculator, describe_calculator
 from hybridmd.config import IPIEngineConfig, SimulationConfig
 from hybridmd.engines.ase_md import (
     ASEEngine,
@@ -219,9 +219,8 @@ class Simulation:
             self._prepare_output(resume, overwrite)
             return self._run(resume, progress)
         finally:
-            close = getattr(self.atoms.calc, "close", None)
-            if self._closes_calculator and callable(close):
-                close()
+            if self._closes_calculator:
+                close_calculator(self.atoms.calc)
             self.lock.release()
 
     def _run(self, resume: bool, progress: bool) -> SimulationResult:

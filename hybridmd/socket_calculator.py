@@ -27,7 +27,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.socketio import IPIProtocol, SocketClosed, actualunixsocketname
 
+from hybridmd.engines.ipi import unique_socket_name
 from hybridmd.errors import SimulationError
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,6 @@ _NOT_FOUND = 127
 
 class SocketClientError(SimulationError):
     """The i-PI client did not connect, died, or answered out of protocol."""
-
-
-def unique_address(prefix: str = "hybridmd") -> str:
-    """A unix socket name no other calculator uses: <prefix>-<pid>-<random>."""
-    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _libc_prctl() -> Any:
@@ -101,7 +96,7 @@ class SocketCalculator(Calculator):
         self.connect_timeout_s = connect_timeout_s
         self.box_A = box_A
         if socket_kind == "unix":
-            self.address = address or unique_address()
+            self.address = address or unique_socket_name()
             self.port: int | None = None
             self.where = f"unix socket {actualunixsocketname(self.address)}"
         else:

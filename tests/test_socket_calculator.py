@@ -41,8 +41,11 @@ def _socket(command: str, files: list[Path] = (), **kwargs) -> SocketCalculator:
     return build_calculator(cfg, build_structure(SystemConfig(molecule="ethanol")))
 
 
-def _ethanol():
-    return build_structure(SystemConfig(molecule="ethanol"))
+def _ethanol(calc: SocketCalculator | None = None):
+    """Ethanol, on ``calc`` when given."""
+    atoms = build_structure(SystemConfig(molecule="ethanol"))
+    atoms.calc = calc
+    return atoms
 
 
 def _alive(pid: int) -> bool:
@@ -57,8 +60,7 @@ def _alive(pid: int) -> bool:
 def test_a_client_process_gives_the_calculators_forces(tmp_path: Path) -> None:
     serve = _serve_input(tmp_path)
     calc = _socket(f"{HYBRIDMD} serve -q {serve.name} --address {{address}}", [serve])
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     reference = _ethanol()
     reference.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), reference)
     try:
@@ -81,8 +83,7 @@ def test_a_client_process_gives_the_calculators_forces(tmp_path: Path) -> None:
 
 def test_a_client_that_never_connects_fails_in_time(tmp_path: Path) -> None:
     calc = _socket("sleep 60", connect_timeout_s=1.5)
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     start = time.monotonic()
     with pytest.raises(SocketClientError, match=r"the client `sleep 60` started but did not "
                        r"connect to unix socket /tmp/ipi_hybridmd-.* within 1.5 s "
@@ -94,8 +95,7 @@ def test_a_client_that_never_connects_fails_in_time(tmp_path: Path) -> None:
 
 def test_a_client_that_exits_is_named_with_its_exit_code_and_log(tmp_path: Path) -> None:
     calc = _socket("echo no licence here; exit 3")
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     with pytest.raises(SocketClientError, match=r"exited with code 3 before it connected .*"
                        r"its output: (.*client.log)") as info:
         atoms.get_forces()
@@ -126,8 +126,7 @@ while True:
 
 def test_a_client_program_that_is_not_there_is_named() -> None:
     calc = _socket("no-such-dft-code -i x.inp {address}")
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     with pytest.raises(SocketClientError, match=r"`no-such-dft-code -i x.inp \{address\}` "
                        r"exited with code 127 .* no such program: check the name and that "
                        r"it is on PATH"):
@@ -138,8 +137,7 @@ def test_a_client_answering_for_other_atoms_is_refused(tmp_path: Path) -> None:
     client = tmp_path / "three_atoms.py"
     client.write_text(_WRONG_CLIENT)
     calc = _socket(f"{sys.executable} {client.name} {{address}}", [client])
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     with pytest.raises(SocketClientError, match=r"answered with forces on 3 atoms for a "
                        r"system of 9; give the client the same structure"):
         atoms.get_forces()
@@ -152,8 +150,7 @@ def test_a_client_that_fails_on_the_structure_is_named_with_its_exit_code(
         "system": {"file": str(ROOT / "inputs" / "structures" / "water.xyz")},
         "calculator": {"type": "ase", "import_path": "ase.calculators.lj:LennardJones"}}))
     calc = _socket(f"{HYBRIDMD} serve -q {serve.name} --address {{address}}", [serve])
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     with pytest.raises(SocketClientError, match=r"dropped the connection .*; the client "
                        r"exited with code 1 \(its output: .*client.log\)$"):
         atoms.get_forces()
@@ -162,8 +159,7 @@ def test_a_client_that_fails_on_the_structure_is_named_with_its_exit_code(
 def test_a_client_killed_mid_run_ends_the_calculation_with_one_error(tmp_path: Path) -> None:
     serve = _serve_input(tmp_path)
     calc = _socket(f"{HYBRIDMD} serve -q {serve.name} --address {{address}}", [serve])
-    atoms = _ethanol()
-    atoms.calc = calc
+    atoms = _ethanol(calc)
     atoms.get_forces()
     os.killpg(calc._proc.pid, signal.SIGKILL)
     atoms.positions[0, 0] += 0.01
@@ -215,7 +211,7 @@ def test_a_killed_driver_leaves_no_client_behind(tmp_path: Path) -> None:
     ({"command": "x {address}", "address": "mine"}, "`address:` is for a client you start"),
     ({"address": "a/b"}, "is a unix socket name, not a path"),
     ({"command": "x", "port": 4000}, "`port:` needs `socket: inet`"),
-    ({"command": "x", "files": ["nowhere.inp"]}, "no file .*nowhere.inp"),
+    ({"command": "x", "files": ["nowhere.inp"]}, "file not found: .*nowhere.inp"),
 ])
 def test_the_section_is_checked(section: dict, problem: str) -> None:
     from hybridmd.config import parse_config

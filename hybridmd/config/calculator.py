@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hybridmd.config.base import Strict, resolve_path
+from hybridmd.config.base import Strict, existing_file, resolve_path
 from hybridmd.config.socket import SocketServerConfig
 from hybridmd.data import model_names
 from hybridmd.errors import unusable_file
@@ -117,17 +117,7 @@ class SocketCalculatorConfig(SocketServerConfig):
     @field_validator("files")
     @classmethod
     def _files_exist(cls, files: list[Path], info: ValidationInfo) -> list[Path]:
-        out = []
-        for path in files:
-            path = resolve_path(Path(path), info)
-            problem = unusable_file(path)
-            if problem:
-                raise ValueError(problem)
-            if not path.is_file():
-                raise ValueError(f"no file {path} (calculator.files are copied into the "
-                                 "client's folder)")
-            out.append(path)
-        return out
+        return [existing_file(Path(path), info) for path in files]
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> SocketCalculatorConfig:

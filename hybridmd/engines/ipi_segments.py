@@ -52,9 +52,7 @@ class IPISegmentSimulator:
                  cfg: IPIRunEngineConfig, directory: Path):
         self.atoms, self.stride, self.dt_fs = atoms, stride, dt_fs
         self._dynamics = dynamics
-        self._engine_cfg = IPIEngineConfig(
-            type="ipi", thermostat="nve", socket=cfg.socket, address=cfg.address,
-            port=cfg.port, connect_timeout_s=cfg.connect_timeout_s)
+        self._engine_cfg = IPIEngineConfig(**cfg.model_dump(), thermostat="nve")
         self._directory = Path(directory)
         self.engine: IPIEngine | None = None
 

@@ -19,7 +19,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from hybridmd.background import make_executor
-from hybridmd.calculators import build_calculator
+from hybridmd.calculators import build_calculator, close_calculator
 from hybridmd.config import RunConfig, learning_problem
 from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzmann_momenta
 from hybridmd.engines.ipi import ipi_cell
@@ -105,8 +105,8 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
                                     monitor_rng),
                       monitors, ledger, ndof, p0, settings, monitor_rng,
                       tail_length=h.queue_size + 2 * context_frames + 2)
-    if calculator is None and callable(getattr(atoms.calc, "close", None)):
-        loop.on_close(atoms.calc.close)  # built here: its client process ends with the run
+    if calculator is None:  # built here: a client process it runs ends with the run
+        loop.on_close(partial(close_calculator, atoms.calc))
     return BuiltRun(loop, stream_interpolator, context_frames)
 
 

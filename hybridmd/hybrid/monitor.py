@@ -207,8 +207,9 @@ class MonitorPool:
         self._pending.clear()
         if self._executor is not None and not self._initialising:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        if self._own_worker:
-            close = getattr(_WORKER.simulator.atoms.calc, "close", None) if _WORKER else None
-            if callable(close):
-                close()  # a calculator built for the monitors here, with its client process
-            self._own_worker = False
+        if self._own_worker and _WORKER is not None:
+            from hybridmd.calculators import close_calculator
+
+            # a calculator built for the monitors here, with its client process
+            close_calculator(_WORKER.simulator.atoms.calc)
+        self._own_worker = False
