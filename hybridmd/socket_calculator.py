@@ -151,20 +151,14 @@ class SocketCalculator(Calculator):
             if status == "NEEDINIT":
                 protocol.sendinit()
                 status = protocol.status()
-            if status != "READY":
-                raise SocketClientError(f"the i-PI client on {self.where} said {status!r} "
-                                        f"where READY was due{self._see_log()}")
+            self._expect(status, "READY")
             protocol.sendposdata(cell, np.linalg.inv(cell).T, positions)
-            status = protocol.status()
-            if status != "HAVEDATA":
-                raise SocketClientError(f"the i-PI client on {self.where} said {status!r} "
-                                        f"where HAVEDATA was due{self._see_log()}")
+            self._expect(protocol.status(), "HAVEDATA")
+            # ASE's IPIProtocol.sendrecv_force, with the wait for a client that computes
+            # (however long; not past its death) between the request and the answer
             protocol.sendmsg("GETFORCE")
             self._wait_readable()
-            status = protocol.recvmsg()
-            if status != "FORCEREADY":
-                raise SocketClientError(f"the i-PI client on {self.where} said {status!r} "
-                                        f"where FORCEREADY was due{self._see_log()}")
+            self._expect(protocol.recvmsg(), "FORCEREADY")
             energy = protocol.recv(1, np.float64)[0] * units.Ha
             natoms = int(protocol.recv(1, np.int32)[0])
             forces = protocol.recv((max(natoms, 0), 3), np.float64) * (units.Ha / units.Bohr)
@@ -176,6 +170,11 @@ class SocketCalculator(Calculator):
                 f"protocol ({type(exc).__name__}: {exc}){self._exited()}{self._see_log()}"
             ) from None
         return float(energy), np.array(forces, dtype=float)
+
+    def _expect(self, status: str, due: str) -> None:
+        if status != due:
+            raise SocketClientError(f"the i-PI client on {self.where} said {status!r} where "
+                                    f"{due} was due{self._see_log()}")
 
     def _wait_readable(self) -> None:
         """Wait for the client's answer while it computes, however long; not past its death."""
