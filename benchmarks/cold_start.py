@@ -183,13 +183,14 @@ def main() -> None:
     print(f"# cold start, {molecule}, {data['calculator']['type']} as the expensive "
           f"calculator, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps, {date.today()}, "
           f"{platform.processor() or platform.machine()}\n")
-    print("| run | simulation | ML ends | monitors | training | total | saved | wall s | "
-          "mean T (K) | ML share | rollbacks |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | simulation | ML ends | monitors | checks | training | total | saved | "
+          "calls/ps | wall s | mean T (K) | ML share | rollbacks |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, s in summaries.items():
         c = s["force_calls"]
         print(f"| {name} | {c['simulation']} | {c['ml_segment_ends']} | {c['monitors']} | "
-              f"{c['training']} | {c['total']} | {c['saved_fraction']:.1%} | "
+              f"{c.get('checks', 0)} | {c['training']} | {c['total']} | "
+              f"{c['saved_fraction']:.1%} | {c['total'] / args.ps:.0f} | "
               f"{s['wall_time_s']:.0f} | {s['mean_temperature_K']:.1f} | "
               f"{s['ml_fraction']:.0%} | {s['rollbacks']} |")
     learning = hybrid["learning"]
@@ -202,6 +203,11 @@ def main() -> None:
         st = hybrid[key] or {}
         print(f"{label} forecast error: {st.get('count', 0)} segments, mean "
               f"{_fmt(st.get('mean'))} Å, p95 {_fmt(st.get('p95'))} Å, max {_fmt(st.get('max'))} Å")
+    st = hybrid.get("check_force_error_eV_A") or {}
+    print(f"single-point checks: {st.get('count', 0)} frames, force error mean "
+          f"{_fmt(st.get('mean'))} eV/Å, p95 {_fmt(st.get('p95'))} eV/Å, max "
+          f"{_fmt(st.get('max'))} eV/Å; {hybrid.get('ml_checked_segments', 0)} ML segments "
+          "checked and kept")
     rejected = hybrid['rejected_forecasts']
     print("rejected forecasts: " + (", ".join(f"{k}: {v}" for k, v in rejected.items()) or "none"))
     t_full, t_hyb = full_a["mean_temperature_K"], hybrid["mean_temperature_K"]

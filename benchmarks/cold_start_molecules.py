@@ -7,10 +7,10 @@ no setting was tuned per molecule. One hybrid run per molecule (300 K, 5 ps by d
 full simulation's cost is its step count (one call a step), so it is not run here
 (``benchmarks/cold_start.py`` runs it beside the hybrid run, with the distribution scores).
 
-Prints per molecule: atoms, the expensive calls by purpose, the saved fraction, the ML share,
-the call at which ML mode first held, the learned version and frames fitted to, rollbacks,
-monitored errors (random and uncertain), mean temperature against the target, wall clock and
-the learner's time.
+Prints per molecule: atoms, the expensive calls by purpose (single-point checks included),
+the saved fraction, the ML share, the call at which ML mode first held, the learned version
+and frames fitted to, rollbacks, monitored errors (random and uncertain), the checks' force
+errors, mean temperature against the target, wall clock and the learner's time.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cold_start_molecules.py --ps 5
 """
@@ -83,19 +83,21 @@ def main() -> None:
           f"{args.force_field}, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps each, "
           f"input "
           f"{args.input.name}, {date.today()}, {platform.processor() or platform.machine()}\n")
-    print("| molecule | atoms | simulation | monitors | total | full simulation | saved | "
-          "ML share | ML first held at call | version, frames fitted | rollbacks | "
+    print("| molecule | atoms | simulation | monitors | checks | total | full simulation | "
+          "saved | ML share | ML first held at call | version, frames fitted | rollbacks | "
           "monitored error random, Å mean / max (n) | uncertain, Å mean / max (n) | "
-          "mean T (K) | wall s | learner s |")
-    print("|---|" + "---|" * 15)
+          "check force error, eV/Å mean / max (n) | mean T (K) | wall s | learner s |")
+    print("|---|" + "---|" * 17)
     for name, s in summaries.items():
         c, learning = s["force_calls"], s["learning"]
         atoms = len(read(SHARED / "geometries" / f"{GEOMETRIES[name]}.xyz"))
-        print(f"| {name} | {atoms} | {c['simulation']} | {c['monitors']} | {c['total']} | "
+        print(f"| {name} | {atoms} | {c['simulation']} | {c['monitors']} | "
+              f"{c.get('checks', 0)} | {c['total']} | "
               f"{c['full_simulation']} | {c['saved_fraction']:.1%} | {s['ml_fraction']:.0%} | "
               f"{learning['ml_first_at_call']} | {learning['version']}, "
               f"{learning['fitted_to']} | {s['rollbacks']} | {_err(s['monitor_error_A'])} | "
-              f"{_err(s['uncertain_monitor_error_A'])} | {s['mean_temperature_K']:.1f} | "
+              f"{_err(s['uncertain_monitor_error_A'])} | "
+              f"{_err(s.get('check_force_error_eV_A'))} | {s['mean_temperature_K']:.1f} | "
               f"{s['wall_time_s']:.0f} | {learning['learner_s']:.0f} |")
 
 

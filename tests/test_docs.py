@@ -131,7 +131,7 @@ def test_force_calls_block_is_the_quickstarts(workdir: Path) -> None:
     summary = json.loads((workdir / "runs" / "quickstart" / "summary.json").read_text())
     assert shown.keys() == summary["force_calls"].keys()
     assert shown["full_simulation"] == summary["force_calls"]["full_simulation"]
-    parts = ("simulation", "ml_segment_ends", "monitors", "training")
+    parts = ("simulation", "ml_segment_ends", "monitors", "checks", "training")
     assert shown["total"] == sum(shown[k] for k in parts)
     assert shown["saved_fraction"] == pytest.approx(1 - shown["total"] / shown["full_simulation"])
 

@@ -36,6 +36,7 @@ from hybridmd.config.dynamics import (
     RunEngineConfig,
 )
 from hybridmd.config.hybrid import (
+    CheckConfig,
     FineTuneConfig,
     HybridConfig,
     LearnConfig,
@@ -67,6 +68,7 @@ __all__ = [
     "CalculatorConfig",
     "ConfigError",
     "DFTConfig",
+    "CheckConfig",
     "DynamicsConfig",
     "EngineConfig",
     "FineTuneConfig",

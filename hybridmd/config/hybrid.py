@@ -1,5 +1,5 @@
-"""The input of `hybridmd run`: the ``hybrid:`` section (switch, monitor, learn, fine_tune)
-and the run's ``output:``.
+"""The input of `hybridmd run`: the ``hybrid:`` section (switch, monitor, check, learn,
+fine_tune) and the run's ``output:``.
 
 The sections are checked for their shapes only; whether a forecaster file is one an earlier
 learning run left is known when the run reads it, which then asks ``learning_problem``.
@@ -85,6 +85,26 @@ class MonitorConfig(Strict):
         "monitor to applying its result, waiting there for a late one (a fixed point, so a "
         "seed gives one trajectory); default: hybrid.stride, the segments a driver in ML "
         "mode makes (one force call each) while a monitor re-simulates one (stride calls)")
+
+
+class CheckConfig(Strict):
+    """Single-point checks of learned ML segments: one expensive call at a segment's end."""
+
+    fraction: float = Field(
+        0.0, ge=0, le=1, description="share of ML segments whose end frame is checked, drawn "
+        "at random with the run's seed (among those no monitor re-simulates); with "
+        "`halve_after` the least share")
+    halve_after: int = Field(
+        0, ge=0, le=MAX_COUNT, description="adapt the share to the model: every ML segment is "
+        "checked at first and after a failed check or monitor, and every `halve_after` passed "
+        "checks halve the share, down to `fraction` (0: the share stays `fraction`)")
+    uncertain_fraction: float = Field(
+        0.0, ge=0, le=1, description="share checked because they are the most uncertain "
+        "(above that quantile of the recent ones), on top of `fraction`")
+    force_tolerance_eV_A: float = Field(
+        1.0, gt=0, le=1e6, description="largest per-atom force error of the learned force "
+        "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "
+        "simulated")
 
 
 #: frames a MACE fit uses at most by default (a local model learns from every atom of each)
@@ -183,6 +203,8 @@ class HybridConfig(Strict):
                                  description="when to trust the ML, and its checks")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig,
                                    description="re-simulation of ML segments")
+    check: CheckConfig = Field(default_factory=CheckConfig,
+                               description="single-point checks of learned ML segments")
     fine_tune: FineTuneConfig | None = Field(
         None, description="online fine-tuning of the forecaster (off when absent)")
 
@@ -229,6 +251,10 @@ def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
     if learns and hybrid.fine_tune is not None:
         return ("fine_tune: tunes a forecaster network; a learned force field is refitted as the "
                 "run goes on (see hybrid.learn); remove fine_tune")
+    if not learns and hybrid.check != CheckConfig():
+        return ("hybrid.check: single-point checks compare a learned force field with the "
+                "calculator; a forecaster network's segment ends are the calculator's already. "
+                "Set forecaster: learn or remove the check: section")
     if not learns and hybrid.learn != LearnConfig():
         return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "
                 "learn or remove the learn: section")

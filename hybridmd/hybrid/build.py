@@ -25,6 +25,7 @@ from hybridmd.engines.ase_md import internal_degrees_of_freedom, maxwell_boltzma
 from hybridmd.engines.ipi import ipi_cell
 from hybridmd.engines.ipi_segments import IPI_FOLDER, IPISegmentSimulator
 from hybridmd.errors import RunInputError, reading
+from hybridmd.hybrid.checks import PointChecks
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, fit_force_field
 from hybridmd.hybrid.forecaster import load_forecaster
@@ -103,7 +104,8 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
                       Switch(h.switch, atoms.get_masses(), atoms.get_chemical_symbols()),
                       MonitorChoice(h.monitor.fraction, h.monitor.uncertain_fraction,
                                     monitor_rng),
-                      monitors, ledger, ndof, p0, settings, monitor_rng,
+                      monitors, PointChecks(h.check, atoms, ledger, monitor_rng), ledger, ndof,
+                      p0, settings, monitor_rng,
                       tail_length=h.queue_size + 2 * context_frames + 2)
     if calculator is None:  # built here: a client process it runs ends with the run
         loop.on_close(partial(close_calculator, atoms.calc))

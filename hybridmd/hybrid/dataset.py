@@ -1,9 +1,9 @@
 """The frames the expensive calculator labeled in a run: what the learner fits to.
 
 Every expensive call gives one frame (positions, forces, potential energy): a simulated segment
-of n steps gives n of them, a monitor's re-simulation n + 1. Frames are kept in the order they
-were made; the set only grows (rollbacks discard ML frames, never labeled ones), so a
-checkpoint records it by its length.
+of n steps gives n of them, a monitor's re-simulation n + 1, a single-point check one. Frames
+are kept in the order they were made; the set only grows (rollbacks discard ML frames, never
+labeled ones), so a checkpoint records it by its length.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SOURCES = ("simulation", "monitor", "earlier run")
+SOURCES = ("simulation", "monitor", "earlier run", "check")
 
 
 @dataclass

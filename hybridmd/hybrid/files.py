@@ -51,8 +51,10 @@ GENERATION = "generation"
 METADATA_NAME = "run.json"
 
 TIMELINE_COLUMNS = ("segment", "time_fs", "mode", "event", "reason", "shadow_error_A",
-                    "monitor_error_A", "uncertainty_A", "energy_jump_eV", "version",
-                    "force_calls", "monitor_calls")
+                    "monitor_error_A", "check_error_eV_A", "uncertainty_A", "energy_jump_eV",
+                    "version", "force_calls", "monitor_calls")
+#: columns a timeline written before them may lack (read as empty)
+LATER_COLUMNS = ("check_error_eV_A",)
 
 
 class RunFolder:
@@ -153,15 +155,30 @@ def coarse_atoms(frame: CoarseFrame, numbers: np.ndarray, masses: np.ndarray,
     return atoms
 
 
+def _in_columns(head: str, lines: list[str]) -> list[str]:
+    """A resumed timeline's kept lines in today's columns (one written before a column was
+    added gets it empty)."""
+    if head == "\t".join(TIMELINE_COLUMNS) + "\n":
+        return lines
+    names = head.rstrip("\n").split("\t")
+    out = []
+    for line in lines:
+        row = dict(zip(names, line.rstrip("\n").split("\t"), strict=True))
+        out.append("\t".join(row.get(c, "") for c in TIMELINE_COLUMNS) + "\n")
+    return out
+
+
 class Timeline:
     """``timeline.tsv``: one line per decision, flushed as it happens."""
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
+        header = "\t".join(TIMELINE_COLUMNS) + "\n"
         if keep_lines is None or not path.exists():
-            text = "\t".join(TIMELINE_COLUMNS) + "\n"
+            text = header
         else:
-            text = "".join(path.read_text().splitlines(keepends=True)[:keep_lines + 1])
+            head, *lines = path.read_text().splitlines(keepends=True)[:keep_lines + 1]
+            text = header + "".join(_in_columns(head, lines))
         tmp = path.with_name(path.name + ".tmp")  # a kill now leaves the old file or the new
         tmp.write_text(text)
         tmp.replace(path)

@@ -2,7 +2,8 @@
 
 ``CallLedger`` charges every call of the expensive calculator to one purpose: ``simulation``
 (simulated segments), ``ml_segment_ends`` (forces and energy at the end of a network forecast),
-``monitors`` (re-simulated ML segments) and ``training`` (calls made only to produce training
+``monitors`` (re-simulated ML segments), ``checks`` (single points at learned ML segment ends)
+and ``training`` (calls made only to produce training
 data). The driver's calls are counted by the calculator's own counter inside ``charge``, so
 every one of them has a purpose; monitors report the calls their own calculators made.
 ``RunStats`` holds the committed segments, rollbacks, rejected forecasts and the errors seen.
@@ -19,7 +20,7 @@ from typing import Any
 
 from hybridmd.hybrid.segments import CallCounter
 
-PURPOSES = ("simulation", "ml_segment_ends", "monitors", "training")
+PURPOSES = ("simulation", "ml_segment_ends", "monitors", "checks", "training")
 
 
 class CallLedger:
@@ -81,6 +82,7 @@ class RunStats:
     sim_segments: int = 0
     ml_segments: int = 0
     ml_verified: int = 0  #: committed ML segments a monitor re-simulated
+    ml_checked: int = 0  #: committed ML segments whose end a single-point check passed
     rollbacks: int = 0
     discarded_segments: int = 0  #: ML segments thrown away by rollbacks
     rejected: dict[str, int] = field(default_factory=dict)  #: rejected forecasts by check
@@ -89,6 +91,8 @@ class RunStats:
     #: and of those chosen for their uncertainty
     monitor_errors: list[float] = field(default_factory=list)
     uncertain_monitor_errors: list[float] = field(default_factory=list)
+    #: single-point checks: the learned force field's largest per-atom force error, eV/Å
+    check_errors: list[float] = field(default_factory=list)
     temperatures: list[float] = field(default_factory=list)  #: per committed frame (arrival)
     first_ml_calls: int | None = None  #: expensive calls spent when ML mode first held
 

@@ -6,11 +6,14 @@ the run learns: ``hybridmd.hybrid.predictors``) predicts the same segment in the
 adaptive switch (``hybridmd.hybrid.switch``) decides when to trust it. In ``ml`` mode the ML
 makes the segment; the loop goes back to simulation when a check rejects a forecast, after
 ``max_ml_segments``, or when a monitor finds a re-simulated segment beyond tolerance: then it
-rolls back to the last verified frame and simulates from there.
+rolls back to the last verified frame and simulates from there. A single-point check
+(``hybridmd.hybrid.checks``) of a learned segment's end that finds the forces beyond tolerance
+rejects that forecast, and the segment is simulated.
 
 Frames are committed only once no pending monitor result can roll them back. A committed
-frame is ``verified`` (simulated, or a monitored forecast within tolerance) or ``unverified``
-(an ML frame nobody re-simulated), and is never replaced. ``advance(k)`` makes k more segments
+frame is ``verified`` (simulated, or a monitored forecast within tolerance), ``checked`` (an
+ML frame whose forces a single-point check found within tolerance) or ``unverified`` (an ML
+frame nobody re-simulated or checked), and is never replaced. ``advance(k)`` makes k more segments
 in memory; observers see what happens: ``on_commit`` every committed frame in order,
 ``on_event`` every decision (one timeline row each), ``attach`` after every segment. The loop
 knows no files, no input and no progress bar: ``hybridmd.hybrid.session`` owns those, and
@@ -29,6 +32,7 @@ from ase import Atoms
 
 from hybridmd.config import SafetyConfig, SwitchConfig
 from hybridmd.errors import SimulationError
+from hybridmd.hybrid.checks import PointChecks
 from hybridmd.hybrid.ledger import CallLedger, RunStats
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster, max_distance
@@ -69,12 +73,13 @@ class HybridLoop:
 
     def __init__(self, atoms: Atoms, simulator: SegmentMaker, predictor: Predictor | None,
                  thermostat: BoundaryThermostat, switch: Switch, choice: MonitorChoice,
-                 monitors: MonitorPool, ledger: CallLedger, ndof: int,
+                 monitors: MonitorPool, checks: PointChecks, ledger: CallLedger, ndof: int,
                  initial_momenta: np.ndarray, settings: LoopSettings,
                  monitor_rng: np.random.Generator, tail_length: int):
         self.atoms, self.simulator, self.predictor = atoms, simulator, predictor
         self.thermostat, self.switch, self.choice = thermostat, switch, choice
-        self.monitors, self.ledger, self.settings = monitors, ledger, settings
+        self.monitors, self.checks = monitors, checks
+        self.ledger, self.settings = ledger, settings
         self.masses = atoms.get_masses()
         self.numbers = atoms.numbers
         self.cell = Cell.of(atoms)
@@ -210,7 +215,8 @@ class HybridLoop:
         if isinstance(forecast, str):
             return None, {"reason": forecast}
         momenta, info, reason = self.switch.check(forecast, start,
-                                                  self.predictor.uncertainty_check)
+                                                  self.predictor.uncertainty_check,
+                                                  self.checks.enabled)
         if reason is not None:
             return None, {**info, "reason": reason}
         interior = forecast.segment if self.settings.learned_interior else None
@@ -245,6 +251,7 @@ class HybridLoop:
             else:
                 self.stats.ml_segments += 1
                 self.stats.ml_verified += frame.status == "verified"
+                self.stats.ml_checked += frame.status == "checked"
 
     def _commit_through(self, index: int) -> None:
         while self.pending and self.pending[0].index <= index:
@@ -294,6 +301,7 @@ class HybridLoop:
         log.info("rollback to coarse frame %d: %s", last.index, reason)
         self.pending.clear()
         self.monitors.detach()
+        self.checks.alarm()
         self.set_rng_state(last.rng_state)
         self.thermostat.energy = last.thermostat_energy
         self.current = last
@@ -346,16 +354,23 @@ class HybridLoop:
         start = self.current
         frame, info = self._try_forecast(start)
         version = self.predictor.version
+        audit = check = None
+        if frame is not None:
+            audit = self.choice.choose(info["uncertainty_A"])
+            check = self.checks.choose(info["uncertainty_A"])
+            if info["uncertainty_A"] > self.settings.switch.disagreement_A:
+                check = "doubtful"  # beyond disagreement_A: checked, not refused
+            if check is not None and (audit is None or check == "doubtful"):
+                info["check_error_eV_A"] = self._check(start, frame, check)
+                if frame.status != "checked":
+                    frame, info["reason"] = None, "force check"
         if frame is not None:
             self.pending.append(frame)
-            reason = self.choice.choose(info["uncertainty_A"])
-            if reason is not None:
+            if audit is not None:
                 known = (start.forces, start.energy) if start.exact else None
                 self.monitors.submit(MonitorTask(k, start.positions, start.momenta, known,
-                                                 reason), k)
-            self._event(k, "ml", "forecast",
-                        reason={None: "", "random": "monitored"}.get(
-                            reason, f"monitored ({reason})"),
+                                                 audit), k)
+            self._event(k, "ml", "forecast", reason=_how_checked(audit, check),
                         version=version, **_rounded(info))
             self.current = frame
             if self.switch.forecast_taken():
@@ -370,6 +385,22 @@ class HybridLoop:
             return True
         self.switch.leave_ml(sw.reentry_segments)
         return False
+
+    def _check(self, start: CoarseFrame, frame: CoarseFrame, reason: str) -> float:
+        """A single-point check of ``frame``'s forces; the learner gets the frame. Passed: the
+        frame is ``checked`` and takes the calculator's forces and energy. Failed: its
+        thermostat step is undone (the segment will be simulated from ``start``)."""
+        result = self.checks.check(frame.positions, frame.forces, frame.energy, reason)
+        self._labeled(frame.positions, result.forces, [result.energy], "check")
+        self.stats.check_errors.append(result.force_error)
+        if result.ok:
+            frame.status, frame.exact = "checked", True
+            frame.forces, frame.energy = result.forces, result.energy
+        else:
+            self.thermostat.rng.bit_generator.state = start.rng_state["thermostat"]
+            self.thermostat.energy = start.thermostat_energy
+            self.switch.withdraw()
+        return result.force_error
 
     def advance(self, segments: int | None = None,
                 stop: Callable[[], bool] | None = None) -> list[CoarseFrame]:
@@ -414,6 +445,7 @@ class HybridLoop:
             # the generators now: the monitor choice has drawn since the frame was made
             "rng": self.rng_state(),
             "switch": self.switch.state_dict(), "choice": self.choice.state_dict(),
+            "checks": self.checks.state_dict(),
             "ledger": self.ledger.state_dict(), "stats": self.stats.lengths(),
             "maker": self.predictor.snapshot() if self.predictor else None,
             "tail": list(self.committed),
@@ -435,10 +467,21 @@ class HybridLoop:
         self.thermostat.energy = frame.thermostat_energy
         self.switch.load_state_dict(saved["switch"])
         self.choice.load_state_dict(saved["choice"])
+        self.checks.load_state_dict(saved.get("checks", {}))  # none before checks existed
         self.ledger.load_state_dict(saved["ledger"])
         self.stats = RunStats(**saved["stats"])
         if self.predictor is not None:
             self.predictor.restore(saved["maker"])
+
+
+def _how_checked(audit: str | None, check: str | None) -> str:
+    """The forecast line's reason: whether (and why) a monitor or a check looks at it."""
+    said = []
+    if audit is not None:
+        said.append("monitored" if audit == "random" else f"monitored ({audit})")
+    if check is not None and (audit is None or check == "doubtful"):
+        said.append("checked" if check == "random" else f"checked ({check})")
+    return ", ".join(said)
 
 
 def _rounded(info: dict[str, Any]) -> dict[str, Any]:

@@ -29,14 +29,19 @@ def build_summary(loop: HybridLoop, cfg: RunConfig, directory: str, wall_s: floa
         "directory": directory, "segments": segments, "stride": loop.n,
         "segment_fs": loop.segment_fs, "simulated_segments": c.sim_segments,
         "ml_segments": c.ml_segments, "ml_verified_segments": c.ml_verified,
+        "ml_checked_segments": c.ml_checked,
         "ml_fraction": c.ml_segments / segments if segments else 0.0,
         "rollbacks": c.rollbacks, "discarded_ml_segments": c.discarded_segments,
         "rejected_forecasts": dict(c.rejected),
         "force_calls": loop.ledger.summary(segments * loop.n + 1),
+        # the cost of the run's trajectory, to set beside its measured errors
+        "calls_per_ps": (loop.ledger.total / (segments * loop.segment_fs / 1000)
+                         if segments else None),
         "monitor_workers": cfg.hybrid.monitor.workers,
         "shadow_error_A": _stats(c.shadow_errors),
         "monitor_error_A": _stats(c.monitor_errors),
         "uncertain_monitor_error_A": _stats(c.uncertain_monitor_errors),
+        "check_force_error_eV_A": _stats(c.check_errors),
         "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
         "target_temperature_K": cfg.dynamics.temperature_K,
         # what the temperatures are counted over: 3N-6 for a molecule (3N-3 periodic, 3N
@@ -69,12 +74,16 @@ def format_summary(s: dict[str, Any]) -> str:
         f"hybrid run in {s['directory']}: {s['segments']} segments of {s['segment_fs']:g} fs "
         f"({s['fine_frames']} fine frames), {s['wall_time_s']:.1f} s",
         f"  segments: {s['simulated_segments']} simulated, {s['ml_segments']} ML "
-        f"({s['ml_fraction']:.0%}; {s['ml_verified_segments']} of them {monitors}), "
-        f"{s['rollbacks']} rollbacks ({s['discarded_ml_segments']} ML segments discarded)",
+        f"({s['ml_fraction']:.0%}; {s['ml_verified_segments']} of them {monitors}"
+        + (f", {s['ml_checked_segments']} checked" if s.get("ml_checked_segments") else "")
+        + f"), {s['rollbacks']} rollbacks ({s['discarded_ml_segments']} ML segments "
+        "discarded)",
         f"  expensive calls: {calls['simulation']} simulation + {calls['ml_segment_ends']} ML "
-        f"segment ends + {calls['monitors']} monitors + {calls['training']} training = "
+        f"segment ends + {calls['monitors']} monitors + {calls.get('checks', 0)} checks + "
+        f"{calls['training']} training = "
         f"{calls['total']}, against {calls['full_simulation']} for the full simulation "
-        f"(saved {calls['saved_fraction']:.1%})",
+        f"(saved {calls['saved_fraction']:.1%}"
+        + (f"; {s['calls_per_ps']:.0f} calls per ps)" if s.get("calls_per_ps") else ")"),
     ]
     learning = s.get("learning")
     if learning:
@@ -98,6 +107,10 @@ def format_summary(s: dict[str, Any]) -> str:
         if st:
             lines.append(f"  {label}: mean {st['mean']:.3g} Å, p95 {st['p95']:.3g} Å, max "
                          f"{st['max']:.3g} Å over {st['count']} segments")
+    st = s.get("check_force_error_eV_A")
+    if st:
+        lines.append(f"  single-point checks: force error mean {st['mean']:.3g} eV/Å, p95 "
+                     f"{st['p95']:.3g} eV/Å, max {st['max']:.3g} eV/Å over {st['count']} frames")
     if s["rejected_forecasts"]:
         rejected = ", ".join(f"{k}: {v}" for k, v in s["rejected_forecasts"].items())
         lines.append(f"  rejected forecasts: {rejected}")

@@ -59,17 +59,19 @@ class Switch:
             return True
         return False
 
-    def check(self, forecast: Forecast, start: CoarseFrame,
-              uncertainty_check: str) -> tuple[np.ndarray | None, dict[str, float], str | None]:
+    def check(self, forecast: Forecast, start: CoarseFrame, uncertainty_check: str,
+              doubt_checked: bool = False
+              ) -> tuple[np.ndarray | None, dict[str, float], str | None]:
         """The forecast's end momenta at the start's total energy, the checks' numbers, and
-        the check that rejected it (None: accepted)."""
+        the check that rejected it (None: accepted). ``doubt_checked``: an uncertainty beyond
+        ``disagreement_A`` does not reject; the caller checks such a forecast itself."""
         sw, m = self.cfg, self.masses
         e0 = forecast.start_energy + kinetic_energy(start.momenta, m)
         info = {"uncertainty_A": forecast.uncertainty_A,
                 "energy_jump_eV": forecast.energy + kinetic_energy(forecast.momenta, m) - e0}
         if e0 - forecast.energy <= 0:
             return None, info, "energy jump"
-        if forecast.uncertainty_A > sw.disagreement_A:
+        if forecast.uncertainty_A > sw.disagreement_A and not doubt_checked:
             return None, info, uncertainty_check
         if abs(info["energy_jump_eV"]) > sw.energy_jump_eV:
             return None, info, "energy jump"
@@ -87,6 +89,11 @@ class Switch:
                                         f"{expected:.0f} K)")
         self.species_history.append(temps)
         return p1, info, None
+
+    def withdraw(self) -> None:
+        """Forget the last accepted forecast's temperatures (a check rejected it after all)."""
+        if self.species_history:
+            self.species_history.pop()
 
     def forecast_taken(self) -> bool:
         """Count an accepted ML segment; True when the ML run has reached its longest."""

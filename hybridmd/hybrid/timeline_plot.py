@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from hybridmd.hybrid.files import (
     COARSE_NAME,
+    LATER_COLUMNS,
     METADATA_NAME,
     SUMMARY_NAME,
     TIMELINE_COLUMNS,
@@ -39,9 +40,10 @@ PLOT_NAME = "timeline.png"
 
 #: how each kind of segment is drawn in the mode panel
 MODE_COLOURS = {"sim": "tab:blue", "ml": "tab:orange", "rollback": "tab:red"}
-MODE_SHORT = {"sim": "simulated", "ml": "ML", "rollback": "rolled back"}
-_FLOAT_COLUMNS = ("time_fs", "shadow_error_A", "monitor_error_A", "uncertainty_A",
-                  "energy_jump_eV")
+MODE_SHORT = {"sim": "simulated", "ml": "ML", "rollback": "rolled back",
+              "check": "checked"}
+_FLOAT_COLUMNS = ("time_fs", "shadow_error_A", "monitor_error_A", "check_error_eV_A",
+                  "uncertainty_A", "energy_jump_eV")
 _INT_COLUMNS = ("segment", "version", "force_calls", "monitor_calls")
 _DPI = 100
 MAX_VERSION_LABELS = 14
@@ -55,6 +57,7 @@ class TimelineData:
     segment_fs: float  #: simulated time of one segment
     stride: int  #: MD steps per segment
     tolerance_A: float  #: the switch's tolerance on forecast errors
+    force_tolerance_eV_A: float | None = None  #: single-point checks' tolerance (None: off)
     summary: dict[str, Any] | None = None  #: summary.json, where the run wrote one
     #: segment -> what made it in the end: "sim", "ml", or "rollback" (an ML segment thrown
     #: away and not made again, only at the end of an interrupted run)
@@ -118,13 +121,14 @@ def read_timeline(path: Path) -> list[dict[str, Any]]:
     """The lines of a ``timeline.tsv``, numbers as numbers and empty fields as None."""
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
-        missing = set(TIMELINE_COLUMNS) - set(reader.fieldnames or ())
+        missing = set(TIMELINE_COLUMNS) - set(LATER_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: not a hybridmd timeline (no column "
                              f"{', '.join(sorted(missing))})")
         rows = []
         for raw in reader:
-            row: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
+            row: dict[str, Any] = dict.fromkeys(LATER_COLUMNS)
+            row.update((k, v if v != "" else None) for k, v in raw.items())
             for key in _FLOAT_COLUMNS:
                 row[key] = None if row[key] is None else float(row[key])
             for key in _INT_COLUMNS:
@@ -177,9 +181,10 @@ def load(directory: Path, with_summary: bool = True) -> TimelineData:
     summary = (json.loads(summary_path.read_text())
                if with_summary and summary_path.is_file() else None)
     final, discarded = _made(rows)
+    check = hybrid.get("check") or {}
     return TimelineData(rows, stride * float(dynamics["timestep_fs"]), stride,
-                        float(hybrid.get("switch", {}).get("tolerance_A", 0.05)), summary,
-                        final, discarded,
+                        float(hybrid.get("switch", {}).get("tolerance_A", 0.05)),
+                        check.get("force_tolerance_eV_A"), summary, final, discarded,
                         read_segment_ends(directory / COARSE_NAME, record, summary))
 
 
@@ -240,11 +245,27 @@ def _mark_versions(axes: list[Any], data: TimelineData, scale: float) -> None:
                          color="tab:green")
 
 
+def checks(data: TimelineData) -> list[tuple[int, float, bool]]:
+    """(segment, force error, passed) of every single-point check, in order."""
+    return [(r["segment"], r["check_error_eV_A"], r["event"] == "forecast") for r in data.rows
+            if r["check_error_eV_A"] is not None and r["event"] in ("forecast", "reject")]
+
+
 def _mode_panel(ax: Any, data: TimelineData, scale: float) -> None:
-    """One row per kind of segment (a Gantt chart): simulated, ML, thrown away by rollbacks."""
-    rows = ["sim", "ml"] + (["rollback"] if data.discarded else [])
+    """One row per kind of segment (a Gantt chart): simulated, ML, thrown away by rollbacks,
+    and a row of the single-point checks (green passed, red failed): how often the run
+    checks, and where."""
+    done = checks(data)
+    rows = ["sim", "ml"] + (["rollback"] if data.discarded else []) + (
+        ["check"] if done else [])
     width = data.segment_fs / scale
     for y, mode in enumerate(reversed(rows)):
+        if mode == "check":
+            for passed in (True, False):
+                ax.broken_barh([(k * width, width) for k, _, ok in done if ok == passed],
+                               (y - 0.4, 0.8), color="tab:green" if passed else "tab:red",
+                               lw=0)
+            continue
         if mode == "rollback":
             bars = [(k * width, width) for k in data.discarded]
         else:
@@ -286,6 +307,20 @@ def _error_panel(ax: Any, data: TimelineData, scale: float) -> None:
     ax.set_ylim(top=max(ax.get_ylim()[1], 3 * data.tolerance_A))
     ax.set_ylabel("largest atom error (Å)")
     ax.grid(alpha=0.3, which="both", lw=0.5)
+    done = checks(data)
+    if done:  # the checks' force errors, on their own axis
+        forces = ax.twinx()
+        for passed, colour in ((True, "tab:green"), (False, "tab:red")):
+            picked = [(k, e) for k, e, ok in done if ok == passed and e > 0]
+            if picked:
+                forces.scatter([(k + 1) * data.segment_fs / scale for k, _ in picked],
+                               [e for _, e in picked], s=14, marker="x", color=colour,
+                               zorder=3)
+        if data.force_tolerance_eV_A:
+            forces.axhline(data.force_tolerance_eV_A, color="tab:red", ls=":", lw=1.0)
+        forces.set_yscale("log")
+        forces.set_ylabel("single-point checks: largest force error (eV/Å)\n"
+                          "green x passed, red x failed, dotted: tolerance", fontsize=8)
 
 
 def _temperature_panel(ax: Any, data: TimelineData, scale: float) -> None:

@@ -299,15 +299,18 @@ def test_every_expensive_call_is_counted_once(tmp_path, forecaster):
         data["hybrid"].update(forecaster=forecaster, interpolator="quintic",
                               switch={"verified_segments": 2, "max_ml_segments": 8})
         del data["hybrid"]["learn"]
+    else:  # single-point checks too
+        data["hybrid"]["check"] = {"fraction": 0.4, "force_tolerance_eV_A": 0.5}
     data["calculator"] = {"type": "ase", "import_path": "counting_calculators:CountingSGDML"}
     CountingSGDML.calls = 0
     result = HybridRun(parse_config(data, RunConfig, "t.yaml")).run(progress=False)
     calls = result.summary["force_calls"]
     assert calls["total"] == (calls["simulation"] + calls["ml_segment_ends"] + calls["monitors"]
-                              + calls["training"])
+                              + calls["checks"] + calls["training"])
     assert calls["total"] == CountingSGDML.calls
     assert calls["monitors"] > 0 and result.summary["ml_segments"] > 0
     assert (calls["ml_segment_ends"] > 0) == (forecaster != "learn")
+    assert (calls["checks"] > 0) == (forecaster == "learn")
     assert json.loads((tmp_path / "count" / "summary.json").read_text())["force_calls"] == calls
 
 

@@ -1,0 +1,178 @@
+"""Single-point checks of learned ML segments (`hybrid.check`), on real ethanol: the shipped
+sGDML model is the expensive calculator and the learned force field a real sGDML fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.io import read
+from test_learning import decisions, interrupted_at, learn_input, make_run, positions, timeline
+
+from hybridmd.calculators import build_calculator
+from hybridmd.config import (
+    CheckConfig,
+    ConfigError,
+    RunConfig,
+    SGDMLConfig,
+    SystemConfig,
+    parse_config,
+)
+from hybridmd.hybrid.checks import PointChecks
+from hybridmd.hybrid.files import TIMELINE_COLUMNS, Timeline
+from hybridmd.hybrid.ledger import CallLedger
+from hybridmd.hybrid.segments import CallCounter
+from hybridmd.hybrid.timeline_plot import read_timeline
+from hybridmd.structures import build_structure
+
+#: a check at every other ML segment, monitors as in the learning tests
+CHECKS = {"fraction": 0.5, "uncertain_fraction": 0.2, "force_tolerance_eV_A": 0.6}
+
+
+@pytest.fixture(scope="module")
+def checked_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("checks") / "run"
+    return out, make_run(out, transport="thread", check=CHECKS).run(progress=False)
+
+
+def test_checks_are_counted_by_purpose_and_learned_from(checked_run):
+    out, result = checked_run
+    s = result.summary
+    calls, rows = s["force_calls"], timeline(out)
+    checked = [r for r in rows if r["check_error_eV_A"]]
+    assert calls["checks"] == len(checked) == s["check_force_error_eV_A"]["count"] > 0
+    assert s["learning"]["frames_by_source"]["check"] == calls["checks"]
+    assert s["learning"]["frames"] == calls["total"]
+    assert calls["total"] == sum(calls[k] for k in ("simulation", "ml_segment_ends",
+                                                    "monitors", "checks", "training"))
+    # a check and a monitor look at the same segment only where it is doubtful
+    for r in checked:
+        assert "monitored" not in r["reason"] or "checked (doubtful)" in r["reason"], r
+
+
+def test_a_passed_check_marks_the_frame_and_gives_it_the_calculators_forces(checked_run):
+    out, result = checked_run
+    coarse = read(out / "coarse.traj", ":")
+    checked = [a for a in coarse if a.info["status"] == "checked"]
+    assert len(checked) == result.summary["ml_checked_segments"] > 0
+    reference = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), coarse[0])
+    for atoms in checked:
+        assert atoms.info["origin"] == "ml"
+        assert atoms.info["energy_source"] == "calculator"
+        probe = atoms.copy()
+        probe.calc = reference
+        assert np.allclose(atoms.get_forces(), probe.get_forces(), atol=1e-6)
+    passed = [r for r in timeline(out) if r["event"] == "forecast" and r["check_error_eV_A"]]
+    assert all(float(r["check_error_eV_A"]) <= CHECKS["force_tolerance_eV_A"] for r in passed)
+    assert len(passed) == len(checked)
+
+
+def test_a_failed_check_rejects_the_forecast_and_the_segment_is_simulated(tmp_path):
+    out = tmp_path / "strict"
+    result = make_run(out, transport="thread",
+                      check={"fraction": 1.0, "force_tolerance_eV_A": 1e-6}).run(progress=False)
+    s, rows = result.summary, timeline(out)
+    failed = [k for k, r in enumerate(rows) if r["event"] == "reject"
+              and r["reason"] == "force check"]
+    assert failed and s["rejected_forecasts"]["force check"] == len(failed)
+    for k in failed:  # the same segment simulated next (an earlier one after a rollback)
+        assert float(rows[k]["check_error_eV_A"]) > 1e-6
+        j, after = next((j, r) for j, r in enumerate(rows[k + 1:], k + 1)
+                        if r["event"] in ("simulate", "forecast"))
+        rolled_back = any(r["event"] == "rollback" for r in rows[k:j])
+        assert after["event"] == "simulate"
+        assert (int(after["segment"]) < int(rows[k]["segment"]) if rolled_back
+                else after["segment"] == rows[k]["segment"])
+    assert s["ml_checked_segments"] == 0
+    statuses = {a.info["status"] for a in read(out / "coarse.traj", ":")}
+    assert "checked" not in statuses
+    # the rejected forecasts' frames still taught the learner, their calls counted
+    assert s["force_calls"]["checks"] == s["learning"]["frames_by_source"]["check"]
+    assert s["force_calls"]["checks"] >= len(failed)
+
+
+def test_one_seed_one_run_and_resume_continues_it_with_the_checks(checked_run, tmp_path):
+    out, result = checked_run
+    again = tmp_path / "again"
+    assert make_run(again, transport="thread", check=CHECKS).run(progress=False)
+    assert decisions(again) == decisions(out)
+    part = tmp_path / "part"
+    first = interrupted_at(make_run(part, transport="thread", check=CHECKS), 23).run(
+        progress=False)
+    assert first.interrupted
+    resumed = make_run(part, transport="thread", check=CHECKS).run(resume=True,
+                                                                   progress=False)
+    assert np.array_equal(positions(out), positions(part))
+    assert np.array_equal(positions(out, "fine.traj"), positions(part, "fine.traj"))
+    assert resumed.summary["force_calls"] == result.summary["force_calls"]
+    assert resumed.summary["ml_checked_segments"] == result.summary["ml_checked_segments"]
+    assert decisions(out) == decisions(part)
+
+
+def test_checks_without_a_learned_force_field_are_refused(tmp_path):
+    data = learn_input(tmp_path, interpolator="quintic", forecaster="ethanol-forecaster-10fs",
+                       check={"fraction": 0.1})
+    del data["hybrid"]["learn"]
+    with pytest.raises(ConfigError, match="hybrid.check: single-point checks compare"):
+        parse_config(data, RunConfig, "x.yaml")
+
+
+def test_a_timeline_from_before_the_check_column_resumes_in_todays_columns(tmp_path):
+    """A run folder written before `check_error_eV_A` existed: its kept lines get the column
+    empty, and the file reads as a timeline."""
+    old = [c for c in TIMELINE_COLUMNS if c != "check_error_eV_A"]
+    path = tmp_path / "timeline.tsv"
+    row = {"segment": "3", "time_fs": "30", "mode": "sim", "event": "simulate",
+           "force_calls": "61", "monitor_calls": "0"}
+    path.write_text("\t".join(old) + "\n" + "\t".join(row.get(c, "") for c in old) + "\n"
+                    + "\t".join(row.get(c, "") for c in old) + "\n")
+    timeline_file = Timeline(path, keep_lines=1)
+    timeline_file.write(segment=4, time_fs=40.0, mode="ml", event="forecast",
+                        check_error_eV_A=0.25, force_calls=61, monitor_calls=0)
+    rows = read_timeline(path)
+    assert len(rows) == 2
+    assert rows[0]["segment"] == 3 and rows[0]["check_error_eV_A"] is None
+    assert rows[1]["check_error_eV_A"] == 0.25
+
+
+@pytest.fixture(scope="module")
+def ethanol():
+    atoms = build_structure(SystemConfig(molecule="ethanol"))
+    atoms.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), atoms)
+    return atoms
+
+
+def _checks(atoms, **cfg):
+    ledger = CallLedger(CallCounter.of(atoms.calc))
+    return PointChecks(CheckConfig(**cfg), atoms, ledger, np.random.default_rng(0)), ledger
+
+
+def test_the_check_share_halves_with_passes_and_is_whole_again_after_a_failure(ethanol):
+    checks, ledger = _checks(ethanol, fraction=0.1, halve_after=2, force_tolerance_eV_A=0.5)
+    r0, e = ethanol.positions.copy(), 0.0
+    twin = ethanol.copy()  # the same model, as the "learned" one
+    twin.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), twin)
+
+    def check(k: int, off: float) -> bool:
+        """A check at a new frame of learned forces ``off`` from the true ones."""
+        twin.positions = r0 + 0.001 * k
+        return checks.check(twin.positions, twin.get_forces() + off, e, "random").ok
+
+    assert checks.rate == 1.0
+    rates = []
+    for k in range(4):
+        assert check(k, 0.1)
+        rates.append(checks.rate)
+    assert rates == pytest.approx([2 ** -0.5, 0.5, 2 ** -1.5, 0.25])
+    assert not check(4, 1.0)
+    assert checks.rate == 1.0
+    for k in range(5, 45):
+        assert check(k, 0.0)
+    assert checks.rate == pytest.approx(0.1)  # halved 20 times, but never below `fraction`
+    assert ledger.calls["checks"] == 45
+
+
+def test_checks_that_are_off_draw_nothing(ethanol):
+    checks, _ = _checks(ethanol)
+    before = checks.choice.rng.bit_generator.state
+    assert checks.choose(0.3) is None
+    assert checks.choice.rng.bit_generator.state == before
