@@ -21,6 +21,7 @@ from hybridmd.hybrid.checks import PointChecks
 from hybridmd.hybrid.files import TIMELINE_COLUMNS, Timeline
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.segments import CallCounter
+from hybridmd.hybrid.session import HybridRun
 from hybridmd.hybrid.timeline_plot import read_timeline
 from hybridmd.structures import build_structure
 
@@ -176,3 +177,42 @@ def test_checks_that_are_off_draw_nothing(ethanol):
     before = checks.choice.rng.bit_generator.state
     assert checks.choose(0.3) is None
     assert checks.choice.rng.bit_generator.state == before
+
+
+class _EverySegment:
+    """A test's monitor choice: every ML segment re-simulated, a random share of them marked
+    as the audit ("random"), the rest as "all"."""
+
+    def __init__(self, fraction: float, rng: np.random.Generator):
+        self.fraction, self.rng = fraction, rng
+
+    def choose(self, uncertainty: float) -> str:
+        return "random" if self.rng.random() < self.fraction else "all"
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def test_the_random_audit_estimates_the_error_of_every_ml_segment(tmp_path):
+    """With checks on, every ML segment re-simulated: the random audit's mean end error
+    agrees with the mean over all of them within two of its standard errors."""
+    data = learn_input(tmp_path / "all", transport="thread", check=CHECKS)
+    data["dynamics"]["duration_fs"] = 2000
+    data["hybrid"]["switch"]["max_ml_segments"] = 20
+    run = HybridRun(parse_config(data, RunConfig, "t.yaml"))
+    run.loop.choice = _EverySegment(0.3, np.random.default_rng(11))
+    s = run.run(progress=False).summary
+    audit = s["monitor_error_A"]
+    everything = (audit["count"], audit["mean"]), (s["uncertain_monitor_error_A"]["count"],
+                                                   s["uncertain_monitor_error_A"]["mean"])
+    n_all = sum(n for n, _ in everything)
+    mean_all = sum(n * m for n, m in everything) / n_all
+    assert audit["count"] >= 20 and n_all >= 60
+    errors = [float(r["monitor_error_A"]) for r in timeline(tmp_path / "all")
+              if r["event"] == "monitor" and r["reason"] in ("ok", "beyond tolerance")]
+    assert len(errors) == audit["count"]
+    standard_error = np.std(errors, ddof=1) / np.sqrt(len(errors))
+    assert abs(audit["mean"] - mean_all) <= 2 * standard_error
