@@ -454,6 +454,10 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("r3", dynamics={"integrator": "nose-hoover"})])
     case("run/monitor-fraction-out-of-range", "hybrid.monitor.fraction",
          lambda w: ["run", w.run("r4", hybrid={"monitor": {"fraction": 1.5}})])
+    case("run/check-with-a-forecaster-network", ("hybrid.check", "forecaster: learn"),
+         lambda w: ["run", w.run("c0", hybrid={"check": {"fraction": 0.1}})])
+    case("run/check-tolerance-not-positive", "hybrid.check.force_tolerance_eV_A",
+         lambda w: ["run", w.run("c1", hybrid={"check": {"force_tolerance_eV_A": 0}})])
     case("run/unknown-interpolator", ("hybrid.interpolator", "spline"),
          lambda w: ["run", w.run("r5", hybrid={"interpolator": "spline"})])
     case("run/forecaster-corrupt", ("hybrid.forecaster", "garbage.pt"),
