@@ -101,6 +101,9 @@ class CheckConfig(Strict):
     uncertain_fraction: float = Field(
         0.0, ge=0, le=1, description="share checked because they are the most uncertain "
         "(above that quantile of the recent ones), on top of `fraction`")
+    doubtful: bool = Field(
+        True, description="check a forecast whose predicted error is beyond "
+        "`switch.disagreement_A` instead of refusing it (with checks on)")
     force_tolerance_eV_A: float = Field(
         1.0, gt=0, le=1e6, description="largest per-atom force error of the learned force "
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "

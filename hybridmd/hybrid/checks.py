@@ -8,9 +8,9 @@ uncertainty is among the largest of the recent ones. With ``halve_after`` the ra
 follows the model: every ML segment is checked at first, and again after a failed check or a
 monitor beyond tolerance (a model that is wrong somewhere is checked everywhere), and each
 ``halve_after`` passed checks halve the share down to ``fraction``: a model that keeps
-passing costs fewer and fewer calls, one that starts failing is caught at once. The loop also
-checks every forecast whose predicted error is beyond ``switch.disagreement_A`` (without checks
-it would refuse it): the model's doubt is where one call teaches it most.
+passing costs fewer and fewer calls, one that starts failing is caught at once. With ``doubtful``
+the loop also checks every forecast whose predicted error is beyond ``switch.disagreement_A``
+(which it would otherwise refuse): the model's doubt is where one call teaches it most.
 
 A check within ``force_tolerance_eV_A`` marks the frame ``checked`` and gives it the
 calculator's forces and energy (so a segment simulated from it needs no call at its start);
@@ -57,6 +57,11 @@ class PointChecks:
     def enabled(self) -> bool:
         c = self.cfg
         return c.fraction > 0 or c.uncertain_fraction > 0 or c.halve_after > 0
+
+    @property
+    def doubtful(self) -> bool:
+        """Whether a forecast beyond ``switch.disagreement_A`` is checked, not refused."""
+        return self.enabled and self.cfg.doubtful
 
     def choose(self, uncertainty: float) -> str | None:
         """Whether (and why) the segment with this uncertainty is checked; draws from the

@@ -216,7 +216,7 @@ class HybridLoop:
             return None, {"reason": forecast}
         momenta, info, reason = self.switch.check(forecast, start,
                                                   self.predictor.uncertainty_check,
-                                                  self.checks.enabled)
+                                                  self.checks.doubtful)
         if reason is not None:
             return None, {**info, "reason": reason}
         interior = forecast.segment if self.settings.learned_interior else None
@@ -358,7 +358,7 @@ class HybridLoop:
         if frame is not None:
             audit = self.choice.choose(info["uncertainty_A"])
             check = self.checks.choose(info["uncertainty_A"])
-            if info["uncertainty_A"] > self.settings.switch.disagreement_A:
+            if self.checks.doubtful and info["uncertainty_A"] > self.settings.switch.disagreement_A:
                 check = "doubtful"  # beyond disagreement_A: checked, not refused
             if check is not None and (audit is None or check == "doubtful"):
                 info["check_error_eV_A"] = self._check(start, frame, check)
