@@ -61,24 +61,30 @@ def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path
 
 
 def learning_curve(timeline: Path, bin_calls: int) -> list[dict]:
-    """Shadow and monitored errors by bins of expensive calls spent (driver + monitors)."""
+    """Shadow, monitored and check errors by bins of expensive calls spent (driver, checks
+    and monitors)."""
     lines = timeline.read_text().splitlines()
     head = lines[0].split("\t")
     rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
     bins: dict[int, dict[str, list[float]]] = {}
     for r in rows:
         spent = int(r["force_calls"] or 0) + int(r["monitor_calls"] or 0)
-        b = bins.setdefault(spent // bin_calls, {"shadow": [], "monitor": [], "ml": []})
+        b = bins.setdefault(spent // bin_calls, {"shadow": [], "monitor": [], "ml": [],
+                                                 "check": []})
         if r["event"] == "simulate" and r["shadow_error_A"]:
             b["shadow"].append(float(r["shadow_error_A"]))
         if r["event"] == "monitor" and r["monitor_error_A"]:
             b["monitor"].append(float(r["monitor_error_A"]))
         if r["event"] == "forecast":
             b["ml"].append(1.0)
+        if r.get("check_error_eV_A"):
+            b["check"].append(float(r["check_error_eV_A"]))
     return [{"calls": f"{k * bin_calls}-{(k + 1) * bin_calls}",
              "shadow": float(np.mean(v["shadow"])) if v["shadow"] else None,
              "monitor": float(np.mean(v["monitor"])) if v["monitor"] else None,
-             "ml_segments": len(v["ml"])} for k, v in sorted(bins.items())]
+             "check": float(np.mean(v["check"])) if v["check"] else None,
+             "checks": len(v["check"]), "ml_segments": len(v["ml"])}
+            for k, v in sorted(bins.items())]
 
 
 def plot_learning_curve(timeline: Path, summary: dict, path: Path) -> None:
@@ -101,11 +107,19 @@ def plot_learning_curve(timeline: Path, summary: dict, path: Path) -> None:
             ax.plot(*zip(*points, strict=True), style, label=label, alpha=0.7)
     tolerance = 0.05
     ax.axhline(tolerance, color="grey", lw=1, ls="--", label=f"tolerance {tolerance} Å")
+    checks = [(int(r["force_calls"]) + int(r["monitor_calls"]), float(r["check_error_eV_A"]))
+              for r in rows if r.get("check_error_eV_A")]
+    if checks:  # the single-point checks' force errors, on their own axis
+        forces = ax.twinx()
+        forces.plot(*zip(*checks, strict=True), "+", color="tab:purple", alpha=0.6)
+        forces.set_yscale("log")
+        forces.set_ylabel("single-point check: largest force error (eV/Å, +)", fontsize=8,
+                          color="tab:purple")
     first = summary["learning"]["ml_first_at_call"]
     if first is not None:
         ax.axvline(first, color="tab:green", lw=1, label=f"ML mode first holds ({first} calls)")
     ax.set_yscale("log")
-    ax.set_xlabel("expensive calls spent (simulation + monitors)")
+    ax.set_xlabel("expensive calls spent (simulation, checks and monitors)")
     ax.set_ylabel("end-position error after 10 fs (Å)")
     ax.set_title("learning as it goes: the learned force field's error")
     ax.legend(fontsize=8)
@@ -235,11 +249,11 @@ def main() -> None:
 
     curve = learning_curve(args.out / "hybrid-a" / "timeline.tsv", args.bin_calls)
     print("\n| expensive calls spent | mean shadow error (Å) | mean monitored error (Å) | "
-          "ML segments made |")
-    print("|---|---|---|---|")
+          "checks | mean check force error (eV/Å) | ML segments made |")
+    print("|---|---|---|---|---|---|")
     for row in curve:
         print(f"| {row['calls']} | {_fmt(row['shadow'])} | {_fmt(row['monitor'])} | "
-              f"{row['ml_segments']} |")
+              f"{row['checks']} | {_fmt(row['check'])} | {row['ml_segments']} |")
     if args.plot:
         plot_learning_curve(args.out / "hybrid-a" / "timeline.tsv", hybrid, args.plot)
         print(f"\nlearning curve: {args.plot}")
