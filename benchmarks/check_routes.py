@@ -11,9 +11,12 @@ counted), 300 K, 0.5 fs steps, segments of 10 fs, seed 1, the same length for ev
 - ``early``: learning from the first fit (100 frames, refits every 60, one shadow forecast
   within tolerance), checks at every ML segment at first, halving every 5 passes down to 2%;
 - ``early+doubt``: the same, and a forecast whose predicted error is beyond
-  ``disagreement_A`` is checked instead of refused (what inputs/malonaldehyde-cold-start.yaml
-  ships): the error budget 0.05 Å at a segment's end, 0.5 eV/Å at a check;
-- ``loose budget``: ``early+doubt`` with twice the budget: 0.1 Å (``switch.tolerance_A`` and
+  ``disagreement_A`` is checked instead of refused: the error budget 0.05 Å at a segment's
+  end, 0.5 eV/Å at a check;
+- ``lean``: ``early+doubt`` without the uncertain share (a fixed tenth of the segments): the
+  model's doubt is checked where it is beyond ``disagreement_A``, and the random share adapts
+  (what inputs/malonaldehyde-cold-start.yaml ships);
+- ``loose budget``: ``lean`` with twice the budget: 0.1 Å (``switch.tolerance_A`` and
   ``disagreement_A``) and 1 eV/Å.
 
 Prints per route: the expensive calls by purpose, saved against the full simulation (one call
@@ -57,9 +60,11 @@ ROUTES: dict[str, dict[str, Any]] = {
                                  "force_tolerance_eV_A": 0.5, "doubtful": False}},
     "early+doubt": {**EARLY, "check": {"fraction": 0.02, "uncertain_fraction": 0.1,
                                        "halve_after": 5, "force_tolerance_eV_A": 0.5}},
+    "lean": {**EARLY, "check": {"fraction": 0.02, "halve_after": 5,
+                                "force_tolerance_eV_A": 0.5}},
     "loose budget": {**EARLY, "switch": {**EARLY["switch"], "tolerance_A": 0.1,
                                          "disagreement_A": 0.1},
-                     "check": {"fraction": 0.02, "uncertain_fraction": 0.1, "halve_after": 5,
+                     "check": {"fraction": 0.02, "halve_after": 5,
                                "force_tolerance_eV_A": 1.0}},
 }
 
