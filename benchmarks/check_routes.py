@@ -7,7 +7,9 @@ counted), 300 K, 0.5 fs steps, segments of 10 fs, seed 1, the same length for ev
   row are within tolerance (first fit at 200 frames), then ML with 2% of the segments
   re-simulated at random and 3% chosen as the most uncertain (20 calls each);
 - ``checks``: the same learning, the uncertain monitors replaced by single-point checks (one
-  call at a segment's end: 5% at random, 10% the most uncertain), 1% random monitors;
+  call at a segment's end: 5% at random, 10% the most uncertain, and every forecast whose
+  predicted error is beyond ``disagreement_A``, checked instead of refused), 1% random
+  monitors;
 - ``early``: learning from the first fit (100 frames, refits every 60, one shadow forecast
   within tolerance), checks at every ML segment at first, halving every 5 passes down to 2%;
 - ``early+doubt``: the same, and a forecast whose predicted error is beyond
@@ -54,7 +56,7 @@ ROUTES: dict[str, dict[str, Any]] = {
                  "monitor": {"fraction": 0.02, "uncertain_fraction": 0.03, "workers": 1}},
     "checks": {"switch": {"max_ml_segments": 400},
                "monitor": {"fraction": 0.01, "workers": 1},
-               "check": {"fraction": 0.05, "uncertain_fraction": 0.1,
+               "check": {"fraction": 0.05, "uncertain_fraction": 0.1, "doubtful": True,
                          "force_tolerance_eV_A": 0.5}},
     "early": {**EARLY, "check": {"fraction": 0.02, "uncertain_fraction": 0.1, "halve_after": 5,
                                  "force_tolerance_eV_A": 0.5, "doubtful": False}},
