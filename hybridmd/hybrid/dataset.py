@@ -76,3 +76,21 @@ class ExpensiveFrames:
             return
         for part in (self._positions, self._forces, self._energies, self._sources):
             part[:] = [np.concatenate(part)]
+
+
+def pick_frames(n: int, most: int, preferred: np.ndarray | None = None) -> np.ndarray:
+    """At most ``most`` of ``n`` frames for a fit, sorted: evenly spread in the order they
+    were made, but the ``preferred`` ones (a boolean mask: the frames single-point checks
+    labeled, where the model was unsure) first, up to half of them, evenly spread among
+    themselves; the rest evenly spread over the others. Deterministic."""
+    most = min(most, n)
+    if preferred is None or not preferred[:n].any():
+        return np.linspace(0, n, most, endpoint=False).astype(int)
+    first = np.flatnonzero(preferred[:n])
+    first = first[np.linspace(0, len(first), min(len(first), most // 2),
+                              endpoint=False).astype(int)]
+    others = np.setdiff1d(np.arange(n), first)
+    fill = others[np.linspace(0, len(others), min(len(others), most - len(first)),
+                              endpoint=False).astype(int)]
+    return np.sort(np.concatenate([first, fill]))
+

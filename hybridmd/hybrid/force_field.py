@@ -34,6 +34,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+from hybridmd.hybrid.dataset import pick_frames
 from hybridmd.periodic import Cell
 from hybridmd.units import KCAL_MOL
 
@@ -134,9 +135,11 @@ def learned_atoms(calculator: Calculator, numbers: np.ndarray, masses: np.ndarra
 
 
 def fit_force_field(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
-                    numbers: np.ndarray, settings: FitSettings, version: int) -> LearnedModel:
-    """The main model on an even subset of the frames (in the order they were made), two
-    half-models on its even and odd members, and the main model's error on the rest.
+                    numbers: np.ndarray, settings: FitSettings, version: int,
+                    preferred: np.ndarray | None = None) -> LearnedModel:
+    """The main model on an even subset of the frames (in the order they were made; the
+    ``preferred`` ones first: ``dataset.pick_frames``), two half-models on its even and odd
+    members, and the main model's error on the rest.
 
     The symmetries are searched for in every fit: the first frames of a run may show none
     that later ones reveal (a methyl group that has not turned yet).
@@ -145,7 +148,7 @@ def fit_force_field(positions: np.ndarray, forces: np.ndarray, energies: np.ndar
     n = len(positions)
     if n < 4:
         raise ValueError(f"a force field needs at least 4 frames, got {n}")
-    trained = np.linspace(0, n, min(settings.max_frames, n), endpoint=False).astype(int)
+    trained = pick_frames(n, settings.max_frames, preferred)
     perms = _symmetries(positions[trained], numbers, settings.processes)
     models = [_fit(positions[idx], forces[idx], energies[idx], numbers, perms, settings)
               for idx in (trained, trained[0::2], trained[1::2])]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hybridmd.background import process_ids, stop_processes
-from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
 from hybridmd.signals import raise_if_stopped, spawning_children
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,16 @@ Fit = Callable[..., Any]
 
 def run_fit(fit: Fit, threads: int, positions: np.ndarray, forces: np.ndarray,
             energies: np.ndarray, numbers: np.ndarray, version: int,
-            start_from: Any = None) -> Any:
+            start_from: Any = None, preferred: np.ndarray | None = None) -> Any:
     """One fit, with the BLAS threads fixed (the same sums in the same order every time);
     a ``FitFailure`` where its linear algebra failed. ``start_from``: the version in use, to
-    go on training (given only to fits that continue one)."""
+    go on training (given only to fits that continue one); ``preferred``: the frames a fit
+    that cannot take them all takes first (given only where there are some)."""
     from threadpoolctl import threadpool_limits
 
     warm = {} if start_from is None else {"start_from": start_from}
+    if preferred is not None and preferred.any():
+        warm["preferred"] = preferred
     with threadpool_limits(limits=threads):
         try:
             return fit(positions, forces, energies, numbers, version=version, **warm)
@@ -111,11 +114,13 @@ class Learner:
     def _submit(self, dataset: ExpensiveFrames, in_use: Any) -> None:
         r, f, e = dataset.arrays(self.pending.frames)
         start_from = in_use if self.continues else None
+        # the frames single-point checks labeled: where the model was unsure
+        preferred = dataset.arrays_sources()[:self.pending.frames] == SOURCES.index("check")
         try:
             with spawning_children():  # a process pool starts its process on the first one
                 self._future = self._executor.submit(run_fit, self.fit, self.threads, r, f, e,
                                                      self.numbers, self.pending.version,
-                                                     start_from)
+                                                     start_from, preferred)
         except BrokenProcessPool as exc:  # it died after its last fit was taken up
             raise LearnerError(f"the learner process died ({exc})") from None
 

@@ -30,6 +30,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
+from hybridmd.hybrid.dataset import pick_frames
+
 log = logging.getLogger(__name__)
 
 #: frames not fitted to on which a version's validation error is measured, at most
@@ -123,14 +125,16 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
              numbers: np.ndarray, settings: MaceSettings, version: int,
              cell: np.ndarray | None = None, pbc: Any = None,
              start_from: MaceModel | str | Path | None = None,
-             max_frames: int | None = None) -> MaceModel:
+             max_frames: int | None = None,
+             preferred: np.ndarray | None = None) -> MaceModel:
     """The main model on all frames but an evenly spaced validation share, the committee
     (other seeds, or halves of the same frames), and the main model's error on the rest.
 
     ``cell`` (3, 3) and ``pbc`` (3 booleans) are those of every frame. ``start_from``: a
     previous version (its models go on training on these frames) or a MACE model file
     (e.g. a foundation model, fine-tuned here to these frames). ``max_frames``: at most this
-    many frames, evenly spread in the order they were made (the validation share among them).
+    many frames, evenly spread in the order they were made (the ``preferred`` ones first:
+    ``dataset.pick_frames``; the validation share among them).
     """
     import torch
 
@@ -139,7 +143,7 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     if n < 4:
         raise ValueError(f"a force field needs at least 4 frames, got {n}")
     numbers = np.asarray(numbers, dtype=int)
-    used = np.linspace(0, n, min(max_frames or n, n), endpoint=False).astype(int)
+    used = pick_frames(n, max_frames or n, preferred)
     held = used[_held_out(len(used), settings.validation_share)]
     trained = np.setdiff1d(used, held)
     threads = torch.get_num_threads()

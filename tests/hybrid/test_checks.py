@@ -18,7 +18,9 @@ from hybridmd.config import (
     parse_config,
 )
 from hybridmd.hybrid.checks import PointChecks
+from hybridmd.hybrid.dataset import SOURCES, pick_frames
 from hybridmd.hybrid.files import TIMELINE_COLUMNS, Timeline
+from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.segments import CallCounter
 from hybridmd.hybrid.session import HybridRun
@@ -64,7 +66,11 @@ def test_a_passed_check_marks_the_frame_and_gives_it_the_calculators_forces(chec
         assert np.allclose(atoms.get_forces(), probe.get_forces(), atol=1e-6)
     passed = [r for r in timeline(out) if r["event"] == "forecast" and r["check_error_eV_A"]]
     assert all(float(r["check_error_eV_A"]) <= CHECKS["force_tolerance_eV_A"] for r in passed)
-    assert len(passed) == len(checked)
+    # each checked frame ends a segment whose check passed (a monitor that also looked at a
+    # doubtful one makes it verified instead; a rollback may discard one)
+    ends = {int(r["segment"]) + 1 for r in passed}
+    index = [k for k, a in enumerate(coarse) if a.info["status"] == "checked"]
+    assert set(index) <= ends
 
 
 def test_a_failed_check_rejects_the_forecast_and_the_segment_is_simulated(tmp_path):
@@ -216,3 +222,28 @@ def test_the_random_audit_estimates_the_error_of_every_ml_segment(tmp_path):
     assert len(errors) == audit["count"]
     standard_error = np.std(errors, ddof=1) / np.sqrt(len(errors))
     assert abs(audit["mean"] - mean_all) <= 2 * standard_error
+
+
+def test_a_fit_takes_the_checked_frames_first():
+    preferred = np.zeros(1000, bool)
+    preferred[[5, 400, 401, 402, 990]] = True
+    picked = pick_frames(1000, 100, preferred)
+    assert len(picked) == 100 and len(set(picked)) == 100 and (np.diff(picked) > 0).all()
+    assert set(np.flatnonzero(preferred)) <= set(picked)
+    many = np.zeros(1000, bool)
+    many[500:] = True  # more checked frames than half a fit: at least half of it are those
+    picked = pick_frames(1000, 100, many)
+    assert many[picked].sum() >= 50 and (~many[picked]).sum() >= 20
+    assert np.array_equal(pick_frames(1000, 100, None),
+                          np.linspace(0, 1000, 100, endpoint=False).astype(int))
+
+
+def test_the_learned_versions_are_fitted_to_the_checked_frames(checked_run):
+    """In the run, every version fitted after checks labeled frames has all of them (fewer
+    than half its frames) among those it was fitted to."""
+    out, _ = checked_run
+    model, _, data = load_learned(out / "forecaster.pt")
+    checked = np.flatnonzero(np.asarray(data["frames"]["sources"])[:model.frames]
+                             == SOURCES.index("check"))
+    assert 0 < len(checked) <= len(model.trained) // 2
+    assert set(checked) <= set(model.trained)
