@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import platform
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -68,16 +69,19 @@ def main() -> None:
     parser.add_argument("--force-field", choices=("auto", "sgdml", "mace"), default="auto",
                         help="what the runs learn (hybrid.learn.force_field)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-cold-start-molecules"))
+    parser.add_argument("--processes", type=int, default=1,
+                        help="molecules run at a time (each with its learner process)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not SHARED.is_dir():
         raise SystemExit(f"error: {SHARED} not found; this benchmark needs the shared MD17 "
                          "models and geometries (../shared/data/sgdml beside the repository)")
     data = yaml.safe_load(args.input.read_text())
-    summaries = {}
-    for name in args.molecules:
-        summaries[name] = run_molecule(data, name, args.out / name, args.ps, args.force_field)
-        (args.out / "summaries.json").write_text(json.dumps(summaries, indent=1))
+    with ProcessPoolExecutor(args.processes) as pool:
+        futures = {name: pool.submit(run_molecule, data, name, args.out / name, args.ps,
+                                     args.force_field) for name in args.molecules}
+        summaries = {name: f.result() for name, f in futures.items()}
+    (args.out / "summaries.json").write_text(json.dumps(summaries, indent=1))
 
     print(f"# cold start on the MD17 molecules, sGDML as the expensive calculator, learning "
           f"{args.force_field}, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps each, "
