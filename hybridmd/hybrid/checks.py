@@ -39,9 +39,7 @@ class CheckResult:
     forces: np.ndarray
     energy: float
     force_error: float  #: largest per-atom force error of the learned model, eV/Å
-    energy_error: float  #: learned minus calculator potential energy, eV
     ok: bool
-    reason: str  #: "random" | "uncertain": why the frame was checked
 
 
 class PointChecks:
@@ -76,9 +74,8 @@ class PointChecks:
         if self.cfg.halve_after:
             self.rate = 1.0
 
-    def check(self, positions: np.ndarray, forces: np.ndarray, energy: float,
-              reason: str) -> CheckResult:
-        """One expensive call at ``positions``, against the learned ``forces`` and ``energy``."""
+    def check(self, positions: np.ndarray, forces: np.ndarray) -> CheckResult:
+        """One expensive call at ``positions``, against the learned ``forces``."""
         self.atoms.set_positions(positions)
         with self.ledger.charge("checks"):
             true_forces = np.array(self.atoms.get_forces())
@@ -89,7 +86,7 @@ class PointChecks:
             self.alarm()
         elif self.cfg.halve_after:
             self.rate = max(self.cfg.fraction, self.rate * 0.5 ** (1 / self.cfg.halve_after))
-        return CheckResult(true_forces, true_energy, error, energy - true_energy, ok, reason)
+        return CheckResult(true_forces, true_energy, error, ok)
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.choice.state_dict(), "rate": self.rate}

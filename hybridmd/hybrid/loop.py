@@ -361,7 +361,7 @@ class HybridLoop:
             if self.checks.doubtful and info["uncertainty_A"] > self.settings.switch.disagreement_A:
                 check = "doubtful"  # beyond disagreement_A: checked, not refused
             if check is not None and (audit is None or check == "doubtful"):
-                info["check_error_eV_A"] = self._check(start, frame, check)
+                info["check_error_eV_A"] = self._check(start, frame)
                 if frame.status != "checked":
                     frame, info["reason"] = None, "force check"
         if frame is not None:
@@ -386,11 +386,11 @@ class HybridLoop:
         self.switch.leave_ml(sw.reentry_segments)
         return False
 
-    def _check(self, start: CoarseFrame, frame: CoarseFrame, reason: str) -> float:
+    def _check(self, start: CoarseFrame, frame: CoarseFrame) -> float:
         """A single-point check of ``frame``'s forces; the learner gets the frame. Passed: the
         frame is ``checked`` and takes the calculator's forces and energy. Failed: its
         thermostat step is undone (the segment will be simulated from ``start``)."""
-        result = self.checks.check(frame.positions, frame.forces, frame.energy, reason)
+        result = self.checks.check(frame.positions, frame.forces)
         self._labeled(frame.positions, result.forces, [result.energy], "check")
         self.stats.check_errors.append(result.force_error)
         if result.ok:
