@@ -105,7 +105,7 @@ class CheckConfig(Strict):
         True, description="check a forecast whose predicted error is beyond "
         "`switch.disagreement_A` instead of refusing it (with checks on)")
     force_tolerance_eV_A: float = Field(
-        1.0, gt=0, le=1e6, description="largest per-atom force error of the learned force "
+        0.5, gt=0, le=1e6, description="largest per-atom force error of the learned force "
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "
         "simulated")
 
