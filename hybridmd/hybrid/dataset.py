@@ -83,14 +83,14 @@ def pick_frames(n: int, most: int, preferred: np.ndarray | None = None) -> np.nd
     were made, but the ``preferred`` ones (a boolean mask: the frames single-point checks
     labeled, where the model was unsure) first, up to half of them, evenly spread among
     themselves; the rest evenly spread over the others. Deterministic."""
-    most = min(most, n)
-    if preferred is None or not preferred[:n].any():
-        return np.linspace(0, n, most, endpoint=False).astype(int)
-    first = np.flatnonzero(preferred[:n])
-    first = first[np.linspace(0, len(first), min(len(first), most // 2),
-                              endpoint=False).astype(int)]
-    others = np.setdiff1d(np.arange(n), first)
-    fill = others[np.linspace(0, len(others), min(len(others), most - len(first)),
-                              endpoint=False).astype(int)]
-    return np.sort(np.concatenate([first, fill]))
+    def spread(indices: np.ndarray, k: int) -> np.ndarray:
+        """``k`` (at most all) of ``indices``, evenly spaced."""
+        return indices[np.linspace(0, len(indices), min(k, len(indices)),
+                                   endpoint=False).astype(int)]
 
+    everything = np.arange(n)
+    if preferred is None or not preferred[:n].any():
+        return spread(everything, most)
+    first = spread(np.flatnonzero(preferred[:n]), min(most, n) // 2)
+    fill = spread(np.setdiff1d(everything, first), min(most, n) - len(first))
+    return np.sort(np.concatenate([first, fill]))

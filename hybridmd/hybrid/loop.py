@@ -360,7 +360,9 @@ class HybridLoop:
             check = self.checks.choose(info["uncertainty_A"])
             if self.checks.doubtful and info["uncertainty_A"] > self.settings.switch.disagreement_A:
                 check = "doubtful"  # beyond disagreement_A: checked, not refused
-            if check is not None and (audit is None or check == "doubtful"):
+            if audit is not None and check != "doubtful":
+                check = None  # the monitor looks at it; a doubtful one is checked as well
+            if check is not None:
                 info["check_error_eV_A"] = self._check(start, frame)
                 if frame.status != "checked":
                     frame, info["reason"] = None, "force check"
@@ -475,11 +477,11 @@ class HybridLoop:
 
 
 def _how_checked(audit: str | None, check: str | None) -> str:
-    """The forecast line's reason: whether (and why) a monitor or a check looks at it."""
+    """The forecast line's reason: whether (and why) a monitor or a check looked at it."""
     said = []
     if audit is not None:
         said.append("monitored" if audit == "random" else f"monitored ({audit})")
-    if check is not None and (audit is None or check == "doubtful"):
+    if check is not None:
         said.append("checked" if check == "random" else f"checked ({check})")
     return ", ".join(said)
 
