@@ -458,6 +458,8 @@ def _cases() -> list[Case]:
          lambda w: ["run", w.run("c0", hybrid={"check": {"fraction": 0.1}})])
     case("run/check-tolerance-not-positive", "hybrid.check.force_tolerance_eV_A",
          lambda w: ["run", w.run("c1", hybrid={"check": {"force_tolerance_eV_A": 0}})])
+    case("run/ml-unguarded", ("switch.verified_segments: 0", "hybrid.check.halve_after"),
+         lambda w: ["run", w.run("c2", hybrid={"switch": {"verified_segments": 0}})])
     case("run/unknown-interpolator", ("hybrid.interpolator", "spline"),
          lambda w: ["run", w.run("r5", hybrid={"interpolator": "spline"})])
     case("run/forecaster-corrupt", ("hybrid.forecaster", "garbage.pt"),

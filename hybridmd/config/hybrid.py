@@ -43,9 +43,11 @@ class SwitchConfig(Strict):
         description="largest atomic position error of a forecast against the "
         "simulated segment (shadow check in sim mode, monitor in ML mode), Å")
     verified_segments: int = Field(
-        5, ge=1, le=MAX_COUNT,
+        5, ge=0, le=MAX_COUNT,
         description="consecutive simulated segments whose shadow forecast is within "
-        "tolerance before ML mode starts (at the start, after a rollback or a bad shadow)")
+        "tolerance before ML mode starts (at the start, after a rollback or a bad shadow); "
+        "0: ML starts as soon as a learned version is taken up, guarded by single-point "
+        "checks of every segment (needs hybrid.check.halve_after)")
     reentry_segments: int = Field(
         1, ge=1, le=MAX_COUNT,
         description="the same after an ML run that ended by a rejected forecast or "
@@ -103,11 +105,17 @@ class CheckConfig(Strict):
         "(above that quantile of the recent ones), on top of `fraction`")
     doubtful: bool = Field(
         True, description="check a forecast whose predicted error is beyond "
-        "`switch.disagreement_A` instead of refusing it (with checks on)")
+        "`switch.disagreement_A` instead of refusing it (with checks on); with `halve_after` "
+        "the threshold doubles with every `halve_after` doubtful checks that pass, up to 8 "
+        "times, and is back at `disagreement_A` after a failed check")
     force_tolerance_eV_A: float = Field(
         0.5, gt=0, le=1e6, description="largest per-atom force error of the learned force "
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "
         "simulated")
+    refit_on_failure: bool = Field(
+        True, description="after a failed check: the segment is simulated, the learner "
+        "refits at once with its frames (the run waits for the fit) and ML resumes under "
+        "checks of every segment, without waiting for a shadow forecast to agree")
 
 
 #: frames a MACE fit uses at most by default (a local model learns from every atom of each)
@@ -258,6 +266,11 @@ def learning_problem(hybrid: HybridConfig, learns: bool) -> str | None:
         return ("hybrid.check: single-point checks compare a learned force field with the "
                 "calculator; a forecaster network's segment ends are the calculator's already. "
                 "Set forecaster: learn or remove the check: section")
+    c = hybrid.check
+    if hybrid.switch.verified_segments == 0 and not (learns and (c.halve_after or c.fraction == 1)):
+        return ("switch.verified_segments: 0 starts ML without a shadow forecast, so single-point "
+                "checks of every segment must guard it: set forecaster: learn and "
+                "hybrid.check.halve_after (or check.fraction: 1), or verified_segments >= 1")
     if not learns and hybrid.learn != LearnConfig():
         return ("hybrid.learn: configures the learner of forecaster: learn; set forecaster: "
                 "learn or remove the learn: section")

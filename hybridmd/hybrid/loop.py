@@ -8,7 +8,9 @@ makes the segment; the loop goes back to simulation when a check rejects a forec
 ``max_ml_segments``, or when a monitor finds a re-simulated segment beyond tolerance: then it
 rolls back to the last verified frame and simulates from there. A single-point check
 (``hybridmd.hybrid.checks``) of a learned segment's end that finds the forces beyond tolerance
-rejects that forecast, and the segment is simulated.
+rejects that forecast, and the segment is simulated; with ``refit_on_failure`` the learner then
+refits with its frames at the next boundary (the loop waits for it) and ML resumes at once,
+every segment checked again.
 
 Frames are committed only once no pending monitor result can roll them back. A committed
 frame is ``verified`` (simulated, or a monitored forecast within tolerance), ``checked`` (an
@@ -95,6 +97,8 @@ class HybridLoop:
         self.pending: list[CoarseFrame] = []  #: ML frames not yet committed
         self.n_committed = 0
         self.segments_tried = 0  #: segments made or tried (the learner's clock)
+        #: a check failed: refit at the next boundary and resume ML under checks
+        self.refit_due = False
         #: the state that failed a safety check: (coarse index, positions, momenta)
         self.failure: tuple[int, np.ndarray, np.ndarray] | None = None
         self._commit_observers: list[Callable[[CoarseFrame], None]] = []
@@ -219,6 +223,9 @@ class HybridLoop:
                                                   self.checks.doubtful)
         if reason is not None:
             return None, {**info, "reason": reason}
+        temperature = 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
+        if temperature > self.settings.safety.max_temperature_K:  # the ML's error, not the run's
+            return None, {**info, "reason": f"too hot ({temperature:.0f} K)"}
         interior = forecast.segment if self.settings.learned_interior else None
         frame = self._boundary(start.index + 1, forecast.positions, momenta, forecast.forces,
                                forecast.energy, "ml", "unverified", interior, LEARNED_METHOD,
@@ -226,14 +233,31 @@ class HybridLoop:
         return frame, info
 
     def _at_boundary(self) -> None:
-        """Between segments: the segment maker takes up what is due (a learned version)."""
+        """Between segments: the segment maker takes up what is due (a learned version);
+        after a failed check, a version fitted with its frames, and ML again under checks."""
         if self.predictor is None:
             return
+        k = self.current.index
+        if self.refit_due:
+            self.refit_due = False
+            for event in self.predictor.refit_now(self.segments_tried):
+                self._event(k, self.switch.mode, "learn", reason=f"{event} (after a failed check)",
+                            version=self.predictor.version)
+            if self.switch.mode == "sim":
+                self._enter_ml(k, "refitted after a failed check")
         event = self.predictor.at_boundary(self.segments_tried)
         if event is not None:
-            k = self.current.index
             self._event(k, self.switch.mode, "learn", reason=event,
                         version=self.predictor.version)
+            if self.switch.mode == "sim" and self.switch.needed == 0 and self.predictor.ready:
+                self._enter_ml(k, f"version {self.predictor.version}: the checks guard it")
+
+    def _enter_ml(self, k: int, reason: str) -> None:
+        """ML mode from segment ``k`` on, without waiting for a shadow forecast."""
+        self.switch.enter_ml()
+        if self.stats.first_ml_calls is None:
+            self.stats.first_ml_calls = self.ledger.total
+        self._event(k, "ml", "switch", reason=reason)
 
     # ------------------------------------------------------------------ commit / rollback
 
@@ -302,6 +326,7 @@ class HybridLoop:
         self.pending.clear()
         self.monitors.detach()
         self.checks.alarm()
+        self.refit_due = False  # after a rollback the shadow forecasts decide again
         self.set_rng_state(last.rng_state)
         self.thermostat.energy = last.thermostat_energy
         self.current = last
@@ -358,12 +383,12 @@ class HybridLoop:
         if frame is not None:
             audit = self.choice.choose(info["uncertainty_A"])
             check = self.checks.choose(info["uncertainty_A"])
-            if self.checks.doubtful and info["uncertainty_A"] > self.settings.switch.disagreement_A:
-                check = "doubtful"  # beyond disagreement_A: checked, not refused
+            if self.checks.doubts(info["uncertainty_A"], sw.disagreement_A):
+                check = "doubtful"  # beyond the doubt threshold: checked, not refused
             if audit is not None and check != "doubtful":
                 check = None  # the monitor looks at it; a doubtful one is checked as well
             if check is not None:
-                info["check_error_eV_A"] = self._check(start, frame)
+                info["check_error_eV_A"] = self._check(start, frame, check == "doubtful")
                 if frame.status != "checked":
                     frame, info["reason"] = None, "force check"
         if frame is not None:
@@ -388,11 +413,11 @@ class HybridLoop:
         self.switch.leave_ml(sw.reentry_segments)
         return False
 
-    def _check(self, start: CoarseFrame, frame: CoarseFrame) -> float:
+    def _check(self, start: CoarseFrame, frame: CoarseFrame, doubtful: bool) -> float:
         """A single-point check of ``frame``'s forces; the learner gets the frame. Passed: the
         frame is ``checked`` and takes the calculator's forces and energy. Failed: its
         thermostat step is undone (the segment will be simulated from ``start``)."""
-        result = self.checks.check(frame.positions, frame.forces)
+        result = self.checks.check(frame.positions, frame.forces, doubtful)
         self._labeled(frame.positions, result.forces, [result.energy], "check")
         self.stats.check_errors.append(result.force_error)
         if result.ok:
@@ -402,6 +427,7 @@ class HybridLoop:
             self.thermostat.rng.bit_generator.state = start.rng_state["thermostat"]
             self.thermostat.energy = start.thermostat_energy
             self.switch.withdraw()
+            self.refit_due = self.checks.cfg.refit_on_failure
         return result.force_error
 
     def advance(self, segments: int | None = None,
@@ -447,7 +473,7 @@ class HybridLoop:
             # the generators now: the monitor choice has drawn since the frame was made
             "rng": self.rng_state(),
             "switch": self.switch.state_dict(), "choice": self.choice.state_dict(),
-            "checks": self.checks.state_dict(),
+            "checks": self.checks.state_dict(), "refit_due": self.refit_due,
             "ledger": self.ledger.state_dict(), "stats": self.stats.lengths(),
             "maker": self.predictor.snapshot() if self.predictor else None,
             "tail": list(self.committed),
@@ -470,6 +496,7 @@ class HybridLoop:
         self.switch.load_state_dict(saved["switch"])
         self.choice.load_state_dict(saved["choice"])
         self.checks.load_state_dict(saved.get("checks", {}))  # none before checks existed
+        self.refit_due = saved.get("refit_due", False)
         self.ledger.load_state_dict(saved["ledger"])
         self.stats = RunStats(**saved["stats"])
         if self.predictor is not None:

@@ -283,16 +283,29 @@ class LearnedForceField:
         is. ``steps``: segments made or tried so far (the learner's clock)."""
         learner, event = self.learner, None
         if learner.take_up_due(steps):
-            model = learner.take_up()
-            if isinstance(model, FitFailure):
-                event = (f"version {model.version} failed ({model.message}); keeping "
-                         f"version {self.version}")
-            else:
-                self.model = model
-                event = model.describe()
+            event = self._take_up()
         if learner.request_due(len(self.dataset)):
             learner.request(steps, self.dataset, self.model)
         return event
+
+    def refit_now(self, steps: int) -> list[str]:
+        """A version fitted to every frame labeled so far, taken up now (the run waits for
+        it, and first for a fit in progress); what happened, for the timeline."""
+        learner, events = self.learner, []
+        if learner.pending is not None:
+            events.append(self._take_up())
+        if len(self.dataset) > learner.last_request_frames:
+            learner.request(steps, self.dataset, self.model)
+            events.append(self._take_up())
+        return events
+
+    def _take_up(self) -> str:
+        model = self.learner.take_up()
+        if isinstance(model, FitFailure):
+            return f"version {model.version} failed ({model.message}); keeping version " \
+                   f"{self.version}"
+        self.model = model
+        return model.describe()
 
     def save(self, directory: Path, provenance: dict[str, Any]) -> None:
         """The version in use and every labeled frame, for the next run (``forecaster.pt``)."""

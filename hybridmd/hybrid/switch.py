@@ -3,11 +3,13 @@
 In ``sim`` mode the ML predicts each simulated segment in the shadow; after
 ``verified_segments`` shadow forecasts within ``tolerance_A`` in a row (``reentry_segments``
 after an ML run that ended by a rejected forecast or by its length) the driver enters ``ml``
-mode. A forecast is rejected, and the driver goes back to simulation, when its uncertainty
-exceeds ``disagreement_A``, when it is not an NVE segment within ``energy_jump_eV``, or when an
-element's mean temperature over the last ``species_window`` ML segments drifts from its mean
-over the simulated frames. A forecast that passes gets the start's total energy exactly (its
-momenta rescaled), so forecast errors cannot heat or cool the system.
+mode; with none needed (a learned force field under single-point checks) the loop enters it
+as soon as a version is there (``enter_ml``). A forecast is rejected, and the driver goes back
+to simulation, when its uncertainty exceeds ``disagreement_A``, when it is not an NVE segment
+within ``energy_jump_eV``, or when an element's mean temperature over the last
+``species_window`` ML segments drifts from its mean over the simulated frames. A forecast that
+passes gets the start's total energy exactly (its momenta rescaled), so forecast errors cannot
+heat or cool the system.
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ class Switch:
         """Count an accepted ML segment; True when the ML run has reached its longest."""
         self.ml_run += 1
         return self.ml_run >= self.cfg.max_ml_segments
+
+    def enter_ml(self) -> None:
+        """ML mode without a shadow forecast (a refitted model under checks of every segment)."""
+        self.mode, self.streak, self.ml_run = "ml", 0, 0
 
     def leave_ml(self, needed: int) -> None:
         self.mode, self.streak, self.ml_run, self.needed = "sim", 0, 0, needed

@@ -97,6 +97,89 @@ def test_a_failed_check_rejects_the_forecast_and_the_segment_is_simulated(tmp_pa
     assert s["force_calls"]["checks"] >= len(failed)
 
 
+@pytest.mark.parametrize("refit", [True, False])
+def test_after_a_failed_check_the_learner_refits_and_ml_resumes_under_checks(tmp_path, refit):
+    """refit_on_failure: after a failed check's segment is simulated, the next starts with a
+    version fitted to its frames, in ML mode, checked; off: only a shadow forecast brings ML
+    back. Once ML first holds no shadow forecast agrees here (its tolerance is made tiny), so
+    the refit is the only way back."""
+    out = tmp_path / "run"
+    check = {"halve_after": 3, "fraction": 0.1, "force_tolerance_eV_A": 0.2,
+             "refit_on_failure": refit}
+    run = make_run(out, transport="thread", check=check)
+
+    def no_shadow_agrees_after_ml_first_holds() -> None:
+        switch = run.loop.switch
+        if switch.mode == "ml" and switch.cfg.tolerance_A > 1e-9:
+            switch.cfg = switch.cfg.model_copy(update={"tolerance_A": 1e-9})
+
+    run.loop.attach(no_shadow_agrees_after_ml_first_holds)
+    s = run.run(progress=False).summary
+    rows = timeline(out)
+    failed = [k for k, r in enumerate(rows) if r["reason"] == "force check"]
+    assert failed
+    after_first = [r for r in rows[failed[0]:] if r["event"] in ("forecast", "reject")]
+    refits = [r for r in rows if r["reason"].endswith("(after a failed check)")]
+    if not refit:
+        assert not refits and len(after_first) == 1  # never ML again
+        return
+    for k in failed:
+        segment = int(rows[k]["segment"])
+        later = [r for r in rows[k + 1:] if r["event"] != "monitor"]
+        if any(r["event"] == "rollback" for r in later[:3]) or not later[1:]:
+            continue
+        simulated, *after = later
+        assert simulated["event"] == "simulate" and int(simulated["segment"]) == segment
+        learned = [r for r in after[:3] if r["event"] == "learn"]
+        assert learned[-1]["reason"].endswith("(after a failed check)")
+        assert int(learned[-1]["version"]) > int(rows[k]["version"])
+        assert any(r["event"] == "switch" and r["reason"] == "refitted after a failed check"
+                   for r in after[:4])
+        made = next(r for r in after if r["event"] in ("forecast", "reject", "simulate"))
+        assert int(made["segment"]) == segment + 1 and made["event"] != "simulate"
+        # every segment is looked at again: checked, or re-simulated by a monitor
+        assert made["event"] == "reject" or made["reason"].startswith(("checked", "monitored"))
+    assert len(after_first) > len(failed) and s["force_calls"]["checks"] > len(failed)
+
+
+def test_with_no_shadow_forecast_needed_ml_starts_with_the_first_version(tmp_path):
+    """verified_segments: 0: the first learned version is taken up and the next segment is
+    already ML, checked; before it every segment is simulated."""
+    out = tmp_path / "run"
+    s = make_run(out, transport="thread", check={"halve_after": 3, "fraction": 0.1},
+                 switch={"verified_segments": 0}).run(progress=False).summary
+    rows = timeline(out)
+    first = next(k for k, r in enumerate(rows) if r["event"] == "learn")
+    assert rows[first + 1]["event"] == "switch"
+    assert rows[first + 1]["reason"] == "version 1: the checks guard it"
+    assert all(r["event"] == "simulate" for r in rows[:first])
+    made = next(r for r in rows[first + 2:] if r["event"] in ("forecast", "reject", "simulate"))
+    assert made["event"] != "simulate" and made["segment"] == rows[first]["segment"]
+    assert s["learning"]["ml_first_at_call"] == int(rows[first]["force_calls"])
+
+
+def test_a_forecast_hotter_than_the_safety_limit_is_rejected_not_fatal(tmp_path):
+    """A learned segment whose end would be beyond safety.max_temperature_K is the ML's error:
+    rejected ("too hot") and simulated, and the run goes on."""
+    out = tmp_path / "run"
+    data = learn_input(out, transport="thread", check={"halve_after": 3, "fraction": 0.1},
+                       switch={"energy_jump_eV": 1e6})
+    run = HybridRun(parse_config(data, RunConfig, "t.yaml"))
+    forecast = run.loop.predictor.forecast
+
+    def falls_into_a_hole(start, min_distance):
+        made = forecast(start, min_distance)
+        if not isinstance(made, str) and start.index % 3 == 0:
+            made.energy -= 10.0  # eV: the segment's end 10 eV below its start
+        return made
+
+    run.loop.predictor.forecast = falls_into_a_hole
+    s = run.run(progress=False).summary
+    hot = [r for r in timeline(out) if r["reason"].startswith("too hot (")]
+    assert hot and s["rejected_forecasts"]["too hot"] == len(hot)
+    assert s["mean_temperature_K"] < 600  # the hot ends were never taken
+
+
 def test_one_seed_one_run_and_resume_continues_it_with_the_checks(checked_run, tmp_path):
     out, result = checked_run
     again = tmp_path / "again"
@@ -176,6 +259,30 @@ def test_the_check_share_halves_with_passes_and_is_whole_again_after_a_failure(e
         assert check(k, 0.0)
     assert checks.rate == pytest.approx(0.1)  # halved 20 times, but never below `fraction`
     assert ledger.calls["checks"] == 45
+
+
+def test_the_doubt_threshold_rises_with_passed_doubtful_checks_and_falls_at_a_failure(ethanol):
+    checks, _ = _checks(ethanol, fraction=0.1, halve_after=2, force_tolerance_eV_A=0.5)
+    r0 = ethanol.positions.copy()
+    forces = ethanol.get_forces()
+    assert checks.doubts(0.06, 0.05) and not checks.doubts(0.04, 0.05)
+    for k in range(4):  # passed random checks leave the threshold where it is
+        ethanol.positions = r0 + 0.001 * k
+        assert checks.check(ethanol.positions, ethanol.get_forces()).ok
+    assert checks.doubts(0.06, 0.05)
+    for k in range(2):  # two passed doubtful checks double it
+        ethanol.positions = r0 + 0.001 * (k + 4)
+        assert checks.check(ethanol.positions, ethanol.get_forces(), doubtful=True).ok
+    assert not checks.doubts(0.09, 0.05) and checks.doubts(0.11, 0.05)
+    for k in range(20):
+        ethanol.positions = r0 + 0.001 * (k + 6)
+        checks.check(ethanol.positions, ethanol.get_forces(), doubtful=True)
+    assert not checks.doubts(0.39, 0.05) and checks.doubts(0.41, 0.05)  # at most 8 times
+    ethanol.positions = r0
+    assert not checks.check(ethanol.positions, forces + 1.0, doubtful=True).ok
+    assert checks.doubts(0.06, 0.05)
+    assert PointChecks(CheckConfig(fraction=0.1), ethanol, CallLedger(
+        CallCounter.of(ethanol.calc)), np.random.default_rng(0)).doubts(0.06, 0.05)
 
 
 def test_checks_that_are_off_draw_nothing(ethanol):
