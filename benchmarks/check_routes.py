@@ -12,14 +12,20 @@ counted), 300 K, 0.5 fs steps, segments of 10 fs, seed 1, the same length for ev
   monitors;
 - ``early``: learning from the first fit (100 frames, refits every 60, one shadow forecast
   within tolerance), checks at every ML segment at first, halving every 5 passes down to 2%;
+  a failed check simulates its segment, and ML comes back with the next regular fit and a
+  shadow forecast that agrees (``refit_on_failure: false``, as in the three routes below);
 - ``early+doubt``: the same, and a forecast whose predicted error is beyond
   ``disagreement_A`` is checked instead of refused: the error budget 0.05 Å at a segment's
   end, 0.5 eV/Å at a check;
 - ``lean``: ``early+doubt`` without the uncertain share (a fixed tenth of the segments): the
-  model's doubt is checked where it is beyond ``disagreement_A``, and the random share adapts
-  (what inputs/malonaldehyde-cold-start.yaml ships);
-- ``loose budget``: ``lean`` with twice the budget: 0.1 Å (``switch.tolerance_A`` and
-  ``disagreement_A``) and 1 eV/Å.
+  model's doubt is checked where it is beyond ``disagreement_A`` (a threshold that rises as
+  doubtful checks pass), and the random share adapts;
+- ``refit``: ``lean``, and a failed check refits at once with its frames and goes on in ML
+  (``refit_on_failure``);
+- ``first version``: ``refit`` from the first version on, no shadow forecast needed
+  (``verified_segments: 0``): what inputs/malonaldehyde-cold-start.yaml ships;
+- ``loose budget``: ``first version`` with twice the budget: 0.1 Å (``switch.tolerance_A``
+  and ``disagreement_A``) and 1 eV/Å.
 
 Prints per route: the expensive calls by purpose, saved against the full simulation (one call
 a step), the call at which ML mode first held, the random audit's end error (monitored, mean /
@@ -51,23 +57,25 @@ BASE: dict[str, Any] = {
 EARLY = {"learn": {"first_fit_frames": 100, "refit_frames": 60, "lag_segments": 1},
          "switch": {"verified_segments": 1, "max_ml_segments": 1000},
          "monitor": {"fraction": 0.01, "workers": 1}}
+LEAN = {"fraction": 0.02, "halve_after": 5, "force_tolerance_eV_A": 0.5}
+FIRST = {**EARLY, "switch": {**EARLY["switch"], "verified_segments": 0}, "check": LEAN}
 ROUTES: dict[str, dict[str, Any]] = {
     "monitors": {"switch": {"max_ml_segments": 100},
                  "monitor": {"fraction": 0.02, "uncertain_fraction": 0.03, "workers": 1}},
     "checks": {"switch": {"max_ml_segments": 400},
                "monitor": {"fraction": 0.01, "workers": 1},
                "check": {"fraction": 0.05, "uncertain_fraction": 0.1, "doubtful": True,
-                         "force_tolerance_eV_A": 0.5}},
-    "early": {**EARLY, "check": {"fraction": 0.02, "uncertain_fraction": 0.1, "halve_after": 5,
-                                 "force_tolerance_eV_A": 0.5, "doubtful": False}},
-    "early+doubt": {**EARLY, "check": {"fraction": 0.02, "uncertain_fraction": 0.1,
-                                       "halve_after": 5, "force_tolerance_eV_A": 0.5}},
-    "lean": {**EARLY, "check": {"fraction": 0.02, "halve_after": 5,
-                                "force_tolerance_eV_A": 0.5}},
-    "loose budget": {**EARLY, "switch": {**EARLY["switch"], "tolerance_A": 0.1,
+                         "force_tolerance_eV_A": 0.5, "refit_on_failure": False}},
+    "early": {**EARLY, "check": {**LEAN, "uncertain_fraction": 0.1, "doubtful": False,
+                                 "refit_on_failure": False}},
+    "early+doubt": {**EARLY, "check": {**LEAN, "uncertain_fraction": 0.1,
+                                       "refit_on_failure": False}},
+    "lean": {**EARLY, "check": {**LEAN, "refit_on_failure": False}},
+    "refit": {**EARLY, "check": LEAN},
+    "first version": FIRST,
+    "loose budget": {**FIRST, "switch": {**FIRST["switch"], "tolerance_A": 0.1,
                                          "disagreement_A": 0.1},
-                     "check": {"fraction": 0.02, "halve_after": 5,
-                               "force_tolerance_eV_A": 1.0}},
+                     "check": {**LEAN, "force_tolerance_eV_A": 1.0}},
 }
 
 
