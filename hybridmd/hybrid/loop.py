@@ -370,10 +370,8 @@ class HybridLoop:
         if entered:
             if self.stats.first_ml_calls is None:
                 self.stats.first_ml_calls = self.ledger.total
-            streak = self.switch.streak
             self._event(k + 1, "ml", "switch",
-                        reason=f"{streak} shadow forecasts within tolerance" if streak
-                        else "no shadow forecast needed: the checks guard it")
+                        reason=f"{self.switch.streak} shadow forecasts within tolerance")
 
     def _ml_step(self, k: int) -> bool:
         """An ML segment from ``current``; False: rejected, simulate it instead."""

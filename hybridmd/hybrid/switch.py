@@ -54,8 +54,8 @@ class Switch:
             return False
         good = shadow_error <= self.cfg.tolerance_A
         self.streak = self.streak + 1 if good else 0
-        if not good:
-            self.needed = self.cfg.verified_segments
+        if not good:  # a forecast beyond tolerance: ML only after good ones, at least one
+            self.needed = max(self.cfg.verified_segments, 1)
         if self.streak >= self.needed:
             self.mode, self.ml_run = "ml", 0
             return True
