@@ -18,8 +18,8 @@ counted), 300 K, 0.5 fs steps, segments of 10 fs, seed 1, the same length for ev
   ``disagreement_A`` is checked instead of refused: the error budget 0.05 Å at a segment's
   end, 0.5 eV/Å at a check;
 - ``lean``: ``early+doubt`` without the uncertain share (a fixed tenth of the segments): the
-  model's doubt is checked where it is beyond ``disagreement_A`` (a threshold that rises as
-  doubtful checks pass), and the random share adapts;
+  model's doubt is checked where it is beyond ``disagreement_A``, and the random share
+  adapts;
 - ``refit``: ``lean``, and a failed check refits at once with its frames and goes on in ML
   (``refit_on_failure``);
 - ``first version``: ``refit`` from the first version on, no shadow forecast needed

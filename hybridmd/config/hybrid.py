@@ -105,9 +105,7 @@ class CheckConfig(Strict):
         "(above that quantile of the recent ones), on top of `fraction`")
     doubtful: bool = Field(
         True, description="check a forecast whose predicted error is beyond "
-        "`switch.disagreement_A` instead of refusing it (with checks on); with `halve_after` "
-        "the threshold doubles with every `halve_after` doubtful checks that pass, up to 8 "
-        "times, and is back at `disagreement_A` after a failed check")
+        "`switch.disagreement_A` instead of refusing it (with checks on)")
     force_tolerance_eV_A: float = Field(
         0.5, gt=0, le=1e6, description="largest per-atom force error of the learned force "
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "

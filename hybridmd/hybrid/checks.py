@@ -10,10 +10,7 @@ monitor beyond tolerance (a model that is wrong somewhere is checked everywhere)
 ``halve_after`` passed checks halve the share down to ``fraction``: a model that keeps
 passing costs fewer and fewer calls, one that starts failing is caught at once. With ``doubtful``
 the loop also checks every forecast whose predicted error is beyond ``switch.disagreement_A``
-(which it would otherwise refuse): the model's doubt is where one call teaches it most. With
-``halve_after`` that threshold adapts as the share does: each ``halve_after`` doubtful checks
-that pass double it, up to ``MAX_DOUBT_SCALE`` times ``disagreement_A``, and a failed check
-sets it back (a committee that doubts a model that keeps being right is doubted less).
+(which it would otherwise refuse): the model's doubt is where one call teaches it most.
 
 A check within ``force_tolerance_eV_A`` marks the frame ``checked`` and gives it the
 calculator's forces and energy (so a segment simulated from it needs no call at its start);
@@ -48,10 +45,6 @@ class CheckResult:
     ok: bool
 
 
-#: how far passed doubtful checks raise the doubt threshold, at most (times disagreement_A)
-MAX_DOUBT_SCALE = 8.0
-
-
 class PointChecks:
     """Chooses the ML segment ends to check and checks them with the driver's calculator."""
 
@@ -60,7 +53,6 @@ class PointChecks:
         self.cfg, self.atoms, self.ledger = cfg, atoms, ledger
         self.choice = MonitorChoice(cfg.fraction, cfg.uncertain_fraction, rng)
         self.rate = 1.0 if cfg.halve_after else cfg.fraction  #: the random share now
-        self.doubt_scale = 1.0  #: the doubt threshold now, in units of disagreement_A
 
     @property
     def enabled(self) -> bool:
@@ -74,7 +66,7 @@ class PointChecks:
 
     def doubts(self, uncertainty: float, disagreement: float) -> bool:
         """Whether a forecast with this predicted error is checked as doubtful."""
-        return self.doubtful and uncertainty > disagreement * self.doubt_scale
+        return self.doubtful and uncertainty > disagreement
 
     def choose(self, uncertainty: float) -> str | None:
         """Whether (and why) the segment with this uncertainty is checked; draws from the
@@ -87,12 +79,10 @@ class PointChecks:
     def alarm(self) -> None:
         """A check failed or a monitor found a segment beyond tolerance: check everything."""
         if self.cfg.halve_after:
-            self.rate, self.doubt_scale = 1.0, 1.0
+            self.rate = 1.0
 
-    def check(self, positions: np.ndarray, forces: np.ndarray,
-              doubtful: bool = False) -> CheckResult:
-        """One expensive call at ``positions``, against the learned ``forces`` (``doubtful``:
-        the forecast was checked for its predicted error)."""
+    def check(self, positions: np.ndarray, forces: np.ndarray) -> CheckResult:
+        """One expensive call at ``positions``, against the learned ``forces``."""
         self.atoms.set_positions(positions)
         with self.ledger.charge("checks"):
             true_forces = np.array(self.atoms.get_forces())
@@ -102,16 +92,12 @@ class PointChecks:
         if not ok:
             self.alarm()
         elif self.cfg.halve_after:
-            step = 2 ** (1 / self.cfg.halve_after)
-            self.rate = max(self.cfg.fraction, self.rate / step)
-            if doubtful:
-                self.doubt_scale = min(MAX_DOUBT_SCALE, self.doubt_scale * step)
+            self.rate = max(self.cfg.fraction, self.rate * 0.5 ** (1 / self.cfg.halve_after))
         return CheckResult(true_forces, true_energy, error, ok)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**self.choice.state_dict(), "rate": self.rate, "doubt_scale": self.doubt_scale}
+        return {**self.choice.state_dict(), "rate": self.rate}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.choice.load_state_dict(state)
         self.rate = state.get("rate", self.rate)
-        self.doubt_scale = state.get("doubt_scale", 1.0)

@@ -384,11 +384,11 @@ class HybridLoop:
             audit = self.choice.choose(info["uncertainty_A"])
             check = self.checks.choose(info["uncertainty_A"])
             if self.checks.doubts(info["uncertainty_A"], sw.disagreement_A):
-                check = "doubtful"  # beyond the doubt threshold: checked, not refused
+                check = "doubtful"  # beyond disagreement_A: checked, not refused
             if audit is not None and check != "doubtful":
                 check = None  # the monitor looks at it; a doubtful one is checked as well
             if check is not None:
-                info["check_error_eV_A"] = self._check(start, frame, check == "doubtful")
+                info["check_error_eV_A"] = self._check(start, frame)
                 if frame.status != "checked":
                     frame, info["reason"] = None, "force check"
         if frame is not None:
@@ -413,11 +413,11 @@ class HybridLoop:
         self.switch.leave_ml(sw.reentry_segments)
         return False
 
-    def _check(self, start: CoarseFrame, frame: CoarseFrame, doubtful: bool) -> float:
+    def _check(self, start: CoarseFrame, frame: CoarseFrame) -> float:
         """A single-point check of ``frame``'s forces; the learner gets the frame. Passed: the
         frame is ``checked`` and takes the calculator's forces and energy. Failed: its
         thermostat step is undone (the segment will be simulated from ``start``)."""
-        result = self.checks.check(frame.positions, frame.forces, doubtful)
+        result = self.checks.check(frame.positions, frame.forces)
         self._labeled(frame.positions, result.forces, [result.energy], "check")
         self.stats.check_errors.append(result.force_error)
         if result.ok:

@@ -261,30 +261,6 @@ def test_the_check_share_halves_with_passes_and_is_whole_again_after_a_failure(e
     assert ledger.calls["checks"] == 45
 
 
-def test_the_doubt_threshold_rises_with_passed_doubtful_checks_and_falls_at_a_failure(ethanol):
-    checks, _ = _checks(ethanol, fraction=0.1, halve_after=2, force_tolerance_eV_A=0.5)
-    r0 = ethanol.positions.copy()
-    forces = ethanol.get_forces()
-    assert checks.doubts(0.06, 0.05) and not checks.doubts(0.04, 0.05)
-    for k in range(4):  # passed random checks leave the threshold where it is
-        ethanol.positions = r0 + 0.001 * k
-        assert checks.check(ethanol.positions, ethanol.get_forces()).ok
-    assert checks.doubts(0.06, 0.05)
-    for k in range(2):  # two passed doubtful checks double it
-        ethanol.positions = r0 + 0.001 * (k + 4)
-        assert checks.check(ethanol.positions, ethanol.get_forces(), doubtful=True).ok
-    assert not checks.doubts(0.09, 0.05) and checks.doubts(0.11, 0.05)
-    for k in range(20):
-        ethanol.positions = r0 + 0.001 * (k + 6)
-        checks.check(ethanol.positions, ethanol.get_forces(), doubtful=True)
-    assert not checks.doubts(0.39, 0.05) and checks.doubts(0.41, 0.05)  # at most 8 times
-    ethanol.positions = r0
-    assert not checks.check(ethanol.positions, forces + 1.0, doubtful=True).ok
-    assert checks.doubts(0.06, 0.05)
-    assert PointChecks(CheckConfig(fraction=0.1), ethanol, CallLedger(
-        CallCounter.of(ethanol.calc)), np.random.default_rng(0)).doubts(0.06, 0.05)
-
-
 def test_checks_that_are_off_draw_nothing(ethanol):
     checks, _ = _checks(ethanol)
     before = checks.choice.rng.bit_generator.state
