@@ -5,7 +5,9 @@ the expensive calculator: every call of it is counted as a DFT call would be, tr
 included. Three runs of the same length, Bussi at the 10 fs segment boundaries, 0.5 fs steps:
 
 - full A: every segment simulated (``forecaster: none``), seed 1: the reference;
-- full B: the same with seed 2: the floor of the distribution scores for this length;
+- full B: the same with seed 2: the floor of the distribution scores for this length (with
+  ``--full-runs 3`` also full C, seed 3: every pair of full runs is a floor, and their range
+  says how much the floor itself varies);
 - hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand.
 
 Any cold-start input works (``--input``): a periodic box adds the partial g(r) of every element
@@ -152,12 +154,14 @@ def main() -> None:
                         help="take the two full simulations from an earlier run of this script")
     parser.add_argument("--bin-calls", type=int, default=500,
                         help="expensive calls per row of the learning curve")
+    parser.add_argument("--full-runs", type=int, default=2, choices=(2, 3),
+                        help="full simulations (seeds 1, 2, 3); every pair is a floor")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip full B (the second full simulation): for DFT, an hour less")
     parser.add_argument("--resume", action="store_true",
                         help="continue the runs of an earlier, stopped call of this script (a "
                              "resumed run's wall clock counts its last part only)")
-    parser.add_argument("--only", choices=("full-a", "full-b", "hybrid-a"),
+    parser.add_argument("--only", choices=("full-a", "full-b", "full-c", "hybrid-a"),
                         help="make this one run and stop (start the three as processes of "
                              "their own, then collect them with --resume)")
     parser.add_argument("--plot", type=Path,
@@ -167,10 +171,10 @@ def main() -> None:
     data = yaml.safe_load(args.input.read_text())
     base = args.input.resolve().parent
 
-    fulls = {"full A": ("full-a", 1)} if args.no_floor else {"full A": ("full-a", 1),
-                                                              "full B": ("full-b", 2)}
+    n_full = 1 if args.no_floor else args.full_runs
+    fulls = {f"full {'ABC'[i]}": (f"full-{'abc'[i]}", i + 1) for i in range(n_full)}
     if args.only:
-        seed = {"full-a": 1, "full-b": 2, "hybrid-a": 1}[args.only]
+        seed = {"full-a": 1, "full-b": 2, "full-c": 3, "hybrid-a": 1}[args.only]
         run(data, args.out / args.only, args.ps, seed, args.only == "hybrid-a", base,
             args.resume)
         return
@@ -188,9 +192,10 @@ def main() -> None:
     scored = 1000 * args.ps > max(VACF_LAGS_FS)
     comparisons = {f"hybrid A vs {name}": distribution_scores(traj[name], traj["hybrid A"])
                    for name in fulls} if scored else {}
-    if "full B" in traj and scored:
-        comparisons = {"full A vs full B (floor)": distribution_scores(traj["full A"],
-                                                                       traj["full B"]),
+    if scored:
+        names = list(fulls)
+        comparisons = {**{f"{a} vs {b} (floor)": distribution_scores(traj[a], traj[b])
+                          for i, a in enumerate(names) for b in names[i + 1:]},
                        **comparisons}
 
     molecule = data["system"].get("molecule") or data["system"].get("file")
