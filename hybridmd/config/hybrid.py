@@ -111,9 +111,11 @@ class CheckConfig(Strict):
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "
         "simulated")
     refit_on_failure: bool = Field(
-        True, description="after a failed check: the segment is simulated, the learner "
+        False, description="after a failed check: the segment is simulated, the learner "
         "refits at once with its frames (the run waits for the fit) and ML resumes under "
-        "checks of every segment, without waiting for a shadow forecast to agree")
+        "checks of every segment, without waiting for a shadow forecast to agree; made for "
+        "`switch.verified_segments: 0` (with shadow forecasts gating ML it measured worse: "
+        "docs/benchmarks/cold-start.md)")
 
 
 #: frames a MACE fit uses at most by default (a local model learns from every atom of each)
