@@ -302,8 +302,8 @@ class LearnedForceField:
     def _take_up(self) -> str:
         model = self.learner.take_up()
         if isinstance(model, FitFailure):
-            return f"version {model.version} failed ({model.message}); keeping version " \
-                   f"{self.version}"
+            return (f"version {model.version} failed ({model.message}); keeping version "
+                    f"{self.version}")
         self.model = model
         return model.describe()
 
