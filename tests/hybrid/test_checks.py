@@ -198,6 +198,29 @@ def test_one_seed_one_run_and_resume_continues_it_with_the_checks(checked_run, t
     assert decisions(out) == decisions(part)
 
 
+def test_resume_after_a_failed_check_continues_the_refit_exactly(tmp_path):
+    """The shipped route (ML from the first version, a refit after each failed check): a run
+    stopped right after a failed check's segment was simulated (the refit still due) and
+    resumed is the run that was never stopped."""
+    check = {"halve_after": 3, "fraction": 0.1, "force_tolerance_eV_A": 0.3,
+             "refit_on_failure": True}
+    switch = {"verified_segments": 0}
+    whole = tmp_path / "whole"
+    make_run(whole, transport="thread", check=check, switch=switch).run(progress=False)
+    failed = next(int(r["segment"]) for r in timeline(whole) if r["reason"] == "force check")
+    part = tmp_path / "part"
+    run = interrupted_at(make_run(part, transport="thread", check=check, switch=switch),
+                         failed + 1)
+    refit_due = []
+    run.loop.attach(lambda: refit_due.append(run.loop.refit_due))
+    assert run.run(progress=False).interrupted and refit_due[-1]
+    make_run(part, transport="thread", check=check, switch=switch).run(resume=True,
+                                                                       progress=False)
+    assert np.array_equal(positions(whole), positions(part))
+    assert np.array_equal(positions(whole, "fine.traj"), positions(part, "fine.traj"))
+    assert decisions(whole) == decisions(part)
+
+
 def test_checks_without_a_learned_force_field_are_refused(tmp_path):
     data = learn_input(tmp_path, interpolator="quintic", forecaster="ethanol-forecaster-10fs",
                        check={"fraction": 0.1})
