@@ -58,7 +58,7 @@ EARLY = {"learn": {"first_fit_frames": 100, "refit_frames": 60, "lag_segments": 
          "switch": {"verified_segments": 1, "max_ml_segments": 1000},
          "monitor": {"fraction": 0.01, "workers": 1}}
 LEAN = {"fraction": 0.02, "halve_after": 5, "force_tolerance_eV_A": 0.5}
-FIRST = {**EARLY, "switch": {**EARLY["switch"], "verified_segments": 0}, "check": LEAN}
+FIRST = {**EARLY, "switch": {**EARLY["switch"], "verified_segments": 0}}
 ROUTES: dict[str, dict[str, Any]] = {
     "monitors": {"switch": {"max_ml_segments": 100},
                  "monitor": {"fraction": 0.02, "uncertain_fraction": 0.03, "workers": 1}},

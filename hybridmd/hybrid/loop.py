@@ -170,9 +170,13 @@ class HybridLoop:
             rng_state=self.rng_state(), thermostat_energy=self.thermostat.energy, exact=exact,
             raw_uncertainty=raw_uncertainty, **inner)
 
+    def _temperature(self, momenta: np.ndarray) -> float:
+        """Kinetic temperature over the run's degrees of freedom, K."""
+        return 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
+
     def _check_safety(self, index: int, positions: np.ndarray, forces: np.ndarray,
                       momenta: np.ndarray) -> None:
-        temperature = 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
+        temperature = self._temperature(momenta)
         problem = check_state(positions, forces, temperature, self.settings.safety, self.cell)
         if problem:
             self.failure = (index, positions, momenta)
@@ -223,7 +227,7 @@ class HybridLoop:
                                                   self.checks.doubtful)
         if reason is not None:
             return None, {**info, "reason": reason}
-        temperature = 2 * kinetic_energy(momenta, self.masses) / (self.ndof * KB)
+        temperature = self._temperature(momenta)
         if temperature > self.settings.safety.max_temperature_K:  # the ML's error, not the run's
             return None, {**info, "reason": f"too hot ({temperature:.0f} K)"}
         interior = forecast.segment if self.settings.learned_interior else None
@@ -255,6 +259,10 @@ class HybridLoop:
     def _enter_ml(self, k: int, reason: str) -> None:
         """ML mode from segment ``k`` on, without waiting for a shadow forecast."""
         self.switch.enter_ml()
+        self._entered_ml(k, reason)
+
+    def _entered_ml(self, k: int, reason: str) -> None:
+        """The switch is in ML mode from segment ``k`` on: the first time counted, the line."""
         if self.stats.first_ml_calls is None:
             self.stats.first_ml_calls = self.ledger.total
         self._event(k, "ml", "switch", reason=reason)
@@ -268,8 +276,7 @@ class HybridLoop:
         del self.committed[:-self.tail_length]
         self.n_committed += 1
         if frame.index > 0:
-            self.stats.temperatures.append(
-                2 * kinetic_energy(frame.arrival, self.masses) / (self.ndof * KB))
+            self.stats.temperatures.append(self._temperature(frame.arrival))
             if frame.origin == "sim":
                 self.stats.sim_segments += 1
             else:
@@ -368,10 +375,7 @@ class HybridLoop:
         self._commit(frame)
         self.current = frame
         if entered:
-            if self.stats.first_ml_calls is None:
-                self.stats.first_ml_calls = self.ledger.total
-            self._event(k + 1, "ml", "switch",
-                        reason=f"{self.switch.streak} shadow forecasts within tolerance")
+            self._entered_ml(k + 1, f"{self.switch.streak} shadow forecasts within tolerance")
 
     def _ml_step(self, k: int) -> bool:
         """An ML segment from ``current``; False: rejected, simulate it instead."""
