@@ -120,6 +120,8 @@ class CheckConfig(Strict):
 
 #: frames a MACE fit uses at most by default (a local model learns from every atom of each)
 MACE_MAX_FRAMES = 200
+#: passes over the frames of a MACE fit by default (a few seconds a pass for a small cluster)
+MACE_EPOCHS = 5
 
 
 class LearnConfig(Strict):
@@ -150,6 +152,10 @@ class LearnConfig(Strict):
         f"{MACE_MAX_FRAMES})")
     kernel_width: float = Field(10.0, gt=0, le=1e6,
                                 description="sGDML kernel length scale sigma")
+    epochs: int = Field(MACE_EPOCHS, ge=1, le=MAX_EPOCHS,
+                        description="MACE: passes over the frames in each fit; a fit's cost "
+                        "grows with them and its force error falls (15 halve a 5-pass fit's "
+                        "error for the water box: docs/benchmarks/condensed-phase.md)")
     start_from: Path | None = Field(
         None, description="a MACE model file (a foundation model, or a model of your own) "
         "that each version is fine-tuned from, taking its architecture and cutoff; it must "

@@ -176,7 +176,8 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                                     kernel_width=learn.kernel_width, processes=learn.threads)
         fit = partial(fit_force_field, settings=settings)
     else:
-        settings = MaceSettings(seed=cfg.dynamics.seed, threads=learn.threads)
+        settings = MaceSettings(seed=cfg.dynamics.seed, threads=learn.threads,
+                                epochs=learn.epochs)
         r_max = settings.r_max
         if learn.start_from is not None:
             r_max = _check_model_file(learn.start_from, atoms.numbers)

@@ -30,6 +30,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
+from hybridmd.config.hybrid import MACE_EPOCHS
 from hybridmd.hybrid.dataset import pick_frames
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class MaceSettings:
     correlation: int = 2  #: body order minus one of each product
     interactions: int = 2  #: message-passing layers
     max_ell: int = 3  #: highest order of the edge spherical harmonics
-    epochs: int = 5  #: passes over the frames (the learning rate decays to a tenth)
+    epochs: int = MACE_EPOCHS  #: passes over the frames (the learning rate decays to a tenth)
     batch_size: int = 3  #: frames per step: small batches, many steps, for a short fit
     learning_rate: float = 0.04  #: Adam's (mace's default 0.01 is for hundreds of epochs)
     warm_learning_rate: float = 0.01  #: from trained weights (``start_from``): 0.04 undoes them

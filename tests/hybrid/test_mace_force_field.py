@@ -112,6 +112,15 @@ def test_the_main_model_learns_the_forces(hexamer, hexamer_model):
                             f"{m.validation_force_mae:.3g} eV/Å")
 
 
+def test_more_passes_over_the_frames_learn_the_forces_better(hexamer):
+    """`learn.epochs`: the same frames and seed, four passes against one: a lower force error
+    on the frames held out."""
+    r, f, e, z = hexamer
+    one, four = (fit_mace(r[:40], f[:40], e[:40], z, MaceSettings(
+        channels=8, epochs=n, committee=1), version=1) for n in (1, 4))
+    assert four.validation_force_mae < 0.8 * one.validation_force_mae
+
+
 def test_a_version_pickles_without_modules_and_predicts_the_same(hexamer, hexamer_model):
     r, _, _, z = hexamer
     before = _forces(hexamer_model.calculators()[0], z, r[130])

@@ -145,6 +145,21 @@ def test_auto_learns_sgdml_for_one_molecule_and_mace_otherwise(water_box):
     assert learned_kind("sgdml", cluster) == "sgdml"
 
 
+def test_the_run_fits_mace_with_the_passes_the_input_asks_for(water_box, tmp_path):
+    """`hybrid.learn.epochs` reaches the learner's MACE fits (default 5)."""
+    def epochs(**learn) -> int:
+        data = _run_input(water_box, tmp_path / "out", forecaster="learn", interpolator="learn",
+                          learn={"transport": "thread", **learn}, monitor={"workers": 0})
+        run = HybridRun(parse_config(data, RunConfig, "t.yaml", base_dir=tmp_path))
+        try:
+            return run.loop.predictor.learner.fit.keywords["settings"].epochs
+        finally:
+            run.loop.predictor.close()
+
+    assert epochs() == 5
+    assert epochs(epochs=12) == 12
+
+
 def test_a_periodic_run_learns_mace_from_a_model_file_and_resumes_bit_for_bit(water_box,
                                                                             tmp_path):
     """`forecaster: learn` in a box: a MACE version fine-tuned from a model file (a model of
