@@ -5,8 +5,8 @@ A cell is a (3, 3) array whose rows are the lattice vectors in Å (ASE's convent
 (T, 3, 3) stack of one per frame; ``pbc`` says which of the three directions are periodic.
 Positions in a run are never wrapped: the integrators move atoms continuously, so a segment's
 start and end, a forecast and its monitor, and the frames an interpolator fills in differ by
-the atoms' own displacements. Only distances *between* atoms (the closest-atoms checks,
-radial distribution functions) take the minimum image.
+the atoms' own displacements. Only distances *between* atoms (the closest-atoms checks, the
+groups out of a local model's reach, radial distribution functions) take the minimum image.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import complete_cell
 from ase.neighborlist import neighbor_list
-from scipy.spatial.distance import pdist
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import pdist, squareform
 
 
 def _complete(cell: np.ndarray) -> np.ndarray:
@@ -114,6 +116,19 @@ class Cell:
             return None
         k = int(np.argmin(d))
         return int(min(i[k], j[k])), int(max(i[k], j[k])), float(d[k])
+
+    def groups(self, positions: np.ndarray, within: float) -> int:
+        """How many groups the atoms form when two atoms nearer than ``within`` Å (under the
+        minimum image) are in the same group: 1 for a connected cluster or liquid."""
+        positions = np.asarray(positions, dtype=float)
+        n = len(positions)
+        if not self.periodic:
+            i, j = np.nonzero(squareform(pdist(positions)) < within)
+        else:
+            atoms = Atoms(positions=positions, cell=self.vectors, pbc=self.pbc)
+            i, j = neighbor_list("ij", atoms, within)
+        graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+        return int(connected_components(graph, directed=False)[0])
 
 
 def _pair_of_condensed_index(k: int, n: int) -> tuple[int, int]:

@@ -28,3 +28,13 @@ def test_a_cluster_finds_the_pair_pdist_finds() -> None:
         i, j, found = CLUSTER.closest(x, 10.0)
         assert found == d.min() and np.isclose(np.linalg.norm(x[i] - x[j]), found) and i < j
         assert CLUSTER.closest(x, d.min()) is None
+
+
+def test_groups_join_atoms_within_reach_under_the_minimum_image() -> None:
+    """Two atoms 4.8 Å apart in vacuum are two groups at a 4.5 Å reach; across the 5 Å box's
+    face they are 0.2 Å apart, one group; a chain of near neighbours is one group."""
+    x = np.array([[0.1, 0, 0], [4.9, 0, 0]])
+    assert CLUSTER.groups(x, 4.5) == 2 and CLUSTER.groups(x, 5.0) == 1
+    assert BOX.groups(x, 4.5) == 1
+    chain = np.array([[3.0 * k, 0, 0] for k in range(5)])
+    assert CLUSTER.groups(chain, 3.1) == 1 and CLUSTER.groups(chain, 2.9) == 5

@@ -79,6 +79,12 @@ class LearnedModel:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_fields": None}
 
+    @property
+    def reach(self) -> float | None:
+        """None: a global model of the whole molecule sees every atom (a MACE version's is
+        its cutoff)."""
+        return None
+
     def describe(self) -> str:
         """What the version was fitted to and how well (no wall-clock figures: a timeline
         line must be the same in every run of the same seed)."""

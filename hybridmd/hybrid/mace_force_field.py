@@ -90,6 +90,11 @@ class MaceModel:
         return self._modules
 
     @property
+    def reach(self) -> float:
+        """The cutoff, Å: an atom's energy depends on nothing farther (no long-range tail)."""
+        return float(self.config["r_max"])
+
+    @property
     def elements(self) -> list[int]:
         return [int(z) for z in self.config["atomic_numbers"]]
 

@@ -207,9 +207,13 @@ class LearnedForceField:
     def __init__(self, numbers: np.ndarray, masses: np.ndarray, cell: Cell, stride: int,
                  dt_fs: float, settings: FitSettings | MaceSettings, learner: Learner,
                  dataset: ExpensiveFrames, model: LearnedModel | MaceModel | None = None,
-                 learned_from: dict[str, Any] | None = None):
+                 learned_from: dict[str, Any] | None = None,
+                 start_positions: np.ndarray | None = None):
         self.numbers = np.asarray(numbers)
         self.cell = cell
+        #: the run's start geometry: how many groups out of each other's reach it had
+        self.start_positions = start_positions
+        self._start_groups: dict[float, int] = {}
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
@@ -253,9 +257,22 @@ class LearnedForceField:
             return "forecast not finite"
         if any(self.cell.closest(r, min_distance_A) is not None for r in seg.positions[1:]):
             return "closest atoms"
+        if self._out_of_reach(seg.positions[-1]):
+            return "out of reach"
         return Forecast(seg.positions[-1], seg.momenta[-1], seg.forces, seg.energy,
                         float(seg.energies[0]), self.calibration(spread), exact=False,
                         segment=seg, raw_uncertainty=spread)
+
+    def _out_of_reach(self, positions: np.ndarray) -> bool:
+        """Whether a group of atoms ends beyond a local model's cutoff from the rest (more
+        groups than the start geometry had): the model feels no force between them, where
+        the calculator's long-range attraction (a water leaving a cluster) still acts."""
+        reach = self.model.reach
+        if reach is None or self.start_positions is None:
+            return False
+        if reach not in self._start_groups:
+            self._start_groups[reach] = self.cell.groups(self.start_positions, reach)
+        return self.cell.groups(positions, reach) > self._start_groups[reach]
 
     def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:
         """Error and predicted error of the learned segment from a simulated one's start."""

@@ -195,3 +195,43 @@ def test_an_sgdml_version_offers_the_same_calculators(hexamer):
     assert len(calcs) == 3
     _, forces = model.force_fields[0](r[20][None])
     assert np.allclose(_forces(calcs[0], z, r[20]), forces[0])
+
+
+def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexamer,
+                                                                        hexamer_model):
+    """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment beyond the 4.5 Å
+    cutoff from the rest: the MACE model would feel nothing between them, so the forecast is
+    refused ("out of reach"); the same forecast is taken where the start geometry already had
+    that water out of reach, and a forecast at rest is taken."""
+    from ase.data import atomic_masses
+    from ase.units import fs
+
+    from hybridmd.hybrid.dataset import ExpensiveFrames
+    from hybridmd.hybrid.predictors import LearnedForceField
+    from hybridmd.periodic import Cell
+    from hybridmd.streaming.frames import CoarseFrame
+
+    r, _, _, z = hexamer
+    start = r[0]
+    centre = start.mean(axis=0)
+    oxygens = np.flatnonzero(z == 8)
+    far = oxygens[np.argmax(np.linalg.norm(start[oxygens] - centre, axis=1))]
+    water = [far] + [h for h in np.flatnonzero(z == 1)
+                     if np.linalg.norm(start[h] - start[far]) < 1.2]
+    masses = atomic_masses[z]
+    away = (start[far] - centre) / np.linalg.norm(start[far] - centre)
+    momenta = np.zeros_like(start)
+    momenta[water] = 0.4 / fs * away * masses[water, None]
+
+    def forecast(start_positions: np.ndarray, p: np.ndarray) -> object:
+        ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
+                               SMALL, None, ExpensiveFrames(len(z)),
+                               start_positions=start_positions)
+        ff.model = hexamer_model
+        return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
+
+    assert forecast(start, momenta) == "out of reach"
+    apart = start.copy()
+    apart[water] += 20 * away
+    assert forecast(apart, momenta) != "out of reach"
+    assert not isinstance(forecast(start, np.zeros_like(start)), str)
