@@ -6,7 +6,7 @@ A cell is a (3, 3) array whose rows are the lattice vectors in Å (ASE's convent
 Positions in a run are never wrapped: the integrators move atoms continuously, so a segment's
 start and end, a forecast and its monitor, and the frames an interpolator fills in differ by
 the atoms' own displacements. Only distances *between* atoms (the closest-atoms checks, the
-groups out of a local model's reach, radial distribution functions) take the minimum image.
+gap between groups of atoms, radial distribution functions) take the minimum image.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import complete_cell
 from ase.neighborlist import neighbor_list
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import pdist, squareform
 
 
@@ -117,18 +116,24 @@ class Cell:
         k = int(np.argmin(d))
         return int(min(i[k], j[k])), int(max(i[k], j[k])), float(d[k])
 
-    def groups(self, positions: np.ndarray, within: float) -> int:
-        """How many groups the atoms form when two atoms nearer than ``within`` Å (under the
-        minimum image) are in the same group: 1 for a connected cluster or liquid."""
+    def gap(self, positions: np.ndarray, upto: float) -> float:
+        """The distance (Å, minimum image) that separates the atoms' farthest-apart groups:
+        the longest edge of their minimum spanning tree, so every atom has a chain of
+        neighbours to every other with no step longer than it. Inf if it exceeds ``upto``."""
         positions = np.asarray(positions, dtype=float)
         n = len(positions)
         if not self.periodic:
-            i, j = np.nonzero(squareform(pdist(positions)) < within)
+            dist = squareform(pdist(positions))
         else:
             atoms = Atoms(positions=positions, cell=self.vectors, pbc=self.pbc)
-            i, j = neighbor_list("ij", atoms, within)
-        graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-        return int(connected_components(graph, directed=False)[0])
+            i, j, d = neighbor_list("ijd", atoms, upto)
+            dist = np.full((n, n), np.inf)
+            np.minimum.at(dist, (i, j), d)
+            dist[~np.isfinite(dist)] = 0  # no edge
+        tree = minimum_spanning_tree(np.where(dist <= upto, dist, 0))
+        if n > 1 and tree.nnz < n - 1:
+            return float("inf")
+        return float(tree.data.max()) if tree.nnz else 0.0
 
 
 def _pair_of_condensed_index(k: int, n: int) -> tuple[int, int]:

@@ -30,11 +30,13 @@ def test_a_cluster_finds_the_pair_pdist_finds() -> None:
         assert CLUSTER.closest(x, d.min()) is None
 
 
-def test_groups_join_atoms_within_reach_under_the_minimum_image() -> None:
-    """Two atoms 4.8 Å apart in vacuum are two groups at a 4.5 Å reach; across the 5 Å box's
-    face they are 0.2 Å apart, one group; a chain of near neighbours is one group."""
+def test_the_gap_between_groups_is_the_longest_link_under_the_minimum_image() -> None:
+    """Two atoms 4.8 Å apart in vacuum are 0.2 Å apart across the 5 Å box's face; a chain of
+    atoms 3 Å apart has a gap of 3 Å however long it is; beyond ``upto`` the gap is inf."""
     x = np.array([[0.1, 0, 0], [4.9, 0, 0]])
-    assert CLUSTER.groups(x, 4.5) == 2 and CLUSTER.groups(x, 5.0) == 1
-    assert BOX.groups(x, 4.5) == 1
+    assert np.isclose(CLUSTER.gap(x, 10.0), 4.8) and CLUSTER.gap(x, 4.5) == np.inf
+    assert np.isclose(BOX.gap(x, 4.5), 0.2)
     chain = np.array([[3.0 * k, 0, 0] for k in range(5)])
-    assert CLUSTER.groups(chain, 3.1) == 1 and CLUSTER.groups(chain, 2.9) == 5
+    assert np.isclose(CLUSTER.gap(chain, 3.1), 3.0) and CLUSTER.gap(chain, 2.9) == np.inf
+    split = np.vstack([chain, chain[-1] + [4.0, 0, 0]])
+    assert np.isclose(CLUSTER.gap(split, 5.0), 4.0)

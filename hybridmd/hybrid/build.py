@@ -212,7 +212,7 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
     return LearnedForceField(atoms.numbers, atoms.get_masses(), Cell.of(atoms), cfg.hybrid.stride,
                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
-                            learned_from, atoms.get_positions())
+                            learned_from)
 
 
 def _check_model_file(path: Path, numbers: np.ndarray) -> float:

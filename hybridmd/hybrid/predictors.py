@@ -59,6 +59,11 @@ class Forecast:
     raw_uncertainty: float | None = None  #: the committee's spread before calibration
 
 
+#: Å beyond the largest gap between groups of atoms in the labeled frames that a local model's
+#: forecast may end with (docs/benchmarks/condensed-phase.md: how far a cluster's gap moves)
+GAP_MARGIN_A = 0.5
+
+
 def max_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Largest distance between corresponding atoms, Å."""
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1).max())
@@ -207,13 +212,11 @@ class LearnedForceField:
     def __init__(self, numbers: np.ndarray, masses: np.ndarray, cell: Cell, stride: int,
                  dt_fs: float, settings: FitSettings | MaceSettings, learner: Learner,
                  dataset: ExpensiveFrames, model: LearnedModel | MaceModel | None = None,
-                 learned_from: dict[str, Any] | None = None,
-                 start_positions: np.ndarray | None = None):
+                 learned_from: dict[str, Any] | None = None):
         self.numbers = np.asarray(numbers)
         self.cell = cell
-        #: the run's start geometry: how many groups out of each other's reach it had
-        self.start_positions = start_positions
-        self._start_groups: dict[float, int] = {}
+        #: the gap between groups of atoms (``Cell.gap``) in each labeled frame, in order
+        self._labeled_gaps: list[float] = []
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
@@ -264,15 +267,17 @@ class LearnedForceField:
                         segment=seg, raw_uncertainty=spread)
 
     def _out_of_reach(self, positions: np.ndarray) -> bool:
-        """Whether a group of atoms ends beyond a local model's cutoff from the rest (more
-        groups than the start geometry had): the model feels no force between them, where
-        the calculator's long-range attraction (a water leaving a cluster) still acts."""
+        """Whether a local model's forecast ends with a group of atoms farther from the rest
+        than in any labeled frame (by more than ``GAP_MARGIN_A``): the model never learned
+        such a gap, and it feels nothing beyond its cutoff where the calculator's long-range
+        attraction still acts (a water leaving a cluster). Global models: never."""
         reach = self.model.reach
-        if reach is None or self.start_positions is None:
+        if reach is None:
             return False
-        if reach not in self._start_groups:
-            self._start_groups[reach] = self.cell.groups(self.start_positions, reach)
-        return self.cell.groups(positions, reach) > self._start_groups[reach]
+        upto = reach + GAP_MARGIN_A
+        for r in self.dataset.arrays()[0][len(self._labeled_gaps):]:
+            self._labeled_gaps.append(self.cell.gap(r, upto))
+        return self.cell.gap(positions, upto) > max(self._labeled_gaps) + GAP_MARGIN_A
 
     def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:
         """Error and predicted error of the learned segment from a simulated one's start."""

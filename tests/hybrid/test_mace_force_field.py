@@ -199,10 +199,10 @@ def test_an_sgdml_version_offers_the_same_calculators(hexamer):
 
 def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexamer,
                                                                         hexamer_model):
-    """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment beyond the 4.5 Å
-    cutoff from the rest: the MACE model would feel nothing between them, so the forecast is
-    refused ("out of reach"); the same forecast is taken where the start geometry already had
-    that water out of reach, and a forecast at rest is taken."""
+    """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment farther from the rest
+    than in any labeled frame: the MACE model never learned that gap (and feels nothing
+    beyond its cutoff), so the forecast is refused ("out of reach"); the same forecast is
+    taken once a labeled frame had that water 20 Å away, and a forecast at rest is taken."""
     from ase.data import atomic_masses
     from ase.units import fs
 
@@ -211,7 +211,7 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     from hybridmd.periodic import Cell
     from hybridmd.streaming.frames import CoarseFrame
 
-    r, _, _, z = hexamer
+    r, f, e, z = hexamer
     start = r[0]
     centre = start.mean(axis=0)
     oxygens = np.flatnonzero(z == 8)
@@ -222,16 +222,17 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     away = (start[far] - centre) / np.linalg.norm(start[far] - centre)
     momenta = np.zeros_like(start)
     momenta[water] = 0.4 / fs * away * masses[water, None]
+    apart = start.copy()
+    apart[water] += 20 * away
 
-    def forecast(start_positions: np.ndarray, p: np.ndarray) -> object:
+    def forecast(labeled: np.ndarray, p: np.ndarray) -> object:
+        frames = ExpensiveFrames(len(z))
+        frames.add(labeled, f[:len(labeled)], e[:len(labeled)], "simulation")
         ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
-                               SMALL, None, ExpensiveFrames(len(z)),
-                               start_positions=start_positions)
+                               SMALL, None, frames)
         ff.model = hexamer_model
         return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
 
-    assert forecast(start, momenta) == "out of reach"
-    apart = start.copy()
-    apart[water] += 20 * away
-    assert forecast(apart, momenta) != "out of reach"
-    assert not isinstance(forecast(start, np.zeros_like(start)), str)
+    assert forecast(r[:80], momenta) == "out of reach"
+    assert forecast(np.vstack([r[:79], apart[None]]), momenta) != "out of reach"
+    assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)
