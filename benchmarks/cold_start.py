@@ -38,7 +38,9 @@ from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
+from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
+from hybridmd.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -142,6 +144,15 @@ def print_scores(comparisons: dict[str, dict[str, float]]) -> None:
 
 def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "–" if x is None else format(x, spec)
+
+
+def _largest_gap(traj: Trajectory) -> float:
+    """The largest over frames 10 fs apart of ``Cell.gap``: how far the farthest group of
+    atoms got from the rest (under the minimum image)."""
+    cell = (Cell(np.zeros((3, 3)), (False,) * 3) if traj.cell is None
+            else Cell(np.asarray(traj.cell).reshape(-1, 3, 3)[0], tuple(bool(p) for p in traj.pbc)))
+    every = max(1, round(10 / traj.dt_fs))
+    return max(cell.gap(r, 30.0) for r in traj.positions[::every])
 
 
 def main() -> None:
@@ -251,6 +262,10 @@ def main() -> None:
     print("\nkinetic temperature of the fine trajectories (internal degrees of freedom, as "
           "the summaries): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
+
+    gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "over 30") for k, t in traj.items()}
+    print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
+          "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
 
     curve = learning_curve(args.out / "hybrid-a" / "timeline.tsv", args.bin_calls)
     print("\n| expensive calls spent | mean shadow error (Å) | mean monitored error (Å) | "
