@@ -38,7 +38,7 @@ from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.periodic import Cell
+from hybridmd.periodic import Cell, perpendicular_widths
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import Trajectory
 
@@ -148,11 +148,13 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
 
 def _largest_gap(traj: Trajectory) -> float:
     """The largest over frames 10 fs apart of ``Cell.gap``: how far the farthest group of
-    atoms got from the rest (under the minimum image)."""
+    atoms got from the rest (under the minimum image); inf beyond 30 Å, or beyond half the
+    box's narrowest width."""
     cell = (Cell(np.zeros((3, 3)), (False,) * 3) if traj.cell is None
             else Cell(np.asarray(traj.cell).reshape(-1, 3, 3)[0], tuple(bool(p) for p in traj.pbc)))
+    upto = float(perpendicular_widths(cell.vectors).min()) / 2 if cell.periodic else 30.0
     every = max(1, round(10 / traj.dt_fs))
-    return max(cell.gap(r, 30.0) for r in traj.positions[::every])
+    return max(cell.gap(r, upto) for r in traj.positions[::every])
 
 
 def main() -> None:
@@ -263,7 +265,7 @@ def main() -> None:
           "the summaries): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
 
-    gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "over 30") for k, t in traj.items()}
+    gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "beyond reach") for k, t in traj.items()}
     print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
           "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
 
