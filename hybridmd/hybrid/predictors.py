@@ -31,7 +31,7 @@ import numpy as np
 from ase import Atoms
 
 from hybridmd.config import FineTuneConfig
-from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, LearnedModel, learned_atoms
 from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
@@ -215,7 +215,7 @@ class LearnedForceField:
                  learned_from: dict[str, Any] | None = None):
         self.numbers = np.asarray(numbers)
         self.cell = cell
-        #: the gap between groups of atoms (``Cell.gap``) in each labeled frame, in order
+        #: the gap between groups of atoms (``Cell.gap``) in each labeled frame (0 for checks)
         self._labeled_gaps: list[float] = []
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
@@ -261,22 +261,26 @@ class LearnedForceField:
         if any(self.cell.closest(r, min_distance_A) is not None for r in seg.positions[1:]):
             return "closest atoms"
         if self._out_of_reach(seg.positions[-1]):
-            return "out of reach"
+            return "beyond reach"
         return Forecast(seg.positions[-1], seg.momenta[-1], seg.forces, seg.energy,
                         float(seg.energies[0]), self.calibration(spread), exact=False,
                         segment=seg, raw_uncertainty=spread)
 
     def _out_of_reach(self, positions: np.ndarray) -> bool:
         """Whether a local model's forecast ends with a group of atoms farther from the rest
-        than in any labeled frame (by more than ``GAP_MARGIN_A``): the model never learned
-        such a gap, and it feels nothing beyond its cutoff where the calculator's long-range
-        attraction still acts (a water leaving a cluster). Global models: never."""
+        than the calculator's own dynamics took any (by more than ``GAP_MARGIN_A``): the
+        model feels nothing beyond its cutoff where the calculator's long-range attraction
+        still acts (a water leaving a cluster). Frames that checks labeled do not count: they
+        are where the forecasts went, and would let each forecast go a little farther.
+        Global models: never."""
         reach = self.model.reach
         if reach is None:
             return False
         upto = reach + GAP_MARGIN_A
-        for r in self.dataset.arrays()[0][len(self._labeled_gaps):]:
-            self._labeled_gaps.append(self.cell.gap(r, upto))
+        positions_seen, sources = self.dataset.arrays()[0], self.dataset.arrays_sources()
+        for k in range(len(self._labeled_gaps), len(positions_seen)):
+            dynamics = SOURCES[sources[k]] != "check"
+            self._labeled_gaps.append(self.cell.gap(positions_seen[k], upto) if dynamics else 0)
         return self.cell.gap(positions, upto) > max(self._labeled_gaps) + GAP_MARGIN_A
 
     def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:

@@ -200,9 +200,10 @@ def test_an_sgdml_version_offers_the_same_calculators(hexamer):
 def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexamer,
                                                                         hexamer_model):
     """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment farther from the rest
-    than in any labeled frame: the MACE model never learned that gap (and feels nothing
-    beyond its cutoff), so the forecast is refused ("out of reach"); the same forecast is
-    taken once a labeled frame had that water 20 Å away, and a forecast at rest is taken."""
+    than the simulated frames ever had it (and the MACE model feels nothing beyond its
+    cutoff), so the forecast is refused ("beyond reach"); the same forecast is taken once a
+    simulated frame had that water 20 Å away, but not when only a check labeled it there (a
+    check labels where forecasts went), and a forecast at rest is taken."""
     from ase.data import atomic_masses
     from ase.units import fs
 
@@ -225,14 +226,16 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     apart = start.copy()
     apart[water] += 20 * away
 
-    def forecast(labeled: np.ndarray, p: np.ndarray) -> object:
+    def forecast(labeled: np.ndarray, p: np.ndarray, last: str = "simulation") -> object:
         frames = ExpensiveFrames(len(z))
-        frames.add(labeled, f[:len(labeled)], e[:len(labeled)], "simulation")
+        frames.add(labeled[:-1], f[:len(labeled) - 1], e[:len(labeled) - 1], "simulation")
+        frames.add(labeled[-1:], f[:1], e[:1], last)
         ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
                                SMALL, None, frames)
         ff.model = hexamer_model
         return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
 
-    assert forecast(r[:80], momenta) == "out of reach"
-    assert forecast(np.vstack([r[:79], apart[None]]), momenta) != "out of reach"
+    assert forecast(r[:80], momenta) == "beyond reach"
+    assert forecast(np.vstack([r[:79], apart[None]]), momenta) != "beyond reach"
+    assert forecast(np.vstack([r[:79], apart[None]]), momenta, "check") == "beyond reach"
     assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)
