@@ -148,13 +148,15 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
 
 def _largest_gap(traj: Trajectory) -> float:
     """The largest over frames 10 fs apart of ``Cell.gap``: how far the farthest group of
-    atoms got from the rest (under the minimum image); inf beyond 30 Å, or beyond half the
-    box's narrowest width."""
-    cell = (Cell(np.zeros((3, 3)), (False,) * 3) if traj.cell is None
-            else Cell(np.asarray(traj.cell).reshape(-1, 3, 3)[0], tuple(bool(p) for p in traj.pbc)))
-    upto = float(perpendicular_widths(cell.vectors).min()) / 2 if cell.periodic else 30.0
-    every = max(1, round(10 / traj.dt_fs))
-    return max(cell.gap(r, upto) for r in traj.positions[::every])
+    atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
+    30 Å, or beyond half the box's narrowest width."""
+    frames = range(0, len(traj), max(1, round(10 / traj.dt_fs)))
+    if traj.cell is None or not traj.pbc.any():
+        vacuum = Cell(np.zeros((3, 3)), (False,) * 3)
+        return max(vacuum.gap(traj.positions[k], 30.0) for k in frames)
+    pbc = tuple(bool(p) for p in traj.pbc)
+    upto = float(perpendicular_widths(traj.cells).min()) / 2
+    return max(Cell(traj.cells[k], pbc).gap(traj.positions[k], upto) for k in frames)
 
 
 def main() -> None:

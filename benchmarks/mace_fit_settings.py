@@ -37,7 +37,7 @@ from ase.io.trajectory import Trajectory
 from ase.md.verlet import VelocityVerlet
 from ase.units import fs
 
-from hybridmd.hybrid.mace_force_field import MaceSettings, _config, _evaluate, fit_mace
+from hybridmd.hybrid.mace_force_field import MaceSettings, fit_mace
 from hybridmd.units import KCAL_MOL
 
 BASE = MaceSettings(committee=1, seed=1, threads=1)
@@ -63,18 +63,17 @@ def _reference(path: Path) -> tuple[Trajectory, list[int]]:
 
 
 def _score(model, traj: Trajectory, starts: list[int]) -> dict[str, float]:
-    module = model.modules[0]
     first = traj[0]
-    numbers, cell, pbc = first.numbers, first.cell.array, first.pbc
+    atoms = Atoms(numbers=first.numbers, masses=first.get_masses(), cell=first.cell.array,
+                  pbc=first.pbc)
+    atoms.calc = model.calculators()[0]  # the main model, as a run integrates it
     mae, largest = [], []
     for i in np.array(starts)[np.linspace(0, len(starts) - 1, 60).astype(int)]:
-        atoms = traj[int(i)]
-        _, predicted = _evaluate(module, [_config(numbers, atoms.positions, cell, pbc)])
-        err = predicted[0] - atoms.get_forces()
+        reference = traj[int(i)]
+        atoms.positions = reference.positions
+        err = atoms.get_forces() - reference.get_forces()
         mae.append(np.abs(err).mean())
         largest.append(np.linalg.norm(err, axis=1).max())
-    atoms = Atoms(numbers=numbers, masses=first.get_masses(), cell=cell, pbc=pbc)
-    atoms.calc = model.calculators()[0]
     seg_max, seg_mean = [], []
     for i in np.array(starts)[np.linspace(0, len(starts) - 1, 24).astype(int)]:
         start = traj[int(i)]
