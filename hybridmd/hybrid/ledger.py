@@ -97,7 +97,7 @@ class RunStats:
     first_ml_calls: int | None = None  #: expensive calls spent when ML mode first held
 
     def reject(self, reason: str) -> None:
-        check = reason.split(" (")[0].split(" of ")[0]  # "temperature of C (...)" -> kind
+        check = reason.split(" (")[0]  # "temperature (H 350 K, ...)" -> the check's name
         self.rejected[check] = self.rejected.get(check, 0) + 1
 
     def lengths(self) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class Switch:
                 mean, expected = float(np.mean([h[s] for h in history])), sums[s] / count
                 if abs(mean / expected - 1) > sw.species_temperature:
                     self.species_history.clear()
-                    return None, info, (f"temperature of {s} ({mean:.0f} K, simulation "
+                    return None, info, (f"temperature ({s} {mean:.0f} K, simulation "
                                         f"{expected:.0f} K)")
         self.species_history.append(temps)
         return p1, info, None

@@ -1,0 +1,56 @@
+"""The switch's forecast checks: an element running hot in ML is refused, and counted by name."""
+
+import numpy as np
+from ase.units import kB
+
+from hybridmd.config import SwitchConfig
+from hybridmd.hybrid.ledger import RunStats
+from hybridmd.hybrid.predictors import Forecast
+from hybridmd.hybrid.switch import Switch
+from hybridmd.streaming.frames import CoarseFrame
+
+MASSES = np.array([16.0, 1.008, 1.008])
+SYMBOLS = ["O", "H", "H"]
+
+
+def _momenta(t_o: float, t_h: float) -> np.ndarray:
+    """Momenta that give each atom exactly its element's kinetic temperature."""
+    temps = np.array([t_o, t_h, t_h])
+    return np.sqrt(MASSES * kB * temps)[:, None] * np.ones((1, 3))
+
+
+def _forecast(momenta: np.ndarray) -> tuple[Forecast, CoarseFrame]:
+    """An NVE forecast (no energy jump) arriving with ``momenta`` from a start with them."""
+    positions = np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]])
+    start = CoarseFrame(index=0, time_fs=0.0, positions=positions, momenta=momenta)
+    forecast = Forecast(positions, momenta, np.zeros((3, 3)), energy=-1.0, start_energy=-1.0,
+                        uncertainty_A=0.0, exact=False)
+    return forecast, start
+
+
+def _switch(window: int) -> Switch:
+    switch = Switch(SwitchConfig(species_window=window, species_temperature=0.25), MASSES,
+                    SYMBOLS)
+    switch.simulated(np.stack([_momenta(300.0, 300.0)] * 100), None)  # the reference
+    return switch
+
+
+def test_forecasts_at_the_simulated_temperatures_pass():
+    switch = _switch(window=3)
+    for _ in range(5):
+        p1, _, rejected = switch.check(*_forecast(_momenta(300.0, 300.0)), "disagreement")
+        assert rejected is None
+        np.testing.assert_allclose(p1, _momenta(300.0, 300.0))
+
+
+def test_hydrogens_running_hot_over_the_window_are_refused_and_counted_by_check():
+    switch, stats = _switch(window=3), RunStats()
+    reasons = [switch.check(*_forecast(_momenta(300.0, 450.0)), "disagreement")[2]
+               for _ in range(3)]
+    assert reasons[:2] == [None, None]  # the window is not full yet
+    assert reasons[2].startswith("temperature (H 450 K, simulation 300 K")
+    stats.reject(reasons[2])
+    stats.reject("beyond reach")
+    assert stats.rejected == {"temperature": 1, "beyond reach": 1}
+    # the history starts again: the next hot forecast alone does not fill the window
+    assert switch.check(*_forecast(_momenta(300.0, 450.0)), "disagreement")[2] is None
