@@ -31,13 +31,14 @@ import numpy as np
 from ase import Atoms
 
 from hybridmd.config import FineTuneConfig
-from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
+from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.force_field import FitSettings, LearnedModel, learned_atoms
 from hybridmd.hybrid.forecaster import Forecaster
 from hybridmd.hybrid.learned_file import save_learned
 from hybridmd.hybrid.learner import FitFailure, Learner
 from hybridmd.hybrid.ledger import CallLedger
 from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings
+from hybridmd.hybrid.reach import ReachGuard
 from hybridmd.hybrid.segments import SegmentResult, SegmentSimulator
 from hybridmd.periodic import Cell
 from hybridmd.streaming.frames import CoarseFrame
@@ -57,12 +58,6 @@ class Forecast:
     exact: bool  #: forces and energy from the expensive calculator
     segment: SegmentResult | None = None  #: every fine frame, where the predictor made them
     raw_uncertainty: float | None = None  #: the committee's spread before calibration
-
-
-#: Å beyond the largest gap between groups of atoms in the simulated frames that a local
-#: model's forecast may end with (the full runs of docs/benchmarks/condensed-phase.md stay
-#: under 2.75 Å in a water cluster, 2.44 Å in the box)
-GAP_MARGIN_A = 0.5
 
 
 def max_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -216,13 +211,13 @@ class LearnedForceField:
                  learned_from: dict[str, Any] | None = None):
         self.numbers = np.asarray(numbers)
         self.cell = cell
-        #: the gap between groups of atoms (``Cell.gap``) in each labeled frame (0 for checks)
-        self._labeled_gaps: list[float] = []
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
         self.model = model
         self.learned_from = learned_from
+        #: for a local model: refuses forecasts that carry a group of atoms beyond its reach
+        self.reach_guard: ReachGuard | None = None
         self.calibration = ErrorCalibration()
         #: a segment simulator for each of the version's models (main first), made at first use
         self._simulators: tuple[LearnedModel | MaceModel, list[SegmentSimulator]] | None = None
@@ -256,33 +251,25 @@ class LearnedForceField:
         return seg, max(max_distance(seg.positions[-1], end) for end in ends)
 
     def forecast(self, start: CoarseFrame, min_distance_A: float) -> Forecast | str:
+        guard = self._guard()
+        if guard is not None and (out := guard.refuses(start.positions, self.dataset)):
+            return out  # a group still out: the calculator brings it back first
         seg, spread = self._run(start)
         if not (np.isfinite(seg.positions).all() and np.isfinite(seg.momenta).all()):
             return "forecast not finite"
         if any(self.cell.closest(r, min_distance_A) is not None for r in seg.positions[1:]):
             return "closest atoms"
-        if self._out_of_reach(seg.positions[-1]):
-            return "beyond reach"
+        if guard is not None and (out := guard.refuses(seg.positions[-1], self.dataset)):
+            return out
         return Forecast(seg.positions[-1], seg.momenta[-1], seg.forces, seg.energy,
                         float(seg.energies[0]), self.calibration(spread), exact=False,
                         segment=seg, raw_uncertainty=spread)
 
-    def _out_of_reach(self, positions: np.ndarray) -> bool:
-        """Whether a local model's forecast ends with a group of atoms farther from the rest
-        than the calculator's own dynamics took any (by more than ``GAP_MARGIN_A``): the
-        model feels nothing beyond its cutoff where the calculator's long-range attraction
-        still acts (a water leaving a cluster). Frames that checks labeled do not count: they
-        are where the forecasts went, and would let each forecast go a little farther.
-        Global models: never."""
-        reach = self.model.reach
-        if reach is None:
-            return False
-        upto = reach + GAP_MARGIN_A
-        positions_seen, sources = self.dataset.arrays()[0], self.dataset.arrays_sources()
-        for k in range(len(self._labeled_gaps), len(positions_seen)):
-            dynamics = SOURCES[sources[k]] != "check"
-            self._labeled_gaps.append(self.cell.gap(positions_seen[k], upto) if dynamics else 0)
-        return self.cell.gap(positions, upto) > max(self._labeled_gaps) + GAP_MARGIN_A
+    def _guard(self) -> ReachGuard | None:
+        """The beyond-reach guard of a local model (a global model sees every atom: none)."""
+        if self.reach_guard is None and self.model.reach is not None:
+            self.reach_guard = ReachGuard(self.cell, self.model.reach)
+        return self.reach_guard
 
     def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:
         """Error and predicted error of the learned segment from a simulated one's start."""
@@ -344,7 +331,8 @@ class LearnedForceField:
     def snapshot(self) -> dict[str, Any]:
         return {"calibration": [list(p) for p in self.calibration.pairs],
                 "learner": self.learner.state_dict(), "model": self.model,
-                "dataset": len(self.dataset)}
+                "dataset": len(self.dataset),
+                "reach": None if self.reach_guard is None else self.reach_guard.state_dict()}
 
     def saved(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         return {**snapshot, "dataset": self.dataset.head(snapshot["dataset"])}
@@ -353,7 +341,9 @@ class LearnedForceField:
         self.calibration.pairs.clear()
         self.calibration.pairs.extend(tuple(p) for p in saved["calibration"])
         self.dataset, self.model = saved["dataset"], saved["model"]
-        del self._labeled_gaps[len(self.dataset):]  # the frames kept are the first ones
+        self.reach_guard = None
+        if saved.get("reach") is not None:  # absent from checkpoints of earlier versions
+            self._guard().load_state_dict(saved["reach"])
         self.learner.load_state_dict(saved["learner"], self.dataset, self.model)
 
     def close(self) -> None:

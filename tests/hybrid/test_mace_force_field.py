@@ -235,7 +235,10 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
         ff.model = hexamer_model
         return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
 
-    assert forecast(r[:80], momenta) == "beyond reach"
-    assert forecast(np.vstack([r[:79], apart[None]]), momenta) != "beyond reach"
-    assert forecast(np.vstack([r[:79], apart[None]]), momenta, "check") == "beyond reach"
+    def refused(outcome: object) -> bool:
+        return isinstance(outcome, str) and outcome.startswith("beyond reach")
+
+    assert refused(forecast(r[:80], momenta))
+    assert not refused(forecast(np.vstack([r[:79], apart[None]]), momenta))
+    assert refused(forecast(np.vstack([r[:79], apart[None]]), momenta, "check"))
     assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)
