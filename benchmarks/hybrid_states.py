@@ -56,7 +56,7 @@ def calculator_alone(cfg: RunConfig, path: Path, index: int, seed: int, ps: floa
     coarse frame ``index`` of ``path``."""
     atoms = Trajectory(str(path))[index]
     atoms.calc = build_calculator(cfg.calculator, atoms)
-    cell = Cell(np.asarray(atoms.cell), tuple(atoms.pbc))
+    cell = Cell.of(atoms)
     dyn = cfg.dynamics
     md = Bussi(atoms, 0.5 * fs, temperature_K=dyn.temperature_K, taut=dyn.tau_fs * fs,
                rng=np.random.default_rng(seed))
