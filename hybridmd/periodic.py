@@ -12,12 +12,14 @@ gap between groups of atoms, radial distribution functions) take the minimum ima
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 from ase import Atoms
 from ase.geometry import complete_cell
 from ase.neighborlist import neighbor_list
 from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.spatial import cKDTree
 from scipy.spatial.distance import pdist, squareform
 
 
@@ -134,6 +136,22 @@ class Cell:
         if n > 1 and tree.nnz < n - 1:
             return float("inf")
         return float(tree.data.max()) if tree.nnz else 0.0
+
+    def widest_space(self, positions: np.ndarray, spacing: float = 0.4) -> float:
+        """The radius (Å) of the widest empty sphere between the atoms: the largest distance
+        from a point of the cell to its nearest atom (minimum image), on a grid of about
+        ``spacing`` Å, so at most ``spacing`` short. Inf when a direction is open (vacuum)."""
+        if not all(self.pbc):
+            return float("inf")
+        inverse = np.linalg.inv(self.vectors)
+        frac = np.asarray(positions, dtype=float) @ inverse
+        home = (frac - np.floor(frac)) @ self.vectors
+        shifts = np.array(list(product((-1, 0, 1), repeat=3)), dtype=float) @ self.vectors
+        images = (home[None] + shifts[:, None]).reshape(-1, 3)  # exact for points of the cell
+        counts = np.ceil(perpendicular_widths(self.vectors) / spacing).astype(int)
+        axes = [np.arange(k) / k for k in counts]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3) @ self.vectors
+        return float(cKDTree(images).query(grid)[0].max())
 
 
 def _pair_of_condensed_index(k: int, n: int) -> tuple[int, int]:

@@ -40,3 +40,19 @@ def test_the_gap_between_groups_is_the_longest_link_under_the_minimum_image() ->
     assert np.isclose(CLUSTER.gap(chain, 3.1), 3.0) and CLUSTER.gap(chain, 2.9) == np.inf
     split = np.vstack([chain, chain[-1] + [4.0, 0, 0]])
     assert np.isclose(CLUSTER.gap(split, 5.0), 4.0)
+
+
+def test_the_widest_space_between_atoms_is_the_largest_empty_sphere() -> None:
+    """A simple cubic lattice 2.5 Å apart fills a 10 Å box: its widest empty sphere sits at a
+    cube's centre, 2.5 x sqrt(3) / 2 Å from its corners; the same lattice in a cell 20 Å tall
+    leaves a 12.5 Å slab of vacuum, its widest sphere 6.25 Å from the planes of atoms and
+    1.25 Å off their rows both ways; an open direction is vacuum."""
+    lattice = np.array([[i, j, k] for i in range(4) for j in range(4) for k in range(4)]) * 2.5
+    filled = Cell(np.eye(3) * 10.0, (True, True, True))
+    centre = 2.5 * np.sqrt(3) / 2
+    assert centre - 0.4 <= filled.widest_space(lattice + 7.3) <= centre + 1e-9  # any image
+    slab = Cell(np.diag([10.0, 10.0, 20.0]), (True, True, True))
+    middle = np.sqrt(6.25**2 + 2 * 1.25**2)
+    assert middle - 0.4 <= slab.widest_space(lattice) <= middle + 1e-9
+    assert Cell(np.diag([10.0, 10.0, 0.0]), (True, True, False)).widest_space(lattice) == np.inf
+    assert CLUSTER.widest_space(lattice) == np.inf

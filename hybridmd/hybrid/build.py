@@ -210,9 +210,9 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
                 f"this run learns {kind} (hybrid.learn.force_field): set force_field: "
                 f"{data.get('kind', 'sgdml')}, or use forecaster: learn to start afresh")
         learned_from = {"path": spec, "frames": len(dataset), "version": model.version}
-    return LearnedForceField(atoms.numbers, atoms.get_masses(), Cell.of(atoms), cfg.hybrid.stride,
-                            cfg.dynamics.timestep_fs, settings, learner, dataset, model,
-                            learned_from)
+    return LearnedForceField(atoms.numbers, atoms.get_masses(), cell, cfg.hybrid.stride,
+                             cfg.dynamics.timestep_fs, settings, learner, dataset, model,
+                             learned_from, cell.widest_space(atoms.positions))
 
 
 def _check_model_file(path: Path, numbers: np.ndarray) -> float:

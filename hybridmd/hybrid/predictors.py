@@ -208,9 +208,12 @@ class LearnedForceField:
     def __init__(self, numbers: np.ndarray, masses: np.ndarray, cell: Cell, stride: int,
                  dt_fs: float, settings: FitSettings | MaceSettings, learner: Learner,
                  dataset: ExpensiveFrames, model: LearnedModel | MaceModel | None = None,
-                 learned_from: dict[str, Any] | None = None):
+                 learned_from: dict[str, Any] | None = None, space_A: float = float("inf")):
         self.numbers = np.asarray(numbers)
         self.cell = cell
+        #: the widest empty space of the starting structure (``Cell.widest_space``): where
+        #: it is within a local model's reach (a filled periodic cell) no group can leave
+        self.space_A = space_A
         self.masses = np.asarray(masses, dtype=float)
         self.stride, self.dt_fs = stride, dt_fs
         self.settings, self.learner, self.dataset = settings, learner, dataset
@@ -266,8 +269,10 @@ class LearnedForceField:
                         segment=seg, raw_uncertainty=spread)
 
     def _guard(self) -> ReachGuard | None:
-        """The beyond-reach guard of a local model (a global model sees every atom: none)."""
-        if self.reach_guard is None and self.model.reach is not None:
+        """The beyond-reach guard of a local model where the system has room beyond its reach
+        (a global model sees every atom, and a filled periodic cell has nowhere to go: none)."""
+        reach = self.model.reach
+        if self.reach_guard is None and reach is not None and self.space_A > reach:
             self.reach_guard = ReachGuard(self.cell, self.model.reach)
         return self.reach_guard
 
@@ -342,8 +347,10 @@ class LearnedForceField:
         self.calibration.pairs.extend(tuple(p) for p in saved["calibration"])
         self.dataset, self.model = saved["dataset"], saved["model"]
         self.reach_guard = None
-        if saved.get("reach") is not None:  # absent from checkpoints of earlier versions
-            self._guard().load_state_dict(saved["reach"])
+        # absent from checkpoints of earlier versions, and of a filled cell's from before
+        # the guard knew it has nowhere to go
+        if saved.get("reach") is not None and (guard := self._guard()) is not None:
+            guard.load_state_dict(saved["reach"])
         self.learner.load_state_dict(saved["learner"], self.dataset, self.model)
 
     def close(self) -> None:

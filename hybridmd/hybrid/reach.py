@@ -12,6 +12,14 @@ the forecasts went). A forecast is beyond reach when its start or its end is mor
 too until the calculator has brought the group back. Frames labeled while a group is out do
 not widen the largest gap: they are the calculator's dynamics from where a forecast took the
 group, and counting them would let each excursion go a little farther than the last.
+
+The guard is kept only where a group has somewhere to go: a cluster or a molecule in vacuum, a
+periodic cell with room beyond the model's reach (``Cell.widest_space`` of the starting
+structure larger than the cutoff: a slab, a cluster in a box). In a filled periodic cell (a
+liquid: 3.1 Å for the shipped water boxes against a 4.5 Å cutoff) every molecule has
+neighbours within the cutoff, and the gap is the weakest hydrogen bond's thermal stretch; the
+guard there would refuse ordinary forecasts (half of the box run's segment ends lie beyond the
+first 200 simulated frames' largest gap + 0.1 Å).
 """
 
 from __future__ import annotations

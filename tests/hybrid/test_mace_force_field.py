@@ -226,12 +226,13 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     apart = start.copy()
     apart[water] += 20 * away
 
-    def forecast(labeled: np.ndarray, p: np.ndarray, last: str = "simulation") -> object:
+    def forecast(labeled: np.ndarray, p: np.ndarray, last: str = "simulation",
+                 space_A: float = np.inf) -> object:
         frames = ExpensiveFrames(len(z))
         frames.add(labeled[:-1], f[:len(labeled) - 1], e[:len(labeled) - 1], "simulation")
         frames.add(labeled[-1:], f[:1], e[:1], last)
         ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
-                               SMALL, None, frames)
+                               SMALL, None, frames, space_A=space_A)
         ff.model = hexamer_model
         return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
 
@@ -239,6 +240,9 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
         return isinstance(outcome, str) and outcome.startswith("beyond reach")
 
     assert refused(forecast(r[:80], momenta))
+    # where the system has no room beyond the model's reach (a filled periodic cell) no
+    # group can leave, and the guard is not kept
+    assert not refused(forecast(r[:80], momenta, space_A=hexamer_model.reach - 0.1))
     assert not refused(forecast(np.vstack([r[:79], apart[None]]), momenta))
     assert refused(forecast(np.vstack([r[:79], apart[None]]), momenta, "check"))
     assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)

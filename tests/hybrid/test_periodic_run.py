@@ -160,6 +160,25 @@ def test_the_run_fits_mace_with_the_passes_the_input_asks_for(water_box, tmp_pat
     assert epochs(epochs=12) == 12
 
 
+def test_the_beyond_reach_guard_is_kept_where_a_water_has_room_to_leave(water_box, tmp_path):
+    """The filled box has no space beyond MACE's 4.5 Å cutoff (no guard); the same waters in
+    a 20 Å cube have vacuum around them (the guard is kept)."""
+    roomy = read(water_box)
+    roomy.set_cell([20.0] * 3)
+    roomy.write(tmp_path / "roomy.extxyz")
+
+    def space(box: Path) -> float:
+        data = _run_input(box, tmp_path / "out", forecaster="learn", interpolator="learn",
+                          learn={"transport": "thread"}, monitor={"workers": 0})
+        run = HybridRun(parse_config(data, RunConfig, "t.yaml", base_dir=tmp_path))
+        try:
+            return run.loop.predictor.space_A
+        finally:
+            run.loop.predictor.close()
+
+    assert space(water_box) < 4.5 < space(tmp_path / "roomy.extxyz")
+
+
 def test_a_periodic_run_learns_mace_from_a_model_file_and_resumes_bit_for_bit(water_box,
                                                                             tmp_path):
     """`forecaster: learn` in a box: a MACE version fine-tuned from a model file (a model of
