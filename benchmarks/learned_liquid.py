@@ -8,7 +8,11 @@ alone (no expensive calls, no checks; velocity Verlet with the Bussi thermostat 
 - full A's frame at ``--from-full`` ps (the calculator's liquid), and
 - the hybrid run's frame at ``--from-hybrid`` ps (the liquid the run had made by then),
 
-each for ``--ps`` ps, and prints the first-shell structure (the height and place of g(r)'s
+each for ``--ps`` ps. With ``--fit-frames N ...`` it also fits, for each N, a model afresh
+(the input's passes and seed, its main model only) to N of the run's labeled frames, evenly
+spread, and runs it alone from full A as well: whether more of the frames the run already
+has make the model's own liquid closer to the calculator's. It prints the first-shell
+structure (the height and place of g(r)'s
 first O-O peak, and of the hydrogen-bond O-H peak) over the first and the second half of each,
 beside the same for full A, full B and the hybrid run. Where the two learned-only runs meet,
 that is the model's own liquid; where they stay apart, the structure relaxes more slowly than
@@ -17,6 +21,7 @@ the run is long.
 Run (about 40 minutes on one core for 8 ps each):
   OMP_NUM_THREADS=1 .venv/bin/python benchmarks/learned_liquid.py \
       --run runs/bench-water-box-e15 --ps 8
+(a fit afresh to 200 frames takes about 4 minutes on one thread, to 700 about 12).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import platform
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +41,9 @@ from ase.md.bussi import Bussi
 from ase.units import fs
 
 from hybridmd.analysis.rdf import radial_distribution
+from hybridmd.config.hybrid import MACE_EPOCHS
 from hybridmd.hybrid.learned_file import load_learned
+from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings, fit_mace
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import Trajectory
 
@@ -43,12 +51,25 @@ EVERY = 10  #: steps between written frames (5 fs)
 DT_FS = 0.5
 
 
-def learned_only(run: Path, source: Path, at_ps: float, ps: float, out: Path,
-                 temperature_K: float, tau_fs: float) -> None:
-    """The run's last version alone from ``source``'s frame at ``at_ps``, written to ``out``."""
-    model, _, data = load_learned(run / "hybrid-a" / "forecaster.pt")
+def refitted(run: Path, frames: int, learn: dict) -> MaceModel:
+    """A model fitted afresh to ``frames`` of the run's labeled frames (evenly spread), with
+    the input's passes and seed; its main model only (no committee)."""
+    _, dataset, data = load_learned(run / "hybrid-a" / "forecaster.pt")
+    r, f, e = dataset.arrays()
+    cell = AseTrajectory(str(run / "full-a" / "coarse.traj"))[0].cell
+    settings = MaceSettings(seed=learn["seed"], epochs=learn["epochs"], committee=1)
+    model = fit_mace(r, f, e, np.asarray(data["numbers"]), settings, version=1,
+                     cell=cell.array, pbc=(True, True, True), max_frames=frames)
+    print(f"# fitted afresh to {frames} frames: {model.describe()}, {model.fit_seconds:.0f} s",
+          flush=True)
+    return model
+
+
+def learned_only(model: MaceModel, source: Path, at_ps: float, ps: float, out: Path,
+                 temperature_K: float, tau_fs: float, dt_fs: float) -> None:
+    """``model`` alone from ``source``'s frame at ``at_ps``, written to ``out``."""
     frames = AseTrajectory(str(source))
-    start = frames[int(round(at_ps * 1000 / data["dt_fs"]))]
+    start = frames[int(round(at_ps * 1000 / dt_fs))]
     atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc,
                   momenta=start.get_momenta())
     atoms.calc = model.calculators()[0]
@@ -81,9 +102,14 @@ def main() -> None:
     parser.add_argument("--ps", type=float, default=8.0, help="length of each learned-only run")
     parser.add_argument("--from-full", type=float, default=1.0, help="full A's frame, ps")
     parser.add_argument("--from-hybrid", type=float, default=2.5, help="the hybrid's frame, ps")
+    parser.add_argument("--fit-frames", type=int, nargs="*", default=[],
+                        help="also fit afresh to this many of the run's labeled frames")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    dyn = yaml.safe_load(args.input.read_text())["dynamics"]
+    data = yaml.safe_load(args.input.read_text())
+    dyn = data["dynamics"]
+    learn = {"seed": dyn["seed"], "epochs": data["hybrid"]["learn"].get("epochs", MACE_EPOCHS)}
+    last, _, saved = load_learned(args.run / "hybrid-a" / "forecaster.pt")
     starts = {f"learned only, from full A at {args.from_full:g} ps": ("full-a", args.from_full),
               f"learned only, from hybrid A at {args.from_hybrid:g} ps": ("hybrid-a",
                                                                          args.from_hybrid)}
@@ -91,11 +117,17 @@ def main() -> None:
         name: read_trajectory(args.run / folder / "fine.traj")
         for name, folder in (("full A", "full-a"), ("full B", "full-b"),
                              ("hybrid A", "hybrid-a"))}
+    models: dict[str, tuple[str, Any]] = {name: ("", lambda: last) for name in starts}
+    for frames in args.fit_frames:
+        starts[f"fitted afresh to {frames} frames, from full A"] = ("full-a", args.from_full)
+        models[f"fitted afresh to {frames} frames, from full A"] = (
+            f"{frames}-frames-", lambda frames=frames: refitted(args.run, frames, learn))
     for name, (folder, at) in starts.items():
-        out = args.run / f"learned-only-from-{folder}.traj"
+        tag, model = models[name]
+        out = args.run / f"learned-only-{tag}from-{folder}.traj"
         if not out.exists():
-            learned_only(args.run, args.run / folder / "fine.traj", at, args.ps, out,
-                         dyn["temperature_K"], dyn["tau_fs"])
+            learned_only(model(), args.run / folder / "fine.traj", at, args.ps, out,
+                         dyn["temperature_K"], dyn["tau_fs"], saved["dt_fs"])
         runs[name] = read_trajectory(out, dt_fs=EVERY * DT_FS)
 
     print(f"# the water box's last learned version alone, {args.run}, {date.today()}, "
