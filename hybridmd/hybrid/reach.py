@@ -17,9 +17,9 @@ The guard is kept only where a group has somewhere to go: a cluster or a molecul
 periodic cell with room beyond the model's reach (``Cell.widest_space`` of the starting
 structure larger than the cutoff: a slab, a cluster in a box). In a filled periodic cell (a
 liquid: 3.1 Å for the shipped water boxes against a 4.5 Å cutoff) every molecule has
-neighbours within the cutoff, and the gap is the weakest hydrogen bond's thermal stretch; the
-guard there would refuse ordinary forecasts (half of the box run's segment ends lie beyond the
-first 200 simulated frames' largest gap + 0.1 Å).
+neighbours within the cutoff, and the gap is the weakest hydrogen bond's thermal stretch,
+which the first simulated frames have not yet shown in full: the guard there would refuse
+ordinary forecasts.
 """
 
 from __future__ import annotations
