@@ -51,11 +51,13 @@ def process_ids(executor: Executor) -> list[int]:
 
 
 def stop_processes(executor: Executor) -> None:
-    """Shut an executor down without waiting for its running task: its processes are ended."""
+    """Shut an executor down without waiting for its running task: its processes are killed
+    (SIGKILL: they ignore SIGTERM, which a shell sends to the whole process group, and a pool
+    would otherwise wait for the running task at the interpreter's exit)."""
     processes = _processes(executor)
     executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:  # a process pool would otherwise wait for the running task
-        process.terminate()
+    for process in processes:
+        process.kill()
         process.join(timeout=10)
 
 
