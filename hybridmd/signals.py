@@ -135,10 +135,17 @@ def ignoring_stop_signals() -> Iterator[None]:
 
 
 def child_process_setup() -> None:
-    """First thing in a child process: ignore SIGINT/SIGTERM, and end with the parent."""
+    """First thing in a child process: ignore SIGINT/SIGTERM, and end with the parent.
+
+    Its progress bars take a thread lock, not tqdm's default multiprocessing one: a child may
+    be killed in a fit (a stopped run abandons it), and a semaphore it held would be reported
+    as leaked when the run exits."""
+    from tqdm import tqdm
+
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    tqdm.set_lock(threading.RLock())
     watch_parent()
 
 

@@ -28,3 +28,37 @@ def test_stopping_a_pool_ends_a_process_that_is_busy_and_ignores_sigterm(tmp_pat
     processes = _processes(executor)
     stop_processes(executor)
     assert processes and not any(p.is_alive() for p in processes)
+
+
+PROGRAM = '''
+import time
+from pathlib import Path
+from tqdm import tqdm
+from hybridmd.background import make_executor, stop_processes
+
+def busy(started):
+    for k in tqdm(range(600), desc="fit"):  # a fit's progress bar
+        Path(started).touch()
+        time.sleep(1)
+
+if __name__ == "__main__":
+    executor = make_executor("process")
+    executor.submit(busy, "{started}")
+    while not Path("{started}").exists():
+        time.sleep(0.1)
+    stop_processes(executor)
+'''
+
+
+def test_a_child_killed_in_a_fit_leaves_no_semaphore_behind(tmp_path) -> None:
+    """The killed child's progress bar held no multiprocessing lock: the program exits with
+    nothing on stderr but the bar (no "leaked semaphore" from multiprocessing's tracker)."""
+    import subprocess
+    import sys
+
+    program = tmp_path / "stop.py"
+    program.write_text(PROGRAM.format(started=tmp_path / "started"))
+    done = subprocess.run([sys.executable, str(program)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "fit" in done.stderr
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr
