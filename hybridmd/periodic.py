@@ -139,16 +139,19 @@ class Cell:
 
     def widest_space(self, positions: np.ndarray, spacing: float = 0.4) -> float:
         """The radius (Å) of the widest empty sphere between the atoms: the largest distance
-        from a point of the cell to its nearest atom (minimum image), on a grid of about
-        ``spacing`` Å, so at most ``spacing`` short. Inf when a direction is open (vacuum)."""
+        from a point of the cell to its nearest atom (minimum image), over a grid at most
+        ``spacing`` Å apart along each cell vector (so short by less than about ``spacing``).
+        Inf when a direction is open (vacuum)."""
         if not all(self.pbc):
             return float("inf")
         inverse = np.linalg.inv(self.vectors)
         frac = np.asarray(positions, dtype=float) @ inverse
         home = (frac - np.floor(frac)) @ self.vectors
         shifts = np.array(list(product((-1, 0, 1), repeat=3)), dtype=float) @ self.vectors
-        images = (home[None] + shifts[:, None]).reshape(-1, 3)  # exact for points of the cell
-        counts = np.ceil(perpendicular_widths(self.vectors) / spacing).astype(int)
+        # a point of the cell has its nearest atom among these images (unless the cell is
+        # very skewed, where the radius comes out larger)
+        images = (home[None] + shifts[:, None]).reshape(-1, 3)
+        counts = np.ceil(np.linalg.norm(self.vectors, axis=1) / spacing).astype(int)
         axes = [np.arange(k) / k for k in counts]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3) @ self.vectors
         return float(cKDTree(images).query(grid)[0].max())

@@ -273,7 +273,7 @@ class LearnedForceField:
         (a global model sees every atom, and a filled periodic cell has nowhere to go: none)."""
         reach = self.model.reach
         if self.reach_guard is None and reach is not None and self.space_A > reach:
-            self.reach_guard = ReachGuard(self.cell, self.model.reach)
+            self.reach_guard = ReachGuard(self.cell, reach)
         return self.reach_guard
 
     def shadow(self, start: CoarseFrame, segment: SegmentResult) -> tuple[float, float]:
