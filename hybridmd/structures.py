@@ -91,7 +91,8 @@ def _set_cell(atoms: Atoms, cfg: SystemConfig, source: Path | str) -> None:
     if not all(pbc):
         raise InputError(f"system: {source} is periodic in some directions only (pbc {pbc}); "
                          "hybridmd runs clusters and 3D-periodic cells: set pbc to all true "
-                         "or all false")
+                         "(a slab: with vacuum of at least 10 Å along its open direction) or "
+                         "all false")
     if atoms.cell.volume < 1e-6:
         raise InputError(f"system: {source} is periodic but has no cell (volume 0); give "
                          "the cell in the file (e.g. an extxyz Lattice) or as system.cell")
