@@ -28,6 +28,8 @@ import argparse
 import json
 import logging
 import platform
+import signal
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -40,6 +42,7 @@ from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
 from hybridmd.periodic import Cell, perpendicular_widths
 from hybridmd.readers import read_trajectory
+from hybridmd.signals import Terminated, received
 from hybridmd.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +64,10 @@ def run(data: dict, out: Path, ps: float, seed: int, learn: bool, base_dir: Path
         if summary["segments"] * summary["segment_fs"] >= cfg.dynamics.duration_fs - 1e-6:
             return summary
     resume = resume and (out / "checkpoint.json").exists()
-    return HybridRun(cfg).run(resume=resume, overwrite=not resume, progress=False).summary
+    result = HybridRun(cfg).run(resume=resume, overwrite=not resume, progress=False)
+    if result.interrupted:  # stopped at a checkpoint by SIGINT/SIGTERM: no table from part
+        raise KeyboardInterrupt if received() == signal.SIGINT else Terminated(received())
+    return result.summary
 
 
 def learning_curve(timeline: Path, bin_calls: int) -> list[dict]:
@@ -287,4 +293,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, Terminated) as exc:  # the run stopped at its checkpoint
+        print("stopped; the same command with --resume continues", file=sys.stderr)
+        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None
