@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from ase.units import fs
 
 from hybridmd.analysis.rdf import radial_distribution
 from hybridmd.config.hybrid import MACE_EPOCHS
+from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings, fit_mace
 from hybridmd.readers import read_trajectory
@@ -51,15 +53,15 @@ EVERY = 10  #: steps between written frames (5 fs)
 DT_FS = 0.5
 
 
-def refitted(run: Path, frames: int, learn: dict) -> MaceModel:
+def refitted(run: Path, dataset: ExpensiveFrames, numbers: np.ndarray, frames: int,
+             learn: dict) -> MaceModel:
     """A model fitted afresh to ``frames`` of the run's labeled frames (evenly spread), with
     the input's passes and seed; its main model only (no committee)."""
-    _, dataset, data = load_learned(run / "hybrid-a" / "forecaster.pt")
     r, f, e = dataset.arrays()
     cell = AseTrajectory(str(run / "full-a" / "coarse.traj"))[0].cell
     settings = MaceSettings(seed=learn["seed"], epochs=learn["epochs"], committee=1)
-    model = fit_mace(r, f, e, np.asarray(data["numbers"]), settings, version=1,
-                     cell=cell.array, pbc=(True, True, True), max_frames=frames)
+    model = fit_mace(r, f, e, numbers, settings, version=1, cell=cell.array,
+                     pbc=(True, True, True), max_frames=frames)
     print(f"# fitted afresh to {frames} frames: {model.describe()}, {model.fit_seconds:.0f} s",
           flush=True)
     return model
@@ -109,21 +111,23 @@ def main() -> None:
     data = yaml.safe_load(args.input.read_text())
     dyn = data["dynamics"]
     learn = {"seed": dyn["seed"], "epochs": data["hybrid"]["learn"].get("epochs", MACE_EPOCHS)}
-    last, _, saved = load_learned(args.run / "hybrid-a" / "forecaster.pt")
-    starts = {f"learned only, from full A at {args.from_full:g} ps": ("full-a", args.from_full),
-              f"learned only, from hybrid A at {args.from_hybrid:g} ps": ("hybrid-a",
-                                                                         args.from_hybrid)}
+    last, dataset, saved = load_learned(args.run / "hybrid-a" / "forecaster.pt")
+    numbers = np.asarray(saved["numbers"])
     runs: dict[str, Trajectory] = {
         name: read_trajectory(args.run / folder / "fine.traj")
         for name, folder in (("full A", "full-a"), ("full B", "full-b"),
                              ("hybrid A", "hybrid-a"))}
-    models: dict[str, tuple[str, Any]] = {name: ("", lambda: last) for name in starts}
+    # name: (start folder, start ps, file tag, the model: made only where its run is not done)
+    starts: dict[str, tuple[str, float, str, Callable[[], Any]]] = {
+        f"learned only, from full A at {args.from_full:g} ps":
+            ("full-a", args.from_full, "", lambda: last),
+        f"learned only, from hybrid A at {args.from_hybrid:g} ps":
+            ("hybrid-a", args.from_hybrid, "", lambda: last)}
     for frames in args.fit_frames:
-        starts[f"fitted afresh to {frames} frames, from full A"] = ("full-a", args.from_full)
-        models[f"fitted afresh to {frames} frames, from full A"] = (
-            f"{frames}-frames-", lambda frames=frames: refitted(args.run, frames, learn))
-    for name, (folder, at) in starts.items():
-        tag, model = models[name]
+        starts[f"fitted afresh to {frames} frames, from full A"] = (
+            "full-a", args.from_full, f"{frames}-frames-",
+            lambda frames=frames: refitted(args.run, dataset, numbers, frames, learn))
+    for name, (folder, at, tag, model) in starts.items():
         out = args.run / f"learned-only-{tag}from-{folder}.traj"
         if not out.exists():
             learned_only(model(), args.run / folder / "fine.traj", at, args.ps, out,
