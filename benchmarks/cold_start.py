@@ -40,7 +40,7 @@ from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.periodic import Cell, perpendicular_widths
+from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
 from hybridmd.signals import Terminated, received
 from hybridmd.trajectory import Trajectory
@@ -157,12 +157,14 @@ def _largest_gap(traj: Trajectory) -> float:
     atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
     30 Å, or beyond half the box's narrowest width."""
     frames = range(0, len(traj), max(1, round(10 / traj.dt_fs)))
-    if traj.cell is None or not traj.pbc.any():
-        vacuum = Cell(np.zeros((3, 3)), (False,) * 3)
-        return max(vacuum.gap(traj.positions[k], 30.0) for k in frames)
-    pbc = tuple(bool(p) for p in traj.pbc)
-    upto = float(perpendicular_widths(traj.cells).min()) / 2
-    return max(Cell(traj.cells[k], pbc).gap(traj.positions[k], upto) for k in frames)
+    periodic = traj.cell is not None and traj.pbc.any()
+    pbc = tuple(bool(p) for p in traj.pbc) if periodic else (False,) * 3
+
+    def gap(k: int) -> float:
+        cell = Cell(traj.cells[k] if periodic else np.zeros((3, 3)), pbc)
+        return cell.gap(traj.positions[k], cell.gap_span)
+
+    return max(gap(k) for k in frames)
 
 
 def main() -> None:

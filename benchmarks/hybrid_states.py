@@ -31,7 +31,7 @@ from ase.units import fs
 
 from hybridmd.calculators import build_calculator, close_calculator
 from hybridmd.config import RunConfig, parse_config
-from hybridmd.periodic import Cell, perpendicular_widths
+from hybridmd.periodic import Cell
 
 RUNS = {"full A": "full-a", "full B": "full-b", "hybrid A": "hybrid-a"}
 
@@ -57,15 +57,13 @@ def calculator_alone(cfg: RunConfig, path: Path, index: int, seed: int, ps: floa
     atoms = Trajectory(str(path))[index]
     atoms.calc = build_calculator(cfg.calculator, atoms)
     cell = Cell.of(atoms)
-    # in a periodic box no gap exceeds half its narrowest width (the neighbour search stops)
-    upto = float(perpendicular_widths(cell.vectors).min()) / 2 if cell.periodic else 30.0
     dyn = cfg.dynamics
     md = Bussi(atoms, 0.5 * fs, temperature_K=dyn.temperature_K, taut=dyn.tau_fs * fs,
                rng=np.random.default_rng(seed))
     gaps = []
     for _ in range(int(round(ps * 1000 / 50))):
         md.run(100)
-        gaps.append(cell.gap(atoms.positions, upto))
+        gaps.append(cell.gap(atoms.positions, cell.gap_span))
     close_calculator(atoms.calc)
     return max(gaps), gaps[-1]
 

@@ -137,6 +137,15 @@ class Cell:
             return float("inf")
         return float(tree.data.max()) if tree.nnz else 0.0
 
+    @property
+    def gap_span(self) -> float:
+        """How far (Å) a gap between groups of atoms is worth searching: half a periodic
+        cell's narrowest width (no group is farther from the rest under the minimum image
+        without meeting the others' images), 30 Å in vacuum."""
+        if not self.periodic:
+            return 30.0
+        return float(perpendicular_widths(self.vectors).min()) / 2
+
     def widest_space(self, positions: np.ndarray, spacing: float = 0.4) -> float:
         """The radius (Å) of the widest empty sphere between the atoms: the largest distance
         from a point of the cell to its nearest atom (minimum image), over a grid at most

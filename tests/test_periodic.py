@@ -56,3 +56,8 @@ def test_the_widest_space_between_atoms_is_the_largest_empty_sphere() -> None:
     assert middle - 0.4 <= slab.widest_space(lattice) <= middle + 1e-9
     assert Cell(np.diag([10.0, 10.0, 0.0]), (True, True, False)).widest_space(lattice) == np.inf
     assert CLUSTER.widest_space(lattice) == np.inf
+
+
+def test_a_gap_is_searched_to_half_the_narrowest_width_or_30_angstrom_in_vacuum() -> None:
+    assert BOX.gap_span == 2.5 and CLUSTER.gap_span == 30.0
+    assert Cell(np.diag([10.0, 8.0, 12.0]), (True, True, True)).gap_span == 4.0
