@@ -55,10 +55,16 @@ def stop_processes(executor: Executor) -> None:
     (SIGKILL: they ignore SIGTERM, which a shell sends to the whole process group, and a pool
     would otherwise wait for the running task at the interpreter's exit)."""
     processes = _processes(executor)
+    manager = getattr(executor, "_executor_manager_thread", None)  # shutdown forgets it
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.kill()
         process.join(timeout=10)
+    # the pool's manager thread closes its wake-up pipe once it sees the dead processes; left
+    # running, it races the interpreter's exit hook writing to that pipe (CPython 3.11: "OSError:
+    # Bad file descriptor" printed at exit), so it is let finish here
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 def _processes(executor: Executor) -> list[Any]:
