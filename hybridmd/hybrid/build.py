@@ -36,6 +36,7 @@ from hybridmd.hybrid.loop import HybridLoop, LoopSettings, Predictor
 from hybridmd.hybrid.mace_force_field import (
     MaceSettings,
     fit_mace,
+    import_mace,
     load_model_file,
     unknown_elements,
 )
@@ -182,6 +183,7 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
         if learn.start_from is not None:
             r_max = _check_model_file(learn.start_from, atoms.numbers)
         _check_cell_fits(cell, r_max)
+        import_mace()
         fit = partial(fit_mace, settings=settings, start_from=learn.start_from,
                       max_frames=learn.max_frames_for(len(atoms), "mace"),
                       cell=cell.vectors if cell.periodic else None,

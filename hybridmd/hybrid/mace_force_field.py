@@ -20,6 +20,7 @@ import io
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,12 +197,21 @@ def _not_mace_info(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or "/mace/" not in record.pathname
 
 
+def import_mace() -> None:
+    """mace imported without the line it prints when cuequivariance is missing nor e3nn's
+    warning about the weights-only switch mace sets for its own files. Called before a MACE
+    version comes back from the learner too: unpickling one imports mace."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS")
+        import mace.modules  # noqa: F401
+        import mace.tools.cg  # noqa: F401
+
+
 @contextlib.contextmanager
 def _quiet_mace() -> Iterator[None]:
-    """mace imported without the line it prints when cuequivariance is missing, and its INFO
-    lines to the root logger (a page per fit in a run's log) dropped meanwhile."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        import mace.tools.cg  # noqa: F401
+    """mace imported quietly, and its INFO lines to the root logger (a page per fit in a
+    run's log) dropped meanwhile."""
+    import_mace()
     logging.getLogger().addFilter(_not_mace_info)
     try:
         yield

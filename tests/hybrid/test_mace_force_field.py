@@ -246,3 +246,20 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     assert not refused(forecast(np.vstack([r[:79], apart[None]]), momenta))
     assert refused(forecast(np.vstack([r[:79], apart[None]]), momenta, "check"))
     assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)
+
+
+def test_mace_is_imported_without_a_word(hexamer_model, tmp_path) -> None:
+    """A run's stderr holds its own lines, not mace's missing-cuequivariance line nor e3nn's
+    weights-only warning: the driver imports mace quietly before a version comes back from
+    the learner (unpickling one imports mace)."""
+    import subprocess
+    import sys
+
+    version = tmp_path / "version.pkl"
+    version.write_bytes(pickle.dumps(hexamer_model))
+    program = ("import pickle, sys; from hybridmd.hybrid.mace_force_field import import_mace; "
+               f"import_mace(); pickle.loads(open({str(version)!r}, 'rb').read())")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
