@@ -64,8 +64,9 @@ class SwitchConfig(Strict):
         description="largest change of total energy over an (NVE) ML segment, eV")
     species_temperature: float = Field(
         0.25, gt=0, le=1e6, description="largest relative deviation of any element's mean kinetic "
-        "temperature over the last `species_window` ML segments from its mean over the "
-        "simulated frames")
+        "temperature over the last `species_window` ML segments from what its share of the "
+        "kinetic energy in the simulated frames gives at those segments' temperature "
+        "(equipartition broken; a run warming up changes every element alike)")
     species_window: int = Field(50, ge=1, le=MAX_COUNT, description="ML segments in that mean")
 
 

@@ -6,10 +6,12 @@ after an ML run that ended by a rejected forecast or by its length) the driver e
 mode; with none needed (a learned force field under single-point checks) the loop enters it
 as soon as a version is there (``enter_ml``). A forecast is rejected, and the driver goes back
 to simulation, when its uncertainty exceeds ``disagreement_A``, when it is not an NVE segment
-within ``energy_jump_eV``, or when an element's mean temperature over the last
-``species_window`` ML segments drifts from its mean over the simulated frames. A forecast that
-passes gets the start's total energy exactly (its momenta rescaled), so forecast errors cannot
-heat or cool the system.
+within ``energy_jump_eV``, or when an element's share of the kinetic energy over the last
+``species_window`` ML segments drifts from its share over the simulated frames (equipartition
+broken: one element hot, another cold). Shares, not temperatures: a run heating up from a
+relaxed start, or a thermostat ramping, changes every element's temperature alike. A forecast
+that passes gets the start's total energy exactly (its momenta rescaled), so forecast errors
+cannot heat or cool the system.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from hybridmd.config import SwitchConfig
 from hybridmd.hybrid.predictors import Forecast
 from hybridmd.hybrid.segments import kinetic_energy, species_temperatures
 from hybridmd.streaming.frames import CoarseFrame
+from hybridmd.units import KB
+
+#: the key of all atoms' kinetic temperature beside the elements' (no element's symbol)
+ALL = "all atoms"
 
 
 class Switch:
@@ -36,18 +42,19 @@ class Switch:
         self.streak = 0  #: consecutive good shadow forecasts
         self.needed = cfg.verified_segments  #: good shadow forecasts needed to enter ML mode
         self.ml_run = 0  #: length of the current ML run
+        #: each accepted ML segment's element temperatures, and (key ``ALL``) all atoms'
         self.species_history: deque[dict[str, float]] = deque(maxlen=cfg.species_window)
-        #: sums of each element's kinetic temperature over the simulated fine frames, and their
-        #: count: what equipartition looks like in this molecule (the rigid-body motion that was
-        #: removed makes it uneven across elements)
+        #: sums of each element's kinetic temperature (and all atoms', ``ALL``) over the
+        #: simulated fine frames, and their count: what equipartition looks like in this system
+        #: (the rigid-body motion that was removed makes it uneven across elements)
         self.species_reference: tuple[dict[str, float], int] = (
-            dict.fromkeys(dict.fromkeys(symbols), 0.0), 0)
+            dict.fromkeys([*dict.fromkeys(symbols), ALL], 0.0), 0)
 
     def simulated(self, interior_momenta: np.ndarray, shadow_error: float | None) -> bool:
         """Account for a simulated segment; True when ML mode starts after it."""
         sums, count = self.species_reference
         for p in interior_momenta:
-            for s, t in species_temperatures(p, self.masses, self.symbols).items():
+            for s, t in self._temperatures(p).items():
                 sums[s] += t
         self.species_reference = (sums, count + len(interior_momenta))
         if shadow_error is None:
@@ -79,18 +86,27 @@ class Switch:
             return None, info, "energy jump"
         p1 = forecast.momenta * np.sqrt((e0 - forecast.energy)
                                         / kinetic_energy(forecast.momenta, m))
-        temps = species_temperatures(p1, m, self.symbols)
+        temps = self._temperatures(p1)
         history = [*self.species_history, temps]
-        if len(history) == sw.species_window and self.species_reference[1] >= 100:
-            sums, count = self.species_reference
-            for s in temps:
-                mean, expected = float(np.mean([h[s] for h in history])), sums[s] / count
+        sums, count = self.species_reference
+        if len(history) == sw.species_window and count >= 100:
+            overall = float(np.mean([h[ALL] for h in history]))
+            for s in sums:
+                if s == ALL:
+                    continue
+                mean = float(np.mean([h[s] for h in history]))
+                expected = sums[s] / sums[ALL] * overall  # its simulated share, at this T
                 if abs(mean / expected - 1) > sw.species_temperature:
                     self.species_history.clear()
-                    return None, info, (f"temperature ({s} {mean:.0f} K, simulation "
+                    return None, info, (f"temperature ({s} {mean:.0f} K, simulation's share "
                                         f"{expected:.0f} K)")
         self.species_history.append(temps)
         return p1, info, None
+
+    def _temperatures(self, momenta: np.ndarray) -> dict[str, float]:
+        temps = species_temperatures(momenta, self.masses, self.symbols)
+        temps[ALL] = 2 * kinetic_energy(momenta, self.masses) / (3 * len(self.masses) * KB)
+        return temps
 
     def withdraw(self) -> None:
         """Forget the last accepted forecast's temperatures (a check rejected it after all)."""
@@ -118,5 +134,9 @@ class Switch:
         self.mode, self.streak, self.needed = state["mode"], state["streak"], state["needed"]
         self.ml_run = state["ml_run"]
         self.species_history.clear()
-        self.species_history.extend(state["species_history"])
-        self.species_reference = tuple(state["species_reference"])
+        sums, count = state["species_reference"]
+        if ALL in sums:
+            self.species_history.extend(state["species_history"])
+        else:  # an older checkpoint's temperatures, without all atoms': both start again
+            sums, count = dict.fromkeys([*sums, ALL], 0.0), 0
+        self.species_reference = (sums, count)

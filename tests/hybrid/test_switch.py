@@ -43,14 +43,39 @@ def test_forecasts_at_the_simulated_temperatures_pass():
         np.testing.assert_allclose(p1, _momenta(300.0, 300.0))
 
 
-def test_hydrogens_running_hot_over_the_window_are_refused_and_counted_by_check():
+def test_hydrogens_running_hot_as_the_oxygen_cools_are_refused_and_counted_by_check():
+    """Equipartition broken at the same overall temperature (350 K): refused."""
     switch, stats = _switch(window=3), RunStats()
-    reasons = [switch.check(*_forecast(_momenta(300.0, 450.0)), "disagreement")[2]
+    reasons = [switch.check(*_forecast(_momenta(150.0, 450.0)), "disagreement")[2]
                for _ in range(3)]
     assert reasons[:2] == [None, None]  # the window is not full yet
-    assert reasons[2].startswith("temperature (H 450 K, simulation 300 K")
+    assert reasons[2].startswith("temperature (O 150 K, simulation's share 350 K")
     stats.reject(reasons[2])
     stats.reject("beyond reach")
     assert stats.rejected == {"temperature": 1, "beyond reach": 1}
     # the history starts again: the next hot forecast alone does not fill the window
-    assert switch.check(*_forecast(_momenta(300.0, 450.0)), "disagreement")[2] is None
+    assert switch.check(*_forecast(_momenta(150.0, 450.0)), "disagreement")[2] is None
+
+
+def test_a_run_warming_up_from_a_cold_start_is_not_refused():
+    """Simulated at 170 K (a relaxed start heating up), then ML at 280 K with every element
+    alike: the shares are the simulation's, nothing is refused (temperatures compared
+    directly refused it: +65%)."""
+    switch = Switch(SwitchConfig(species_window=3, species_temperature=0.25), MASSES, SYMBOLS)
+    switch.simulated(np.stack([_momenta(170.0, 170.0)] * 100), None)
+    for _ in range(6):
+        assert switch.check(*_forecast(_momenta(280.0, 280.0)), "disagreement")[2] is None
+
+
+def test_an_older_checkpoints_temperatures_start_again():
+    """A checkpoint written before all atoms' temperature was kept: reference and window are
+    collected afresh (no check until they are full again), and nothing fails."""
+    switch = _switch(window=3)
+    state = switch.state_dict()
+    sums, count = state["species_reference"]
+    state["species_reference"] = [{k: v for k, v in sums.items() if k in SYMBOLS}, count]
+    state["species_history"] = [{"O": 300.0, "H": 300.0}]
+    switch.load_state_dict(state)
+    assert switch.species_reference[1] == 0 and not switch.species_history
+    for _ in range(4):
+        assert switch.check(*_forecast(_momenta(150.0, 450.0)), "disagreement")[2] is None
