@@ -167,6 +167,15 @@ def _largest_gap(traj: Trajectory) -> float:
     return max(gap(k) for k in frames)
 
 
+def _radius_of_gyration(traj: Trajectory) -> float:
+    """Mass-weighted radius of gyration, mean over frames 10 fs apart: how compact a cluster
+    stays (a cluster loosened as a whole has no single group far from the rest)."""
+    r = traj.positions[::max(1, round(10 / traj.dt_fs))]
+    m = traj.masses / traj.masses.sum()
+    centre = np.einsum("i,fij->fj", m, r)
+    return float(np.sqrt(np.einsum("i,fi->f", m, ((r - centre[:, None]) ** 2).sum(-1))).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", type=Path,
@@ -278,6 +287,9 @@ def main() -> None:
     gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "beyond reach") for k, t in traj.items()}
     print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
           "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
+    if not any(t.cell is not None and t.pbc.any() for t in traj.values()):
+        print("radius of gyration, mean (Å, every 10 fs; a cluster loosened as a whole grows "
+              "it): " + ", ".join(f"{k} {_radius_of_gyration(t):.3f}" for k, t in traj.items()))
 
     curve = learning_curve(args.out / "hybrid-a" / "timeline.tsv", args.bin_calls)
     print("\n| expensive calls spent | mean shadow error (Å) | mean monitored error (Å) | "
