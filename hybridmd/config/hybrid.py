@@ -111,6 +111,11 @@ class CheckConfig(Strict):
         0.5, gt=0, le=1e6, description="largest per-atom force error of the learned force "
         "field at a checked frame, eV/Å; beyond it the forecast is rejected and the segment "
         "simulated")
+    energy_tolerance_eV_atom: float = Field(
+        0.0, ge=0, le=1e6, description="largest energy error of the learned force field at a "
+        "checked frame, eV per atom, after its own energy zero (its mean error on its "
+        "validation frames) is removed; beyond it the forecast is rejected as by a force "
+        "check (0: energies not compared)")
     refit_on_failure: bool = Field(
         False, description="after a failed check: the segment is simulated, the learner "
         "refits at once with its frames (the run waits for the fit) and ML resumes under "

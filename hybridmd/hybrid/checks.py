@@ -12,7 +12,13 @@ passing costs fewer and fewer calls, one that starts failing is caught at once. 
 the loop also checks every forecast whose predicted error is beyond ``switch.disagreement_A``
 (which it would otherwise refuse): the model's doubt is where one call teaches it most.
 
-A check within ``force_tolerance_eV_A`` marks the frame ``checked`` and gives it the
+With ``energy_tolerance_eV_atom`` a check also compares energies: the learned model's energy at
+the frame minus the calculator's, less the model's own energy zero (its mean error on the
+frames it was validated on), per atom. Forces are local and each can be nearly right where
+their sum is not: a cluster loosened as a whole by a model that makes its loose shapes too
+cheap passes every force check, and its energy error shows it.
+
+A check within the tolerances marks the frame ``checked`` and gives it the
 calculator's forces and energy (so a segment simulated from it needs no call at its start);
 one beyond rejects the forecast, and the loop simulates that segment instead. Either way the
 learner gets the frame: the frames the model is least sure of are the ones a fit learns most
@@ -43,6 +49,16 @@ class CheckResult:
     energy: float
     force_error: float  #: largest per-atom force error of the learned model, eV/Å
     ok: bool
+    #: |model - calculator - the model's energy zero| per atom, eV (None: not compared)
+    energy_error: float | None = None
+    force_ok: bool = True  #: the forces within their tolerance
+
+    @property
+    def failed(self) -> str | None:
+        """The check that failed: "force check" or "energy check" (None: passed)."""
+        if self.ok:
+            return None
+        return "energy check" if self.force_ok else "force check"
 
 
 class PointChecks:
@@ -81,19 +97,26 @@ class PointChecks:
         if self.cfg.halve_after:
             self.rate = 1.0
 
-    def check(self, positions: np.ndarray, forces: np.ndarray) -> CheckResult:
-        """One expensive call at ``positions``, against the learned ``forces``."""
+    def check(self, positions: np.ndarray, forces: np.ndarray, energy: float | None = None,
+              energy_zero: float | None = None) -> CheckResult:
+        """One expensive call at ``positions``, against the learned ``forces`` (and, with an
+        energy tolerance, the learned ``energy`` less the model's ``energy_zero``)."""
         self.atoms.set_positions(positions)
         with self.ledger.charge("checks"):
             true_forces = np.array(self.atoms.get_forces())
             true_energy = float(self.atoms.get_potential_energy())
         error = float(np.linalg.norm(forces - true_forces, axis=1).max())
-        ok = bool(np.isfinite(error)) and error <= self.cfg.force_tolerance_eV_A
+        force_ok = bool(np.isfinite(error)) and error <= self.cfg.force_tolerance_eV_A
+        energy_error = None
+        if self.cfg.energy_tolerance_eV_atom and energy is not None and energy_zero is not None:
+            energy_error = abs(energy - true_energy - energy_zero) / len(positions)
+        ok = force_ok and (energy_error is None
+                           or energy_error <= self.cfg.energy_tolerance_eV_atom)
         if not ok:
             self.alarm()
         elif self.cfg.halve_after:
             self.rate = max(self.cfg.fraction, self.rate * 0.5 ** (1 / self.cfg.halve_after))
-        return CheckResult(true_forces, true_energy, error, ok)
+        return CheckResult(true_forces, true_energy, error, ok, energy_error, force_ok)
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.choice.state_dict(), "rate": self.rate}

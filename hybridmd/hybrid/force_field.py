@@ -68,6 +68,9 @@ class LearnedModel:
     validation_force_mae: float | None  #: eV/Å, on frames it was not fitted to
     validation_energy_mae: float | None  #: eV
     fit_seconds: float
+    #: eV, mean of model minus calculator on those frames: its energy zero, which a
+    #: single-point check's energy comparison removes
+    energy_offset: float | None = None
     _fields: list[ForceField] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -159,15 +162,16 @@ def fit_force_field(positions: np.ndarray, forces: np.ndarray, energies: np.ndar
     models = [_fit(positions[idx], forces[idx], energies[idx], numbers, perms, settings)
               for idx in (trained, trained[0::2], trained[1::2])]
     rest = np.setdiff1d(np.arange(n), trained)
-    force_mae = energy_mae = None
+    force_mae = energy_mae = offset = None
     if len(rest):
         held = rest[np.linspace(0, len(rest), min(VALIDATION_FRAMES, len(rest)),
                                 endpoint=False).astype(int)]
         e, f = ForceField(models[0])(positions[held])
         force_mae = float(np.abs(f - forces[held]).mean())
         energy_mae = float(np.abs(e - energies[held]).mean())
+        offset = float((e - energies[held]).mean())
     return LearnedModel(version, models, trained, perms, n, force_mae, energy_mae,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, offset)
 
 
 def _quiet_sgdml() -> None:

@@ -34,7 +34,7 @@ from ase import Atoms
 
 from hybridmd.config import SafetyConfig, SwitchConfig
 from hybridmd.errors import SimulationError
-from hybridmd.hybrid.checks import PointChecks
+from hybridmd.hybrid.checks import CheckResult, PointChecks
 from hybridmd.hybrid.ledger import CallLedger, RunStats
 from hybridmd.hybrid.monitor import MonitorPool, MonitorResult, MonitorTask
 from hybridmd.hybrid.predictors import LearnedForceField, NetworkForecaster, max_distance
@@ -392,9 +392,12 @@ class HybridLoop:
             if audit is not None and check != "doubtful":
                 check = None  # the monitor looks at it; a doubtful one is checked as well
             if check is not None:
-                info["check_error_eV_A"] = self._check(start, frame)
-                if frame.status != "checked":
-                    frame, info["reason"] = None, "force check"
+                result = self._check(start, frame)
+                info["check_error_eV_A"] = result.force_error
+                if result.failed:
+                    frame, info["reason"] = None, result.failed
+                    if result.failed == "energy check":
+                        info["reason"] += f" ({result.energy_error:.4f} eV/atom)"
         if frame is not None:
             self.pending.append(frame)
             if audit is not None:
@@ -417,11 +420,12 @@ class HybridLoop:
         self.switch.leave_ml(sw.reentry_segments)
         return False
 
-    def _check(self, start: CoarseFrame, frame: CoarseFrame) -> float:
-        """A single-point check of ``frame``'s forces; the learner gets the frame. Passed: the
-        frame is ``checked`` and takes the calculator's forces and energy. Failed: its
-        thermostat step is undone (the segment will be simulated from ``start``)."""
-        result = self.checks.check(frame.positions, frame.forces)
+    def _check(self, start: CoarseFrame, frame: CoarseFrame) -> CheckResult:
+        """A single-point check of ``frame``'s forces (and energy); the learner gets the
+        frame. Passed: the frame is ``checked`` and takes the calculator's forces and energy.
+        Failed: its thermostat step is undone (the segment will be simulated from ``start``)."""
+        zero = getattr(getattr(self.predictor, "model", None), "energy_offset", None)
+        result = self.checks.check(frame.positions, frame.forces, frame.energy, zero)
         self._labeled(frame.positions, result.forces, [result.energy], "check")
         self.stats.check_errors.append(result.force_error)
         if result.ok:
@@ -432,7 +436,7 @@ class HybridLoop:
             self.thermostat.energy = start.thermostat_energy
             self.switch.withdraw()
             self.refit_due = self.checks.cfg.refit_on_failure
-        return result.force_error
+        return result
 
     def advance(self, segments: int | None = None,
                 stop: Callable[[], bool] | None = None) -> list[CoarseFrame]:

@@ -78,6 +78,9 @@ class MaceModel:
     validation_force_mae: float | None  #: eV/Å, on frames it was not fitted to
     validation_energy_mae: float | None  #: eV
     fit_seconds: float
+    #: eV, mean of model minus calculator on those frames: its energy zero, which a
+    #: single-point check's energy comparison removes
+    energy_offset: float | None = None
     _modules: list[Any] | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -164,11 +167,12 @@ def fit_mace(positions: np.ndarray, forces: np.ndarray, energies: np.ndarray,
     finally:
         torch.set_num_threads(threads)
     states = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
-    model = MaceModel(version, config, states, trained, n, None, None, 0.0, modules)
+    model = MaceModel(version, config, states, trained, n, None, None, 0.0, _modules=modules)
     if len(held):
         e, f = _evaluate(model.modules[0], [configs[i] for i in held])
         model.validation_force_mae = float(np.abs(f - forces[held]).mean())
         model.validation_energy_mae = float(np.abs(e - energies[held]).mean())
+        model.energy_offset = float((e - energies[held]).mean())
     model.fit_seconds = time.perf_counter() - t0
     log.info("MACE %s in %.1f s", model.describe(), model.fit_seconds)
     return model

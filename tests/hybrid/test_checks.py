@@ -284,6 +284,45 @@ def test_the_check_share_halves_with_passes_and_is_whole_again_after_a_failure(e
     assert ledger.calls["checks"] == 45
 
 
+def test_an_energy_check_compares_energies_after_the_models_zero(ethanol):
+    """Forces right, energy off: passes without an energy tolerance; with one, the error is
+    the model's energy minus the calculator's less the model's own zero, per atom, and
+    beyond the tolerance the check fails as an energy check (and checks everything again)."""
+    twin = ethanol.copy()
+    twin.calc = build_calculator(SGDMLConfig(type="sgdml", model="ethanol"), twin)
+    forces, energy, n = twin.get_forces(), twin.get_potential_energy(), len(twin)
+    off = CheckConfig(fraction=0.1, halve_after=2, force_tolerance_eV_A=0.5)
+    checks, _ = _checks(ethanol, **off.model_dump())
+    result = checks.check(twin.positions, forces, energy + 0.3, energy_zero=0.1)
+    assert result.ok and result.energy_error is None
+    checks, _ = _checks(ethanol, **{**off.model_dump(), "energy_tolerance_eV_atom": 0.01})
+    passed = checks.check(twin.positions, forces, energy + 0.1 + 0.005 * n, energy_zero=0.1)
+    assert passed.ok and passed.failed is None
+    assert passed.energy_error == pytest.approx(0.005)
+    assert checks.rate < 1.0
+    failed = checks.check(twin.positions, forces, energy + 0.1 - 0.02 * n, energy_zero=0.1)
+    assert not failed.ok and failed.force_ok and failed.failed == "energy check"
+    assert failed.energy_error == pytest.approx(0.02)
+    assert checks.rate == 1.0
+    # a model without an energy zero (no validation frames): energies are not compared
+    assert checks.check(twin.positions, forces, energy + 5.0, energy_zero=None).ok
+    wrong = checks.check(twin.positions, forces + 1.0, energy, energy_zero=0.0)
+    assert wrong.failed == "force check"
+
+
+def test_a_failed_energy_check_rejects_the_forecast(tmp_path):
+    """In a run: a tolerance no learned model meets rejects forecasts as energy checks,
+    counted by name, and the segments are simulated."""
+    out = tmp_path / "energy"
+    result = make_run(out, transport="thread",
+                      check={"fraction": 1.0, "energy_tolerance_eV_atom": 1e-9}).run(
+                          progress=False)
+    rows = timeline(out)
+    failed = [r for r in rows if r["event"] == "reject" and r["reason"].startswith("energy check")]
+    assert failed and result.summary["rejected_forecasts"]["energy check"] == len(failed)
+    assert result.summary["ml_checked_segments"] == 0
+
+
 def test_checks_that_are_off_draw_nothing(ethanol):
     checks, _ = _checks(ethanol)
     before = checks.choice.rng.bit_generator.state

@@ -263,3 +263,10 @@ def test_mace_is_imported_without_a_word(hexamer_model, tmp_path) -> None:
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_a_version_knows_its_energy_zero(hexamer_model):
+    """The mean signed energy error on its validation frames: what an energy check removes
+    (within the mean absolute error, which bounds it)."""
+    assert hexamer_model.energy_offset is not None
+    assert abs(hexamer_model.energy_offset) <= hexamer_model.validation_energy_mae + 1e-12
