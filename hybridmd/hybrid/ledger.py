@@ -93,6 +93,8 @@ class RunStats:
     uncertain_monitor_errors: list[float] = field(default_factory=list)
     #: single-point checks: the learned force field's largest per-atom force error, eV/Å
     check_errors: list[float] = field(default_factory=list)
+    #: and, with an energy tolerance, its energy error after its energy zero, eV per atom
+    check_energy_errors: list[float] = field(default_factory=list)
     temperatures: list[float] = field(default_factory=list)  #: per committed frame (arrival)
     first_ml_calls: int | None = None  #: expensive calls spent when ML mode first held
 

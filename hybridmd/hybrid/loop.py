@@ -428,6 +428,8 @@ class HybridLoop:
         result = self.checks.check(frame.positions, frame.forces, frame.energy, zero)
         self._labeled(frame.positions, result.forces, [result.energy], "check")
         self.stats.check_errors.append(result.force_error)
+        if result.energy_error is not None:
+            self.stats.check_energy_errors.append(result.energy_error)
         if result.ok:
             frame.status, frame.exact = "checked", True
             frame.forces, frame.energy = result.forces, result.energy

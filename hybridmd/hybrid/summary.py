@@ -42,6 +42,7 @@ def build_summary(loop: HybridLoop, cfg: RunConfig, directory: str, wall_s: floa
         "monitor_error_A": _stats(c.monitor_errors),
         "uncertain_monitor_error_A": _stats(c.uncertain_monitor_errors),
         "check_force_error_eV_A": _stats(c.check_errors),
+        "check_energy_error_eV_atom": _stats(c.check_energy_errors),
         "mean_temperature_K": float(np.mean(c.temperatures)) if c.temperatures else None,
         "target_temperature_K": cfg.dynamics.temperature_K,
         # what the temperatures are counted over: 3N-6 for a molecule (3N-3 periodic, 3N
@@ -111,6 +112,10 @@ def format_summary(s: dict[str, Any]) -> str:
     if st:
         lines.append(f"  single-point checks: force error mean {st['mean']:.3g} eV/Å, p95 "
                      f"{st['p95']:.3g} eV/Å, max {st['max']:.3g} eV/Å over {st['count']} frames")
+    st = s.get("check_energy_error_eV_atom")
+    if st:
+        lines.append(f"  single-point checks: energy error mean {st['mean']:.3g} eV/atom, p95 "
+                     f"{st['p95']:.3g}, max {st['max']:.3g} over {st['count']} frames")
     if s["rejected_forecasts"]:
         rejected = ", ".join(f"{k}: {v}" for k, v in s["rejected_forecasts"].items())
         lines.append(f"  rejected forecasts: {rejected}")

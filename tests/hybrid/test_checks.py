@@ -321,6 +321,8 @@ def test_a_failed_energy_check_rejects_the_forecast(tmp_path):
     failed = [r for r in rows if r["event"] == "reject" and r["reason"].startswith("energy check")]
     assert failed and result.summary["rejected_forecasts"]["energy check"] == len(failed)
     assert result.summary["ml_checked_segments"] == 0
+    energy = result.summary["check_energy_error_eV_atom"]
+    assert energy["count"] == result.summary["force_calls"]["checks"] and energy["max"] > 1e-9
 
 
 def test_checks_that_are_off_draw_nothing(ethanol):
