@@ -16,7 +16,7 @@ With ``energy_tolerance_eV_atom`` a check also compares energies: the learned mo
 the frame minus the calculator's, less the model's own energy zero (its mean error on the
 frames it was validated on), per atom. Forces are local and each can be nearly right where
 their sum is not: a cluster loosened as a whole by a model that makes its loose shapes too
-cheap passes every force check, and its energy error shows it.
+cheap can pass every force check, and its energy error is where that would show.
 
 A check within the tolerances marks the frame ``checked`` and gives it the
 calculator's forces and energy (so a segment simulated from it needs no call at its start);
