@@ -35,10 +35,12 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from ase import Atoms
 
 from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
 from hybridmd.analysis.observables import kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
+from hybridmd.hybrid.build import molecules
 from hybridmd.hybrid.session import HybridRun
 from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
@@ -287,7 +289,9 @@ def main() -> None:
     gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "beyond reach") for k, t in traj.items()}
     print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
           "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
-    if not any(t.cell is not None and t.pbc.any() for t in traj.values()):
+    first = next(iter(traj.values()))
+    if (not any(t.cell is not None and t.pbc.any() for t in traj.values())
+            and molecules(Atoms(numbers=first.numbers, positions=first.positions[0])) > 1):
         print("radius of gyration, mean (Å, every 10 fs; a cluster loosened as a whole grows "
               "it): " + ", ".join(f"{k} {_radius_of_gyration(t):.3f}" for k, t in traj.items()))
 
