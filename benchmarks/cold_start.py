@@ -154,12 +154,21 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "–" if x is None else format(x, spec)
 
 
+def _periodic(traj: Trajectory) -> bool:
+    return traj.cell is not None and bool(traj.pbc.any())
+
+
+def _every_10_fs(traj: Trajectory) -> int:
+    """The frame step of the structure lines (frames 10 fs apart)."""
+    return max(1, round(10 / traj.dt_fs))
+
+
 def _largest_gap(traj: Trajectory) -> float:
     """The largest over frames 10 fs apart of ``Cell.gap``: how far the farthest group of
     atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
     30 Å, or beyond half the box's narrowest width."""
-    frames = range(0, len(traj), max(1, round(10 / traj.dt_fs)))
-    periodic = traj.cell is not None and traj.pbc.any()
+    frames = range(0, len(traj), _every_10_fs(traj))
+    periodic = _periodic(traj)
     pbc = tuple(bool(p) for p in traj.pbc) if periodic else (False,) * 3
 
     def gap(k: int) -> float:
@@ -172,7 +181,7 @@ def _largest_gap(traj: Trajectory) -> float:
 def _radius_of_gyration(traj: Trajectory) -> float:
     """Mass-weighted radius of gyration, mean over frames 10 fs apart: how compact a cluster
     stays (a cluster loosened as a whole has no single group far from the rest)."""
-    r = traj.positions[::max(1, round(10 / traj.dt_fs))]
+    r = traj.positions[::_every_10_fs(traj)]
     m = traj.masses / traj.masses.sum()
     centre = np.einsum("i,fij->fj", m, r)
     return float(np.sqrt(np.einsum("i,fi->f", m, ((r - centre[:, None]) ** 2).sum(-1))).mean())
@@ -290,7 +299,7 @@ def main() -> None:
     print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
           "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
     first = next(iter(traj.values()))
-    if (not any(t.cell is not None and t.pbc.any() for t in traj.values())
+    if (not any(_periodic(t) for t in traj.values())
             and molecules(Atoms(numbers=first.numbers, positions=first.positions[0])) > 1):
         print("radius of gyration, mean (Å, every 10 fs; a cluster loosened as a whole grows "
               "it): " + ", ".join(f"{k} {_radius_of_gyration(t):.3f}" for k, t in traj.items()))
