@@ -164,6 +164,11 @@ class LearnConfig(Strict):
                         description="MACE: passes over the frames in each fit; a fit's cost "
                         "grows with them and its force error falls (15 halve a 5-pass fit's "
                         "error for the water box: docs/benchmarks/condensed-phase.md)")
+    max_L: int = Field(0, ge=0, le=2,
+                       description="MACE: highest order of the hidden features of a model made "
+                       "here: 0 invariant (the fastest), 1 equivariant (a fit costs about twice "
+                       "as much; a cluster's force and energy errors halve: "
+                       "docs/benchmarks/condensed-phase.md)")
     start_from: Path | None = Field(
         None, description="a MACE model file (a foundation model, or a model of your own) "
         "that each version is fine-tuned from, taking its architecture and cutoff; it must "
@@ -184,6 +189,9 @@ class LearnConfig(Strict):
         if self.start_from is not None and self.force_field == "sgdml":
             raise ValueError("start_from is a MACE model file to fine-tune; sGDML starts from "
                              "nothing: set force_field: mace (or auto), or remove start_from")
+        if self.start_from is not None and self.max_L:
+            raise ValueError("max_L sets the architecture of a model made here; start_from "
+                             "fine-tunes the file's own: remove one of them")
         return self
 
     def max_frames_for(self, n_atoms: int, kind: str = "sgdml") -> int:
