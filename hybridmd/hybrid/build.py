@@ -27,6 +27,7 @@ from hybridmd.engines.ipi_segments import IPI_FOLDER, IPISegmentSimulator
 from hybridmd.errors import RunInputError, reading
 from hybridmd.hybrid.checks import PointChecks
 from hybridmd.hybrid.dataset import ExpensiveFrames
+from hybridmd.hybrid.equipartition import removed_motion
 from hybridmd.hybrid.force_field import FitSettings, fit_force_field
 from hybridmd.hybrid.forecaster import load_forecaster
 from hybridmd.hybrid.learned_file import read_learned
@@ -102,7 +103,8 @@ def build_loop(cfg: RunConfig, calculator: Calculator | None = None,
     settings = LoopSettings(dyn.n_steps // n, h.monitor.lag_segments or n,
                             h.interpolator == "learn", h.switch, cfg.safety)
     loop = HybridLoop(atoms, simulator, predictor, thermostat,
-                      Switch(h.switch, atoms.get_masses(), atoms.get_chemical_symbols()),
+                      Switch(h.switch, atoms.get_masses(), atoms.get_chemical_symbols(),
+                             removed_motion(len(atoms), ndof)),
                       MonitorChoice(h.monitor.fraction, h.monitor.uncertain_fraction,
                                     monitor_rng),
                       monitors, PointChecks(h.check, atoms, ledger, monitor_rng), ledger, ndof,

@@ -369,7 +369,7 @@ class HybridLoop:
             tuned = self.predictor.simulated(start, frame)
             if tuned is not None:
                 self._event(frame.index, self.switch.mode, "fine-tune", reason=tuned)
-        entered = self.switch.simulated(seg.momenta[1:-1], shadow)
+        entered = self.switch.simulated(shadow)
         self._event(k, "sim", "simulate", shadow_error_A=shadow, uncertainty_A=predicted,
                     version=self.predictor.version if self.predictor else None)
         self._commit(frame)

@@ -6,13 +6,14 @@ after an ML run that ended by a rejected forecast or by its length) the driver e
 mode; with none needed (a learned force field under single-point checks) the loop enters it
 as soon as a version is there (``enter_ml``). A forecast is rejected, and the driver goes back
 to simulation, when its uncertainty exceeds ``disagreement_A``, when it is not an NVE segment
-within ``energy_jump_eV``, or when an element's share of the kinetic energy over the last
-``species_window`` ML segments drifts from its share over the simulated frames (equipartition
-broken: one element hot, another cold). Shares, not temperatures: a run heating up from a
-relaxed start, or a thermostat ramping, changes every element's temperature alike. An element
-of few atoms shares its energy unevenly for picoseconds in the calculator's own dynamics too,
-so its tolerance is at least ``SHARE_SPREAD`` standard deviations of one frame's element
-temperature, sqrt(2 / (3 n)) for n atoms. A forecast
+within ``energy_jump_eV``, or when an element's mean kinetic temperature over the last
+``species_window`` ML segments drifts from what equipartition gives it at those segments'
+temperature (one element hot, another cold; :mod:`hybridmd.hybrid.equipartition`). Against
+equipartition, not the simulated frames: a run heating up from a relaxed start changes every
+element alike, and a cold start's few simulated frames are no reference. An element of few
+atoms shares its energy unevenly for picoseconds in the calculator's own dynamics too, so its
+tolerance is at least ``SHARE_SPREAD`` standard deviations of one frame's element temperature,
+sqrt(2 / (3 n)) for n atoms. A forecast
 that passes gets the start's total energy exactly (its momenta rescaled), so forecast errors
 cannot heat or cool the system.
 """
@@ -26,27 +27,25 @@ from typing import Any
 import numpy as np
 
 from hybridmd.config import SwitchConfig
+from hybridmd.hybrid.equipartition import Removed, element_temperatures
 from hybridmd.hybrid.predictors import Forecast
-from hybridmd.hybrid.segments import kinetic_energy, species_temperatures
+from hybridmd.hybrid.segments import kinetic_energy
 from hybridmd.streaming.frames import CoarseFrame
-from hybridmd.units import KB
 
-#: the key of all atoms' kinetic temperature beside the elements' (no element's symbol)
-ALL = "all atoms"
 #: an element's tolerance, at least, in units of sqrt(2 / (3 n)) (the relative standard deviation
 #: of one frame's kinetic temperature of n atoms): ``benchmarks/species_check.py`` measured the
-#: deviations of full simulations' 50-segment windows from their first 120 frames' shares at up
-#: to 1.5 units (malonaldehyde, 8 waters, methanol in 8 waters); slow energy exchange inside a
-#: molecule, which no window length removes
+#: deviations of full simulations' 50-segment windows from equipartition at up to 1.4 units
+#: (malonaldehyde, 8 waters, methanol in 8 waters): slow energy exchange inside a molecule
 SHARE_SPREAD = 2.0
 
 
 class Switch:
     """Mode, the streak of good shadow forecasts, and the forecast checks."""
 
-    def __init__(self, cfg: SwitchConfig, masses: np.ndarray, symbols: list[str]):
+    def __init__(self, cfg: SwitchConfig, masses: np.ndarray, symbols: list[str],
+                 removed: Removed):
         self.cfg = cfg
-        self.masses, self.symbols = masses, symbols
+        self.masses, self.symbols, self.removed = masses, symbols, removed
         #: each element's largest relative deviation of its share
         self.species_tolerance = {
             s: max(cfg.species_temperature, SHARE_SPREAD * np.sqrt(2 / (3 * symbols.count(s))))
@@ -55,21 +54,11 @@ class Switch:
         self.streak = 0  #: consecutive good shadow forecasts
         self.needed = cfg.verified_segments  #: good shadow forecasts needed to enter ML mode
         self.ml_run = 0  #: length of the current ML run
-        #: each accepted ML segment's element temperatures, and (key ``ALL``) all atoms'
-        self.species_history: deque[dict[str, float]] = deque(maxlen=cfg.species_window)
-        #: sums of each element's kinetic temperature (and all atoms', ``ALL``) over the
-        #: simulated fine frames, and their count: what equipartition looks like in this system
-        #: (the rigid-body motion that was removed makes it uneven across elements)
-        self.species_reference: tuple[dict[str, float], int] = (
-            dict.fromkeys([*dict.fromkeys(symbols), ALL], 0.0), 0)
+        #: each accepted ML segment's element temperatures: (its own, equipartition's)
+        self.species_history: deque[dict[str, list[float]]] = deque(maxlen=cfg.species_window)
 
-    def simulated(self, interior_momenta: np.ndarray, shadow_error: float | None) -> bool:
+    def simulated(self, shadow_error: float | None) -> bool:
         """Account for a simulated segment; True when ML mode starts after it."""
-        sums, count = self.species_reference
-        for p in interior_momenta:
-            for s, t in self._temperatures(p).items():
-                sums[s] += t
-        self.species_reference = (sums, count + len(interior_momenta))
         if shadow_error is None:
             return False
         good = shadow_error <= self.cfg.tolerance_A
@@ -99,27 +88,18 @@ class Switch:
             return None, info, "energy jump"
         p1 = forecast.momenta * np.sqrt((e0 - forecast.energy)
                                         / kinetic_energy(forecast.momenta, m))
-        temps = self._temperatures(p1)
+        temps = {s: list(t) for s, t in element_temperatures(
+            p1, forecast.positions, m, self.symbols, self.removed).items()}
         history = [*self.species_history, temps]
-        sums, count = self.species_reference
-        if len(history) == sw.species_window and count >= 100:
-            overall = float(np.mean([h[ALL] for h in history]))
-            for s in sums:
-                if s == ALL:
-                    continue
-                mean = float(np.mean([h[s] for h in history]))
-                expected = sums[s] / sums[ALL] * overall  # its simulated share, at this T
-                if abs(mean / expected - 1) > self.species_tolerance[s]:
+        if len(history) == sw.species_window:
+            for s, tolerance in self.species_tolerance.items():
+                mean, expected = np.mean([h[s] for h in history], axis=0)
+                if abs(mean / expected - 1) > tolerance:
                     self.species_history.clear()
-                    return None, info, (f"temperature ({s} {mean:.0f} K, simulation's share "
+                    return None, info, (f"temperature ({s} {mean:.0f} K, equipartition "
                                         f"{expected:.0f} K)")
         self.species_history.append(temps)
         return p1, info, None
-
-    def _temperatures(self, momenta: np.ndarray) -> dict[str, float]:
-        temps = species_temperatures(momenta, self.masses, self.symbols)
-        temps[ALL] = 2 * kinetic_energy(momenta, self.masses) / (3 * len(self.masses) * KB)
-        return temps
 
     def withdraw(self) -> None:
         """Forget the last accepted forecast's temperatures (a check rejected it after all)."""
@@ -140,16 +120,11 @@ class Switch:
 
     def state_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "streak": self.streak, "needed": self.needed,
-                "ml_run": self.ml_run, "species_history": list(self.species_history),
-                "species_reference": copy.deepcopy(list(self.species_reference))}
+                "ml_run": self.ml_run, "species_history": copy.deepcopy(list(self.species_history))}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.mode, self.streak, self.needed = state["mode"], state["streak"], state["needed"]
         self.ml_run = state["ml_run"]
         self.species_history.clear()
-        sums, count = state["species_reference"]
-        if ALL in sums:
+        if "species_reference" not in state:  # an older checkpoint's window: it starts again
             self.species_history.extend(state["species_history"])
-        else:  # an older checkpoint's temperatures, without all atoms': both start again
-            sums, count = dict.fromkeys([*sums, ALL], 0.0), 0
-        self.species_reference = (sums, count)
