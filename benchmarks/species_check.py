@@ -5,7 +5,8 @@ The hybrid loop refuses ML when an element's mean kinetic temperature over the l
 removed: :mod:`hybridmd.hybrid.equipartition`) by more than its tolerance. This script applies
 the rule to trajectories: full simulations, where nothing is wrong and every refusal is a false
 alarm, and hybrid runs, where a refusal marks an element running hot or cold in ML. Windows of
-``--window`` segment ends (every ``--stride`` fine frames). For each element it prints its
+``--window`` segment ends (every ``--stride`` fine frames), sliding by one segment as in a run;
+"refused" counts the windows beyond the tolerance. For each element it prints its
 atoms n, the largest deviation of a window from equipartition, the same in units of
 sqrt(2 / (3 n)) (one frame's relative spread of n atoms' kinetic temperature), the windows
 today's rule refuses (at least ``SHARE_SPREAD`` units), and, for comparison, the windows that
@@ -73,13 +74,12 @@ def main() -> None:
         for s, temps in ends.items():
             n = symbols.count(s)
             unit = np.sqrt(2 / (3 * n))
-            windows = [temps[k:k + args.window] for k in
-                       range(0, len(temps) - args.window + 1, args.window)]
+            windows = [temps[k:k + args.window] for k in range(len(temps) - args.window + 1)]
             today = np.array([abs(w[:, 0].mean() / w[:, 1].mean() - 1) for w in windows])
             # the earlier rule: the element's early share at the window's all-atom temperature
             all_atoms = [sum(symbols.count(e) * ends[e][k:k + args.window, 0]
-                             for e in ends) / len(symbols) for k in
-                         range(0, len(temps) - args.window + 1, args.window)]
+                             for e in ends) / len(symbols)
+                         for k in range(len(temps) - args.window + 1)]
             earlier = np.array([abs(w[:, 0].mean() / (early[s] * a.mean()) - 1)
                                 for w, a in zip(windows, all_atoms, strict=True)])
             limit = max(tolerance, SHARE_SPREAD * unit)

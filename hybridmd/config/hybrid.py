@@ -64,11 +64,11 @@ class SwitchConfig(Strict):
         description="largest change of total energy over an (NVE) ML segment, eV")
     species_temperature: float = Field(
         0.25, gt=0, le=1e6, description="largest relative deviation of any element's mean kinetic "
-        "temperature over the last `species_window` ML segments from what its share of the "
-        "kinetic energy in the simulated frames gives at those segments' temperature "
-        "(equipartition broken; a run warming up changes every element alike); an element of "
-        "n atoms is allowed at least 2 sqrt(2 / (3 n)), its own dynamics' spread (1.63 for "
-        "one atom, 0.58 for 8, this value from 43 atoms on)")
+        "temperature over the last `species_window` ML segments from what equipartition gives "
+        "it at those segments' temperature (centre-of-mass motion and, in vacuum, rotation "
+        "removed; one element hot, another cold); an element of n atoms is allowed at least "
+        "2 sqrt(2 / (3 n)), its own dynamics' spread (1.63 for one atom, 0.58 for 8, this "
+        "value from 43 atoms on)")
     species_window: int = Field(50, ge=1, le=MAX_COUNT, description="ML segments in that mean")
 
 

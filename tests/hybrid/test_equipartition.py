@@ -29,8 +29,8 @@ def test_a_linear_molecule_keeps_two_rotations_to_remove():
 
 def test_each_atoms_mean_kinetic_energy_is_its_fraction_of_kT():
     """Maxwell-Boltzmann momenta with the centre of mass and the rotation projected out
-    (ASE's Stationary and ZeroRotation, not rescaled), 4000 draws: each atom's mean kinetic energy over 3/2 kT is
-    its fraction, within 4% (the sampling error of one atom is about 1.3%)."""
+    (ASE's Stationary and ZeroRotation, not rescaled), 4000 draws: each atom's mean kinetic
+    energy over 3/2 kT is its fraction, within 4% (one atom's sampling error is about 1.3%)."""
     ethanol = molecule("CH3CH2OH")
     masses, rng = ethanol.get_masses(), np.random.default_rng(1)
     ek = np.zeros(len(ethanol))

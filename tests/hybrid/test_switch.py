@@ -98,3 +98,15 @@ def test_a_window_survives_a_checkpoint_and_an_older_checkpoints_starts_again():
     assert not again.species_history
     for _ in range(2):
         assert again.check(*_forecast(_momenta(100.0, 475.0)), "disagreement")[2] is None
+
+
+def test_the_window_slides_an_element_running_hot_late_in_a_run_is_refused():
+    """Forecasts in equipartition fill and pass the window many times over; then the
+    hydrogens run hot: refused within a window's length (the check keeps running after its
+    window first filled)."""
+    switch = _switch(window=3)
+    for _ in range(10):
+        assert switch.check(*_forecast(_momenta(300.0, 300.0)), "disagreement")[2] is None
+    reasons = [switch.check(*_forecast(_momenta(100.0, 475.0)), "disagreement")[2]
+               for _ in range(3)]
+    assert reasons[-1] is not None and reasons[-1].startswith("temperature (")
