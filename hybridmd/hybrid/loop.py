@@ -97,6 +97,9 @@ class HybridLoop:
         self.pending: list[CoarseFrame] = []  #: ML frames not yet committed
         self.n_committed = 0
         self.segments_tried = 0  #: segments made or tried (the learner's clock)
+        #: the temperature check refused ML: the next simulated segment's end gets momenta
+        #: drawn afresh at its kinetic energy (simulating alone keeps the imbalance for ps)
+        self.redistribute_due = False
         #: a check failed: refit at the next boundary and resume ML under checks
         self.refit_due = False
         #: the state that failed a safety check: (coarse index, positions, momenta)
@@ -158,7 +161,11 @@ class HybridLoop:
         ``interior``: the segment whose inner frames (with their forces and energies) the fine
         trajectory takes as they are."""
         self._check_safety(index, positions, forces, arrival)
-        departure = self.thermostat.apply(arrival)
+        if origin == "sim" and self.redistribute_due:
+            self.redistribute_due = False
+            departure = self.thermostat.apply(self.thermostat.redistribute(arrival, positions))
+        else:
+            departure = self.thermostat.apply(arrival)
         inner = {} if interior is None else {
             "interior_positions": interior.positions[1:-1],
             "interior_momenta": interior.momenta[1:-1],
@@ -361,6 +368,7 @@ class HybridLoop:
 
     def _sim_step(self, k: int) -> None:
         start = self.current
+        redistributing = self.redistribute_due
         frame, seg = self._simulate(start)
         shadow = predicted = None
         if self.predictor is not None and self.predictor.ready:
@@ -370,8 +378,10 @@ class HybridLoop:
             if tuned is not None:
                 self._event(frame.index, self.switch.mode, "fine-tune", reason=tuned)
         entered = self.switch.simulated(shadow)
+        redrawn = {"reason": "momenta redrawn at its kinetic energy (equipartition)"
+                   } if redistributing else {}
         self._event(k, "sim", "simulate", shadow_error_A=shadow, uncertainty_A=predicted,
-                    version=self.predictor.version if self.predictor else None)
+                    version=self.predictor.version if self.predictor else None, **redrawn)
         self._commit(frame)
         self.current = frame
         if entered:
@@ -415,7 +425,9 @@ class HybridLoop:
         reason = info.pop("reason")
         self.stats.reject(reason)
         self._event(k, "sim", "reject", reason=reason, version=version, **_rounded(info))
+        self.redistribute_due = reason.startswith("temperature (")
         if not self.sync():
+            self.redistribute_due = False
             return True
         self.switch.leave_ml(sw.reentry_segments)
         return False

@@ -22,6 +22,7 @@ from ase.md.bussi import Bussi
 from ase.md.verlet import VelocityVerlet
 
 from hybridmd.config import DynamicsConfig
+from hybridmd.engines.ase_md import maxwell_boltzmann_momenta
 from hybridmd.units import FS, KB
 
 
@@ -67,6 +68,18 @@ class BoundaryThermostat:
         elif self.kind != "nve":
             raise ValueError(f"the hybrid loop thermostats at segment boundaries: use bussi, "
                              f"langevin or nve, not {self.kind}")
+
+    def redistribute(self, momenta: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Momenta drawn afresh from Maxwell-Boltzmann (rigid-body motion removed, as at the
+        start) at ``momenta``'s kinetic energy: equipartition restored, the energy and the
+        thermostat's temperature left as they were (Andersen's thermostat once, at constant
+        energy; the run's answer when ML has put one element out of equipartition)."""
+        probe = self._atoms.copy()
+        probe.positions = positions
+        before = 0.5 * float((momenta**2 / probe.get_masses()[:, None]).sum())
+        drawn = maxwell_boltzmann_momenta(probe, self.kt / KB, 3 * len(probe), self.rng)
+        after = 0.5 * float((drawn**2 / probe.get_masses()[:, None]).sum())
+        return drawn * math.sqrt(before / after)
 
     def apply(self, momenta: np.ndarray) -> np.ndarray:
         """The departure momenta after an O-step from ``momenta``."""

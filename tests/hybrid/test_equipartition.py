@@ -56,3 +56,30 @@ def test_element_temperatures_in_equipartition_are_what_equipartition_gives():
     for actual, expected in temps.values():
         assert actual == pytest.approx(expected)
     assert temps["H"][0] > temps["O"][0]  # the oxygen gives more of its motion to rotation
+
+
+def test_a_redraw_restores_equipartition_at_the_same_kinetic_energy():
+    """The loop's answer to a temperature refusal: momenta with the oxygen carrying all the
+    kinetic energy come back drawn afresh at the same kinetic energy, without centre-of-mass
+    motion or rotation, and over many draws each element at its equipartition share."""
+    from hybridmd.config import DynamicsConfig
+    from hybridmd.hybrid.segments import BoundaryThermostat
+
+    ethanol = molecule("CH3CH2OH")
+    masses = ethanol.get_masses()
+    ethanol.set_momenta(np.ones((9, 3)))  # ASE's Bussi refuses atoms at rest
+    thermostat = BoundaryThermostat(ethanol, DynamicsConfig(integrator="bussi", timestep_fs=0.5,
+                                                               duration_fs=100), 10.0, 21,
+                                    np.random.default_rng(3))
+    hot = np.zeros((9, 3))
+    hot[2] = [0.3, 0.2, -0.1]  # the oxygen alone
+    ek, before = np.zeros(9), 0.5 * (hot**2 / masses[:, None]).sum()
+    for _ in range(2000):
+        p = thermostat.redistribute(hot, ethanol.positions)
+        assert 0.5 * (p**2 / masses[:, None]).sum() == pytest.approx(before)
+        np.testing.assert_allclose(p.sum(0), 0, atol=1e-10)
+        ethanol.set_momenta(p)
+        np.testing.assert_allclose(ethanol.get_angular_momentum(), 0, atol=1e-9)
+        ek += 0.5 * (p**2).sum(1) / masses
+    f = equipartition_fractions(ethanol.positions, masses, "rotation")
+    np.testing.assert_allclose(ek / ek.sum(), f / f.sum(), rtol=0.05)
