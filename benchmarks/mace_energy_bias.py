@@ -65,7 +65,7 @@ def main() -> None:
           f"{len(z)} atoms; {args.epochs} passes, at most {args.max_frames} frames a fit\n")
     print(f"| variant | fit CPU s | force MAE on full A, eV/Å | {' | '.join(names)} | full A | "
           "full B | latest minus full A |")
-    print("|" + "---|" * (5 + len(names)))
+    print("|" + "---|" * (6 + len(names)))
     for name, change in VARIANTS:
         t0 = time.process_time()
         model = fit_mace(r, f, e, z, replace(base, **change), version=1,

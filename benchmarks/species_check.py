@@ -6,11 +6,13 @@ removed: :mod:`hybridmd.hybrid.equipartition`) by more than its tolerance. This 
 the rule to trajectories: full simulations, where nothing is wrong and every refusal is a false
 alarm, and hybrid runs, where a refusal marks an element running hot or cold in ML. Windows of
 ``--window`` segment ends (every ``--stride`` fine frames), sliding by one segment as in a run;
-"refused" counts the windows beyond the tolerance. For each element it prints its
-atoms n, the largest deviation of a window from equipartition, the same in units of
-sqrt(2 / (3 n)) (one frame's relative spread of n atoms' kinetic temperature), the windows
-today's rule refuses (at least ``SHARE_SPREAD`` units), and, for comparison, the windows that
-the earlier rule refused: the configured tolerance alone, against the element's share in the
+"refused" counts the windows beyond the tolerance. For each element it prints its atoms n,
+its share of the mean kinetic temperature over the whole trajectory (equipartition's share is
+below 1 for heavy atoms far from the centre), the largest deviation of a window from
+equipartition, the same in units of sqrt(2 / (3 n)) (one frame's relative spread of n atoms'
+kinetic temperature), the windows today's rule refuses (at least ``SHARE_SPREAD`` units), and,
+for comparison, the windows that the earlier rule refused: the configured tolerance alone,
+against the element's share in the
 first ``--reference`` fine frames (what a cold start had simulated when ML started).
 
 Run:  .venv/bin/python benchmarks/species_check.py runs/bench-malonaldehyde/full-a/fine.traj ...
@@ -66,11 +68,12 @@ def main() -> None:
     print(f"# {date.today()}, {platform.node()}: windows of {args.window} segment ends; today: "
           f"against equipartition, tolerance at least {SHARE_SPREAD} sqrt(2/(3n)) and "
           f"{tolerance}; earlier: {tolerance} against the first {args.reference} frames' shares")
-    print(f"{'run':<48} {'element':>7} {'n':>3} {'largest':>8} {'units':>6} "
+    print(f"{'run':<48} {'element':>7} {'n':>3} {'share':>6} {'largest':>8} {'units':>6} "
           f"{'refused today':>14} {'refused earlier':>16} {'windows':>8}")
     for path in args.runs:
         ends, symbols = segment_ends(path, args.stride)
         early = early_shares(path, args.reference)
+        mean_all = sum(symbols.count(e) * ends[e][:, 0].mean() for e in ends) / len(symbols)
         for s, temps in ends.items():
             n = symbols.count(s)
             unit = np.sqrt(2 / (3 * n))
@@ -83,7 +86,8 @@ def main() -> None:
             earlier = np.array([abs(w[:, 0].mean() / (early[s] * a.mean()) - 1)
                                 for w, a in zip(windows, all_atoms, strict=True)])
             limit = max(tolerance, SHARE_SPREAD * unit)
-            print(f"{str(path.parent):<48} {s:>7} {n:>3} {today.max():>8.2f} "
+            print(f"{str(path.parent):<48} {s:>7} {n:>3} {temps[:, 0].mean() / mean_all:>6.2f} "
+                  f"{today.max():>8.2f} "
                   f"{today.max() / unit:>6.2f} {int((today > limit).sum()):>14} "
                   f"{int((earlier > tolerance).sum()):>16} {len(windows):>8}")
 
