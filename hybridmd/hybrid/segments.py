@@ -177,13 +177,3 @@ class SegmentSimulator:
 def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> float:
     return 0.5 * float((momenta**2 / masses[:, None]).sum())
 
-
-def species_temperatures(momenta: np.ndarray, masses: np.ndarray,
-                         symbols: list[str]) -> dict[str, float]:
-    """Kinetic temperature of each element (3 degrees of freedom per atom), K."""
-    ek = 0.5 * (momenta**2).sum(1) / masses
-    out: dict[str, float] = {}
-    for s in dict.fromkeys(symbols):
-        mask = np.array([x == s for x in symbols])
-        out[s] = float(2 * ek[mask].sum() / (3 * mask.sum() * KB))
-    return out
