@@ -523,9 +523,10 @@ def _cases() -> list[Case]:
     case("run/learn-start-from-for-sgdml", ("start_from", "force_field: mace"),
          lambda w: ["run", w.run("p5", hybrid={"forecaster": "learn", "learn": {
              "force_field": "sgdml", "start_from": w.path("hydrogen.model")}})], "condensed-phase")
-    case("run/learn-max-L-with-start-from", ("max_L", "start_from", "remove one"),
+    case("run/learn-max-L-with-start-from", ("max_L and r_max", "start_from", "remove one"),
          lambda w: ["run", w.run("p6", hybrid={"forecaster": "learn", "learn": {
-             "max_L": 1, "start_from": w.path("hydrogen.model")}})], "condensed-phase")
+             "max_L": 1, "r_max": 5.0, "start_from": w.path("hydrogen.model")}})],
+         "condensed-phase")
     # ---------------------------------------------------------------- run: i-PI and its clients
     case("run/socket-client-of-the-user-with-monitors",
          ("calculator", "monitors", "calculator.command"),

@@ -170,6 +170,11 @@ class LearnConfig(Strict):
                        "as much; for the 8-water cluster the force error falls by 40% and the "
                        "error in ranking loose against compact states by half: "
                        "docs/benchmarks/condensed-phase.md)")
+    r_max: float = Field(4.5, ge=2.0, le=12.0,
+                         description="MACE: radius of an atom's environment of a model made "
+                         "here, Å (a periodic cell must be at least this wide across; with "
+                         "max_L 1, 6 Å leaves a third of the 8-water cluster's error in ranking "
+                         "loose against compact states, 4.5 Å a half)")
     start_from: Path | None = Field(
         None, description="a MACE model file (a foundation model, or a model of your own) "
         "that each version is fine-tuned from, taking its architecture and cutoff; it must "
@@ -190,9 +195,10 @@ class LearnConfig(Strict):
         if self.start_from is not None and self.force_field == "sgdml":
             raise ValueError("start_from is a MACE model file to fine-tune; sGDML starts from "
                              "nothing: set force_field: mace (or auto), or remove start_from")
-        if self.start_from is not None and self.max_L:
-            raise ValueError("max_L sets the architecture of a model made here; start_from "
-                             "fine-tunes the file's own: remove one of them")
+        chosen = sorted({"max_L", "r_max"} & self.model_fields_set)
+        if self.start_from is not None and chosen:
+            raise ValueError(f"{' and '.join(chosen)} set the architecture of a model made "
+                             "here; start_from fine-tunes the file's own: remove one of them")
         return self
 
     def max_frames_for(self, n_atoms: int, kind: str = "sgdml") -> int:

@@ -180,7 +180,8 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
         fit = partial(fit_force_field, settings=settings)
     else:
         settings = MaceSettings(seed=cfg.dynamics.seed, threads=learn.threads,
-                                epochs=learn.epochs, max_L=learn.max_L)
+                                epochs=learn.epochs, max_L=learn.max_L,
+                                r_max=learn.r_max)
         r_max = settings.r_max
         if learn.start_from is not None:
             r_max = _check_model_file(learn.start_from, atoms.numbers)

@@ -221,15 +221,17 @@ def test_a_periodic_run_learns_mace_from_a_model_file_and_resumes_bit_for_bit(wa
     assert _cells(tmp_path / "part" / "fine.traj") == _cells(tmp_path / "whole" / "fine.traj")
 
 
-def test_learn_max_L_makes_equivariant_hidden_features(water_box, tmp_path):
-    """`learn.max_L: 1` reaches the run's MACE fits: the learned version's hidden features
-    carry vectors (1o) beside the scalars (0e), where the default has scalars only."""
+def test_learn_max_L_and_r_max_reach_the_runs_fits(water_box, tmp_path):
+    """`learn.max_L: 1` and `learn.r_max` reach the run's MACE fits: the learned version's
+    hidden features carry vectors (1o) beside the scalars (0e), where the default has scalars
+    only, and its cutoff is the input's."""
     from hybridmd.hybrid.learned_file import read_learned
 
     data = _run_input(water_box, tmp_path / "run", forecaster="learn", interpolator="learn",
                       learn={"first_fit_frames": 20, "refit_frames": 1000, "lag_segments": 1,
-                             "transport": "thread", "epochs": 1, "max_L": 1},
+                             "transport": "thread", "epochs": 1, "max_L": 1, "r_max": 3.5},
                       switch={"verified_segments": 1}, monitor={"workers": 0})
     HybridRun(parse_config(data, RunConfig, "t.yaml", base_dir=tmp_path)).run(progress=False)
     model, _, _ = read_learned(tmp_path / "run" / "forecaster.pt")
     assert str(model.config["hidden_irreps"]) == "16x0e+16x1o"
+    assert model.reach == 3.5
