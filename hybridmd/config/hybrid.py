@@ -130,6 +130,10 @@ class CheckConfig(Strict):
 MACE_MAX_FRAMES = 200
 #: passes over the frames of a MACE fit by default (a few seconds a pass for a small cluster)
 MACE_EPOCHS = 5
+#: highest order of a MACE model's hidden features by default (0: invariant, the fastest fit)
+MACE_MAX_L = 0
+#: radius of an atom's environment in a MACE model by default, Å
+MACE_R_MAX_A = 4.5
 
 
 class LearnConfig(Strict):
@@ -164,13 +168,13 @@ class LearnConfig(Strict):
                         description="MACE: passes over the frames in each fit; a fit's cost "
                         "grows with them and its force error falls (15 halve a 5-pass fit's "
                         "error for the water box: docs/benchmarks/condensed-phase.md)")
-    max_L: int = Field(0, ge=0, le=2,
+    max_L: int = Field(MACE_MAX_L, ge=0, le=2,
                        description="MACE: highest order of the hidden features of a model made "
                        "here: 0 invariant (the fastest), 1 equivariant (a fit costs about twice "
                        "as much; for the 8-water cluster the force error falls by 40% and the "
                        "error in ranking loose against compact states by half: "
                        "docs/benchmarks/condensed-phase.md)")
-    r_max: float = Field(4.5, ge=2.0, le=12.0,
+    r_max: float = Field(MACE_R_MAX_A, ge=2.0, le=12.0,
                          description="MACE: radius of an atom's environment of a model made "
                          "here, Å (a periodic cell must be at least this wide across; with "
                          "max_L 1, 6 Å leaves a third of the 8-water cluster's error in ranking "

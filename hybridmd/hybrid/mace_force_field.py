@@ -31,7 +31,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
-from hybridmd.config.hybrid import MACE_EPOCHS
+from hybridmd.config.hybrid import MACE_EPOCHS, MACE_MAX_L, MACE_R_MAX_A
 from hybridmd.hybrid.dataset import pick_frames
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ _DTYPE_LOCK = threading.RLock()
 class MaceSettings:
     """How a MACE version is built and trained."""
 
-    r_max: float = 4.5  #: Å, the radius of an atom's environment
+    r_max: float = MACE_R_MAX_A  #: Å, the radius of an atom's environment
     channels: int = 16  #: features per atom and irrep (32: as accurate, twice the cost)
-    max_L: int = 0  #: highest order of the hidden features (0: invariant messages)
+    max_L: int = MACE_MAX_L  #: highest order of the hidden features (0: invariant messages)
     correlation: int = 2  #: body order minus one of each product
     interactions: int = 2  #: message-passing layers
     max_ell: int = 3  #: highest order of the edge spherical harmonics
