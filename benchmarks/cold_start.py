@@ -6,8 +6,8 @@ included. Three runs of the same length, Bussi at the 10 fs segment boundaries, 
 
 - full A: every segment simulated (``forecaster: none``), seed 1: the reference;
 - full B: the same with seed 2: the floor of the distribution scores for this length (with
-  ``--full-runs 3`` also full C, seed 3: every pair of full runs is a floor, and their range
-  says how much the floor itself varies);
+  ``--full-runs N`` also full C, D, ... with seeds 3, 4, ...: every pair of full runs is a
+  floor, and their range says how much the floor itself varies);
 - hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand.
 
 Any cold-start input works (``--input``): a periodic box adds the partial g(r) of every element
@@ -18,6 +18,13 @@ share, rollbacks, monitored errors and mean temperatures; the distribution score
 trajectories (VDOS overlap, h(r) and speed Jensen-Shannon divergences) against full A and full
 B next to the floor; and the learning curve: shadow and monitored forecast errors against the
 expensive calls spent, and the call at which ML mode first held.
+
+With more than three full runs the scores are summarised instead of listed pair by pair: the
+floor's range over every pair of full runs, and each run's mean score against the full runs
+(leave one out: a full run against the others). Where the hybrid's mean lies within the full
+runs' means, it is as far from them as one of them is from the rest: a system whose own runs
+differ widely (a cluster that sheds a molecule in some seeds) needs such a floor, as two runs
+can both happen to be on one side.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cold_start.py --ps 20
 """
@@ -150,6 +157,45 @@ def print_scores(comparisons: dict[str, dict[str, float]]) -> None:
         print(f"| {name} | {overlaps} | {s['hr_js_bits']:.2e} | {s['speed_js_bits']:.2e} |")
 
 
+#: letters of the full runs' names (full A, seed 1; full B, seed 2; ...)
+FULL_LETTERS = "ABCDEFGHIJKL"
+
+
+def _closer(key: str) -> int:
+    """+1 where a higher score means two runs are closer (an overlap), -1 where lower (a
+    divergence or an RMS difference)."""
+    return 1 if key.startswith("vdos_overlap") else -1
+
+
+def print_leave_one_out(comparisons: dict[str, dict[str, float]], fulls: list[str],
+                        hybrid: str = "hybrid A") -> None:
+    """The floor's range over pairs of full runs, the hybrid's scores against each full run,
+    and each run's mean score against the full runs (a full run against the others): the
+    hybrid's place among them, 1 the closest of the ``len(fulls) + 1``."""
+    def score(a: str, b: str, key: str) -> float:
+        pair = comparisons.get(f"{a} vs {b} (floor)") or comparisons[f"{b} vs {a} (floor)"]
+        return pair[key]
+
+    keys = list(next(iter(comparisons.values())))
+    print("| score | floor: pairs of full runs, min / median / max | hybrid vs each full run, "
+          "min / median / max | mean against the full runs: full runs' range | hybrid's | "
+          f"hybrid's place of {len(fulls) + 1} (1 closest) |")
+    print("|---|---|---|---|---|---|")
+    for key in keys:
+        floor = [score(a, b, key) for i, a in enumerate(fulls) for b in fulls[i + 1:]]
+        against = [comparisons[f"{hybrid} vs {f}"][key] for f in fulls]
+        means = [float(np.mean([score(f, g, key) for g in fulls if g != f])) for f in fulls]
+        mine = float(np.mean(against))
+        place = 1 + sum(_closer(key) * (m - mine) > 0 for m in means)
+        spec = ".4f" if _closer(key) > 0 else ".2e"
+
+        def span(v: list[float], spec: str = spec) -> str:
+            return " / ".join(format(x, spec) for x in (min(v), float(np.median(v)), max(v)))
+
+        print(f"| {key} | {span(floor)} | {span(against)} | {min(means):{spec}}-"
+              f"{max(means):{spec}} | {mine:{spec}} | {place} |")
+
+
 def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "–" if x is None else format(x, spec)
 
@@ -197,15 +243,17 @@ def main() -> None:
                         help="take the two full simulations from an earlier run of this script")
     parser.add_argument("--bin-calls", type=int, default=500,
                         help="expensive calls per row of the learning curve")
-    parser.add_argument("--full-runs", type=int, default=2, choices=(2, 3),
-                        help="full simulations (seeds 1, 2, 3); every pair is a floor")
+    parser.add_argument("--full-runs", type=int, default=2,
+                        choices=range(2, len(FULL_LETTERS) + 1), metavar="N",
+                        help="full simulations (seeds 1 to N, 2 to 12); every pair is a floor")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip full B (the second full simulation): for DFT, an hour less")
     parser.add_argument("--resume", action="store_true",
                         help="continue the runs of an earlier, stopped call of this script (a "
                              "resumed run's wall clock counts its last part only)")
-    parser.add_argument("--only", choices=("full-a", "full-b", "full-c", "hybrid-a"),
-                        help="make this one run and stop (start the three as processes of "
+    parser.add_argument("--only", choices=[f"full-{x.lower()}" for x in FULL_LETTERS]
+                        + ["hybrid-a"],
+                        help="make this one run and stop (start the runs as processes of "
                              "their own, then collect them with --resume)")
     parser.add_argument("--plot", type=Path,
                         help="draw the learning curve (errors against expensive calls) here")
@@ -215,9 +263,10 @@ def main() -> None:
     base = args.input.resolve().parent
 
     n_full = 1 if args.no_floor else args.full_runs
-    fulls = {f"full {'ABC'[i]}": (f"full-{'abc'[i]}", i + 1) for i in range(n_full)}
+    fulls = {f"full {x}": (f"full-{x.lower()}", i + 1)
+             for i, x in enumerate(FULL_LETTERS[:n_full])}
     if args.only:
-        seed = {"full-a": 1, "full-b": 2, "full-c": 3, "hybrid-a": 1}[args.only]
+        seed = 1 if args.only == "hybrid-a" else FULL_LETTERS.lower().index(args.only[-1]) + 1
         run(data, args.out / args.only, args.ps, seed, args.only == "hybrid-a", base,
             args.resume)
         return
@@ -273,17 +322,21 @@ def main() -> None:
     rejected = hybrid['rejected_forecasts']
     print("rejected forecasts: " + (", ".join(f"{k}: {v}" for k, v in rejected.items()) or "none"))
     t_full, t_hyb = full_a["mean_temperature_K"], hybrid["mean_temperature_K"]
+    t_fulls = [summaries[name]["mean_temperature_K"] for name in fulls]
     print(f"mean temperature: hybrid {t_hyb:.1f} K, full A {t_full:.1f} K "
-          f"({t_hyb / t_full - 1:+.1%}), target {hybrid['target_temperature_K']:g} K\n")
+          f"({t_hyb / t_full - 1:+.1%}), full runs {min(t_fulls):.1f}-{max(t_fulls):.1f} K, "
+          f"target {hybrid['target_temperature_K']:g} K\n")
 
     if not scored:
         print(f"(no distribution scores: {args.ps:g} ps is shorter than the longest VACF lag, "
               f"{max(VACF_LAGS_FS):g} fs)\n")
+    elif len(fulls) > 3:
+        print_leave_one_out(comparisons, list(fulls))
     else:
         print_scores(comparisons)
     pairs = sorted({k.removeprefix("gr_js_bits_") for s in comparisons.values() for k in s
                     if k.startswith("gr_js_bits_")})
-    if pairs:  # a periodic system: partial g(r) under the minimum image
+    if pairs and len(fulls) <= 3:  # a periodic system: partial g(r) under the minimum image
         print("\n| comparison | " + " | ".join(f"g(r) {p} JS (bits) | g(r) {p} RMS"
                                             for p in pairs) + " |")
         print("|---|" + "---|---|" * len(pairs))
