@@ -1,6 +1,6 @@
 """What the expensive calculator makes of the configurations a hybrid run's ML segments made.
 
-For a folder of benchmarks/cold_start.py (full-a, full-b, hybrid-a) this prints:
+For a folder of benchmarks/cold_start.py (full-a, full-b, ... and hybrid-a) this prints:
 
 - the calculator's potential energy of the coarse frames (every 10th from ``--from-ps`` on) of
   each run: mean, standard deviation and the standard error of the mean. A learned model whose
@@ -33,7 +33,11 @@ from hybridmd.calculators import build_calculator, close_calculator
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.periodic import Cell
 
-RUNS = {"full A": "full-a", "full B": "full-b", "hybrid A": "hybrid-a"}
+
+def runs(out: Path) -> dict[str, str]:
+    """The folder's runs, named as cold_start.py names them: every full run, then hybrid A."""
+    fulls = sorted(p.name for p in out.glob("full-?") if p.is_dir())
+    return {**{f"full {name[-1].upper()}": name for name in fulls}, "hybrid A": "hybrid-a"}
 
 
 def potential_energies(cfg: RunConfig, path: Path, first: int) -> np.ndarray:
@@ -87,13 +91,17 @@ def main() -> None:
     print(f"| run | frames | potential energy from {args.from_ps:g} ps, mean (eV) | sd (eV) | "
           "standard error (eV) | mean minus full A's (eV) |")
     print("|---|---|---|---|---|---|")
-    means = {}
-    for name, folder in RUNS.items():
+    means, folders = {}, runs(args.out)
+    for name, folder in folders.items():
         e = potential_energies(cfg, args.out / folder / "coarse.traj", first)
         means[name] = e.mean()
         print(f"| {name} | {len(e)} | {e.mean():.3f} | {e.std():.3f} | "
               f"{e.std() / np.sqrt(len(e)):.3f} | {e.mean() - means['full A']:+.3f} |",
               flush=True)
+    fulls = [m for name, m in means.items() if name.startswith("full")]
+    if len(fulls) > 2:
+        print(f"\nfull runs' means {min(fulls):.3f} to {max(fulls):.3f} eV; hybrid A "
+              f"{means['hybrid A']:.3f} eV")
 
     if not args.frames:
         return
@@ -103,7 +111,7 @@ def main() -> None:
     for name in ("full A", "hybrid A"):
         for index in args.frames:
             for seed in (1, 2):
-                big, last = calculator_alone(cfg, args.out / RUNS[name] / "coarse.traj", index,
+                big, last = calculator_alone(cfg, args.out / folders[name] / "coarse.traj", index,
                                              seed, args.ps)
                 print(f"| {name} | {index} | {seed} | {big:.2f} | {last:.2f} |", flush=True)
 

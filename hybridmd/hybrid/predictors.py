@@ -255,14 +255,16 @@ class LearnedForceField:
 
     def forecast(self, start: CoarseFrame, min_distance_A: float) -> Forecast | str:
         guard = self._guard()
-        if guard is not None and (out := guard.refuses(start.positions, self.dataset)):
+        if guard is not None and (out := guard.refuses(start.positions, self.dataset,
+                                                        self.model)):
             return out  # a group still out: the calculator brings it back first
         seg, spread = self._run(start)
         if not (np.isfinite(seg.positions).all() and np.isfinite(seg.momenta).all()):
             return "forecast not finite"
         if any(self.cell.closest(r, min_distance_A) is not None for r in seg.positions[1:]):
             return "closest atoms"
-        if guard is not None and (out := guard.refuses(seg.positions[-1], self.dataset)):
+        if guard is not None and (out := guard.refuses(seg.positions[-1], self.dataset,
+                                                        self.model)):
             return out
         return Forecast(seg.positions[-1], seg.momenta[-1], seg.forces, seg.energy,
                         float(seg.energies[0]), self.calibration(spread), exact=False,
@@ -336,8 +338,7 @@ class LearnedForceField:
     def snapshot(self) -> dict[str, Any]:
         return {"calibration": [list(p) for p in self.calibration.pairs],
                 "learner": self.learner.state_dict(), "model": self.model,
-                "dataset": len(self.dataset),
-                "reach": None if self.reach_guard is None else self.reach_guard.state_dict()}
+                "dataset": len(self.dataset)}
 
     def saved(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         return {**snapshot, "dataset": self.dataset.head(snapshot["dataset"])}
@@ -346,11 +347,7 @@ class LearnedForceField:
         self.calibration.pairs.clear()
         self.calibration.pairs.extend(tuple(p) for p in saved["calibration"])
         self.dataset, self.model = saved["dataset"], saved["model"]
-        self.reach_guard = None
-        # absent from checkpoints of earlier versions, and of a filled cell's from before
-        # the guard knew it has nowhere to go
-        if saved.get("reach") is not None and (guard := self._guard()) is not None:
-            guard.load_state_dict(saved["reach"])
+        self.reach_guard = None  # its limit follows from the version and the frames
         self.learner.load_state_dict(saved["learner"], self.dataset, self.model)
 
     def close(self) -> None:

@@ -5,13 +5,17 @@ where the expensive calculator's long-range attraction still holds a molecule to
 single-point check does not see it (the leaving molecule's forces are small in both). The
 measure is ``Cell.gap``: the distance that separates the atoms' farthest-apart groups.
 
-``ReachGuard`` compares it with the largest gap in frames of the calculator's own dynamics
-(simulated, monitored, or from an earlier run; not the frames checks labeled, which are where
-the forecasts went). A forecast is beyond reach when its start or its end is more than
-``GAP_MARGIN_A`` beyond that largest gap; the segment is simulated instead, and the next ones
-too until the calculator has brought the group back. Frames labeled while a group is out do
-not widen the largest gap: they are the calculator's dynamics from where a forecast took the
-group, and counting them would let each excursion go a little farther than the last.
+``ReachGuard`` compares it with the largest gap among the frames the model in use was fitted
+to that come from the calculator's own dynamics (simulated, monitored, or from an earlier run;
+not the frames checks labeled, which are where the forecasts went): how far out the model has
+seen a group move under the calculator. A forecast is beyond reach when its start or its end is
+more than ``GAP_MARGIN_A`` beyond that gap; the segment is simulated instead, and the next ones
+too until the group is back within it. The calculator's segments of such an excursion are
+frames like any other: once a version has been fitted to them, forecasts may go where the
+calculator went (a cluster's molecules stray 3-5 Å from the rest and return within a
+picosecond under GFN2-xTB, in some of eight 5 ps runs). Before, the limit was the largest gap
+of the simulated frames while no group was out: the first few hundred femtoseconds fixed it
+for the whole run, and every later excursion of the calculator's was simulated whole.
 
 The guard is kept only where a group has somewhere to go: a cluster or a molecule in vacuum, a
 periodic cell with room beyond the model's reach (``Cell.widest_space`` of the starting
@@ -24,12 +28,15 @@ ordinary forecasts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
 from hybridmd.periodic import Cell
+
+if TYPE_CHECKING:
+    from hybridmd.hybrid.mace_force_field import MaceModel
 
 #: Å beyond the largest gap between groups of atoms in the calculator's dynamics that a
 #: forecast may reach. Small: by the time a young model has taken a water 0.5 Å beyond, it
@@ -39,38 +46,29 @@ GAP_MARGIN_A = 0.1
 
 
 class ReachGuard:
-    """The largest gap the calculator's dynamics showed, and whether a group is out now."""
+    """The largest gap of the calculator's dynamics among the frames a version was fitted to."""
 
     def __init__(self, cell: Cell, reach_A: float):
         self.cell = cell
         self.upto = reach_A + GAP_MARGIN_A  #: gaps beyond this are not measured (inf)
-        self.largest = 0.0  #: largest gap in the counted frames, Å
-        self.counted = 0  #: labeled frames looked at so far (the dataset only grows)
-        self.out = False  #: the last forecast was refused as beyond reach
+        self.largest = 0.0  #: Å, for ``self.version``
+        self.version: int | None = None  #: the version ``largest`` was measured for
 
-    def refuses(self, positions: np.ndarray, dataset: ExpensiveFrames) -> str | None:
-        """Why a frame of a forecast (its start or end) is beyond reach, or None."""
-        self._count(dataset)
-        gap, limit = self.cell.gap(positions, self.upto), self.largest + GAP_MARGIN_A
-        self.out = gap > limit
-        if not self.out:
+    def refuses(self, positions: np.ndarray, dataset: ExpensiveFrames,
+                model: MaceModel) -> str | None:
+        """Why a frame of a forecast (its start or end) is beyond reach of ``model``, or None."""
+        if model.version != self.version:
+            self.largest, self.version = self._measure(dataset, model.trained), model.version
+        gap = self.cell.gap(positions, self.upto)
+        if gap <= self.largest + GAP_MARGIN_A:
             return None
         apart = f"{gap:.2f} Å" if np.isfinite(gap) else f"over {self.upto:g} Å"
-        return f"beyond reach ({apart} apart, the calculator's dynamics {self.largest:.2f} Å)"
+        return (f"beyond reach ({apart} apart, the calculator's frames it learned from "
+                f"{self.largest:.2f} Å)")
 
-    def _count(self, dataset: ExpensiveFrames) -> None:
-        """Fold in the frames labeled since the last look (none of them while a group is out)."""
-        if len(dataset) == self.counted:
-            return
+    def _measure(self, dataset: ExpensiveFrames, trained: np.ndarray) -> float:
+        """The largest gap over the ``trained`` frames that are the calculator's dynamics."""
         positions, sources = dataset.arrays()[0], dataset.arrays_sources()
-        if not self.out:
-            for k in range(self.counted, len(dataset)):
-                if SOURCES[sources[k]] != "check":
-                    self.largest = max(self.largest, self.cell.gap(positions[k], self.upto))
-        self.counted = len(dataset)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"largest": self.largest, "counted": self.counted, "out": self.out}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.largest, self.counted, self.out = state["largest"], state["counted"], state["out"]
+        check = SOURCES.index("check")
+        return max((self.cell.gap(positions[k], self.upto) for k in trained
+                    if sources[k] != check), default=0.0)

@@ -201,9 +201,12 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
                                                                         hexamer_model):
     """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment farther from the rest
     than the simulated frames ever had it (and the MACE model feels nothing beyond its
-    cutoff), so the forecast is refused ("beyond reach"); the same forecast is taken once a
-    simulated frame had that water 20 Å away, but not when only a check labeled it there (a
-    check labels where forecasts went), and a forecast at rest is taken."""
+    cutoff), so the forecast is refused ("beyond reach"); the same forecast is taken once the
+    version was fitted to a simulated frame that had that water 20 Å away, but not when only a
+    check labeled it there (a check labels where forecasts went), and a forecast at rest is
+    taken."""
+    from dataclasses import replace
+
     from ase.data import atomic_masses
     from ase.units import fs
 
@@ -233,7 +236,7 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
         frames.add(labeled[-1:], f[:1], e[:1], last)
         ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
                                SMALL, None, frames, space_A=space_A)
-        ff.model = hexamer_model
+        ff.model = replace(hexamer_model, trained=np.arange(len(labeled)))  # fitted to all
         return ff.forecast(CoarseFrame(0, 0.0, start, p), 0.5)
 
     def refused(outcome: object) -> bool:
