@@ -40,13 +40,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hybridmd.background import RUN_STOP_S, stop_processes
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
+from hybridmd.signals import Terminated, terminate_raises
 
 BASE: dict[str, Any] = {
     "system": {"molecule": "malonaldehyde"},
@@ -101,10 +105,17 @@ def main() -> None:
                         help="the routes to run (those run before into --out are kept)")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    with ProcessPoolExecutor(args.processes) as pool:
-        futures = {name: pool.submit(run_route, name, args.ps, args.out)
-                   for name in args.routes}
-        done = {name: f.result() for name, f in futures.items()}
+    # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
+    with terminate_raises(), ProcessPoolExecutor(
+            args.processes, initializer=signal.signal,
+            initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+        try:
+            futures = {name: pool.submit(run_route, name, args.ps, args.out)
+                       for name in args.routes}
+            done = {name: f.result() for name, f in futures.items()}
+        except (KeyboardInterrupt, Terminated):  # each run stops at its checkpoint
+            stop_processes(pool, ask_first_s=RUN_STOP_S)
+            raise
     # routes run before (another --routes) are kept, and printed in the table's order
     path = args.out / "summaries.json"
     summaries = {**(json.loads(path.read_text()) if path.is_file() else {}), **done}
@@ -130,4 +141,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, Terminated) as exc:
+        print("stopped, no process left; the same command starts the runs again",
+              file=sys.stderr)
+        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None

@@ -21,6 +21,8 @@ import argparse
 import json
 import logging
 import platform
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -28,8 +30,10 @@ from pathlib import Path
 import yaml
 from ase.io import read
 
+from hybridmd.background import RUN_STOP_S, stop_processes
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
+from hybridmd.signals import Terminated, terminate_raises
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "sgdml"
@@ -77,10 +81,17 @@ def main() -> None:
         raise SystemExit(f"error: {SHARED} not found; this benchmark needs the shared MD17 "
                          "models and geometries (../shared/data/sgdml beside the repository)")
     data = yaml.safe_load(args.input.read_text())
-    with ProcessPoolExecutor(args.processes) as pool:
-        futures = {name: pool.submit(run_molecule, data, name, args.out / name, args.ps,
-                                     args.force_field) for name in args.molecules}
-        summaries = {name: f.result() for name, f in futures.items()}
+    # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
+    with terminate_raises(), ProcessPoolExecutor(
+            args.processes, initializer=signal.signal,
+            initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+        try:
+            futures = {name: pool.submit(run_molecule, data, name, args.out / name, args.ps,
+                                         args.force_field) for name in args.molecules}
+            summaries = {name: f.result() for name, f in futures.items()}
+        except (KeyboardInterrupt, Terminated):  # each run stops at its checkpoint
+            stop_processes(pool, ask_first_s=RUN_STOP_S)
+            raise
     (args.out / "summaries.json").write_text(json.dumps(summaries, indent=1))
 
     print(f"# cold start on the MD17 molecules, sGDML as the expensive calculator, learning "
@@ -106,4 +117,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, Terminated) as exc:
+        print("stopped, no process left; the same command starts the runs again",
+              file=sys.stderr)
+        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None

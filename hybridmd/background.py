@@ -11,6 +11,7 @@ three ways (thread, spawned process, MPI rank).
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Literal
@@ -18,6 +19,10 @@ from typing import Any, Literal
 from hybridmd.signals import child_process_setup
 
 Kind = Literal["process", "thread", "inline"]
+
+#: seconds a process running a hybrid run is given to stop at its checkpoint on SIGTERM
+#: (``stop_processes(..., ask_first_s=RUN_STOP_S)``) before it is killed
+RUN_STOP_S = 60.0
 
 
 class InlineExecutor(Executor):
@@ -50,16 +55,26 @@ def process_ids(executor: Executor) -> list[int]:
     return [p.pid for p in _processes(executor)]
 
 
-def stop_processes(executor: Executor) -> None:
+def stop_processes(executor: Executor, ask_first_s: float = 0.0) -> None:
     """Shut an executor down without waiting for its running task: its processes are killed
     (SIGKILL: they ignore SIGTERM, which a shell sends to the whole process group, and a pool
-    would otherwise wait for the running task at the interpreter's exit)."""
+    would otherwise wait for the running task at the interpreter's exit). ``ask_first_s``:
+    first send each SIGTERM and give them that long to end (a pool of ``hybridmd run``s, each
+    stopping at its checkpoint)."""
     processes = _processes(executor)
     manager = getattr(executor, "_executor_manager_thread", None)  # shutdown forgets it
     executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.kill()
-        process.join(timeout=10)
+    try:
+        if ask_first_s > 0:
+            for process in processes:
+                process.terminate()
+            deadline = time.monotonic() + ask_first_s
+            for process in processes:
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+    finally:  # killed also when a second stop signal cuts the wait short
+        for process in processes:
+            process.kill()
+            process.join(timeout=10)
     # the pool's manager thread closes its wake-up pipe once it sees the dead processes; left
     # running, it races the interpreter's exit hook writing to that pipe (CPython 3.11: "OSError:
     # Bad file descriptor" printed at exit), so it is let finish here

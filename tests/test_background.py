@@ -34,6 +34,38 @@ def test_stopping_a_pool_ends_a_process_that_is_busy_and_ignores_sigterm(tmp_pat
     assert sentinels and len(wait(sentinels, timeout=0)) == len(sentinels)
 
 
+def _stops_on_sigterm(started: str) -> None:
+    """A task that ends cleanly on SIGTERM (as a hybrid run stops at its checkpoint)."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        Path(started).with_suffix(".stopped").touch()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    Path(started).touch()
+    time.sleep(600)
+
+
+def test_a_pool_asked_first_lets_its_tasks_stop_on_sigterm(tmp_path) -> None:
+    """A benchmark's pool of runs, stopped with ``ask_first_s``: each task gets SIGTERM and
+    ends its own way before anything is killed."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(1)
+    started = tmp_path / "started"
+    executor.submit(_stops_on_sigterm, str(started))
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert started.exists()
+    processes = _processes(executor)
+    stop_processes(executor, ask_first_s=30)
+    assert (tmp_path / "started.stopped").exists()
+    sentinels = [p.sentinel for p in processes]
+    assert sentinels and len(wait(sentinels, timeout=0)) == len(sentinels)
+
+
 PROGRAM = '''
 import time
 from multiprocessing.connection import wait
