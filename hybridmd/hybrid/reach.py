@@ -13,9 +13,10 @@ more than ``GAP_MARGIN_A`` beyond that gap; the segment is simulated instead, an
 too until the group is back within it. The calculator's segments of such an excursion are
 frames like any other: once a version has been fitted to them, forecasts may go where the
 calculator went (a cluster's molecules stray 3-5 Å from the rest and return within a
-picosecond under GFN2-xTB, in some of eight 5 ps runs). Before, the limit was the largest gap
-of the simulated frames while no group was out: the first few hundred femtoseconds fixed it
-for the whole run, and every later excursion of the calculator's was simulated whole.
+picosecond under GFN2-xTB, in some of eight 5 ps runs: docs/benchmarks/condensed-phase.md).
+Counting only the frames a version was fitted to keeps forecasts out of a stretch the model
+has not learned yet, and leaves nothing to checkpoint: the limit follows from the version and
+the frames.
 
 The guard is kept only where a group has somewhere to go: a cluster or a molecule in vacuum, a
 periodic cell with room beyond the model's reach (``Cell.widest_space`` of the starting
