@@ -41,7 +41,6 @@ import argparse
 import json
 import platform
 import signal
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -50,7 +49,7 @@ from typing import Any
 from hybridmd.background import RUN_STOP_S, stop_processes
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.signals import Terminated, terminate_raises
+from hybridmd.signals import Terminated, stoppable_script
 
 BASE: dict[str, Any] = {
     "system": {"molecule": "malonaldehyde"},
@@ -106,7 +105,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
     # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
-    with terminate_raises(), ProcessPoolExecutor(
+    with ProcessPoolExecutor(
             args.processes, initializer=signal.signal,
             initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
         try:
@@ -141,9 +140,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (KeyboardInterrupt, Terminated) as exc:
-        print("stopped, no process left; the same command starts the runs again",
-              file=sys.stderr)
-        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None
+    stoppable_script(main, "stopped, no process left; the same command starts the runs again")

@@ -36,7 +36,6 @@ import json
 import logging
 import platform
 import signal
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from hybridmd.hybrid.build import molecules
 from hybridmd.hybrid.session import HybridRun
 from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
-from hybridmd.signals import Terminated, received
+from hybridmd.signals import Terminated, received, stoppable_script
 from hybridmd.trajectory import Trajectory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -373,8 +372,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (KeyboardInterrupt, Terminated) as exc:  # the run stopped at its checkpoint
-        print("stopped; the same command with --resume continues", file=sys.stderr)
-        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None
+    stoppable_script(main, "stopped; the same command with --resume continues")

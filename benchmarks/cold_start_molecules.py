@@ -22,7 +22,6 @@ import json
 import logging
 import platform
 import signal
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -33,7 +32,7 @@ from ase.io import read
 from hybridmd.background import RUN_STOP_S, stop_processes
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.signals import Terminated, terminate_raises
+from hybridmd.signals import Terminated, stoppable_script
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "sgdml"
@@ -82,7 +81,7 @@ def main() -> None:
                          "models and geometries (../shared/data/sgdml beside the repository)")
     data = yaml.safe_load(args.input.read_text())
     # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
-    with terminate_raises(), ProcessPoolExecutor(
+    with ProcessPoolExecutor(
             args.processes, initializer=signal.signal,
             initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
         try:
@@ -117,9 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (KeyboardInterrupt, Terminated) as exc:
-        print("stopped, no process left; the same command starts the runs again",
-              file=sys.stderr)
-        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None
+    stoppable_script(main, "stopped, no process left; the same command starts the runs again")

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -103,6 +104,18 @@ def terminate_raises() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def stoppable_script(main: Callable[[], None], note: str) -> None:
+    """Run a script's ``main`` with SIGTERM raising ``Terminated``; stopped by Ctrl-C or
+    SIGTERM it prints ``note`` (what to do next) and exits 130 or 143, with no traceback."""
+    try:
+        with terminate_raises():
+            main()
+    except (KeyboardInterrupt, Terminated) as exc:
+        print(note, file=sys.stderr)
+        signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        raise SystemExit(exit_code(signum)) from None
 
 
 @contextmanager

@@ -104,3 +104,29 @@ def test_a_child_killed_in_a_fit_leaves_nothing_behind_at_exit(tmp_path) -> None
                               timeout=300)
         assert done.returncode == 0 and "fit" in done.stderr
         assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+SCRIPT = '''
+import os, signal
+from hybridmd.signals import stoppable_script
+
+def main():
+    os.kill(os.getpid(), signal.{name})
+    raise AssertionError("not stopped")
+
+stoppable_script(main, "stopped; run it again")
+'''
+
+
+def test_a_stopped_script_says_what_next_with_the_signals_exit_code(tmp_path) -> None:
+    """A benchmark stopped by SIGTERM or Ctrl-C prints its one line (no traceback) and exits
+    143 or 130, as a batch system reads it."""
+    import subprocess
+    import sys
+
+    for name, code in (("SIGTERM", 143), ("SIGINT", 130)):
+        script = tmp_path / f"{name}.py"
+        script.write_text(SCRIPT.format(name=name))
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              timeout=120)
+        assert (done.returncode, done.stderr) == (code, "stopped; run it again\n")
