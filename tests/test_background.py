@@ -111,6 +111,9 @@ import os, signal
 from hybridmd.signals import stoppable_script
 
 def main():
+    # Python leaves SIGINT ignored when started with it ignored (a background job): as a
+    # terminal's Ctrl-C would find it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.{name})
     raise AssertionError("not stopped")
 
