@@ -40,16 +40,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import signal
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from hybridmd.background import RUN_STOP_S, stop_processes
+from hybridmd.background import run_all
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.signals import Terminated, stoppable_script
+from hybridmd.signals import stoppable_script
 
 BASE: dict[str, Any] = {
     "system": {"molecule": "malonaldehyde"},
@@ -104,17 +102,8 @@ def main() -> None:
                         help="the routes to run (those run before into --out are kept)")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
-    with ProcessPoolExecutor(
-            args.processes, initializer=signal.signal,
-            initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
-        try:
-            futures = {name: pool.submit(run_route, name, args.ps, args.out)
-                       for name in args.routes}
-            done = {name: f.result() for name, f in futures.items()}
-        except (KeyboardInterrupt, Terminated):  # each run stops at its checkpoint
-            stop_processes(pool, ask_first_s=RUN_STOP_S)
-            raise
+    done = run_all({name: (run_route, (name, args.ps, args.out)) for name in args.routes},
+                   args.processes)
     # routes run before (another --routes) are kept, and printed in the table's order
     path = args.out / "summaries.json"
     summaries = {**(json.loads(path.read_text()) if path.is_file() else {}), **done}

@@ -21,18 +21,16 @@ import argparse
 import json
 import logging
 import platform
-import signal
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
 import yaml
 from ase.io import read
 
-from hybridmd.background import RUN_STOP_S, stop_processes
+from hybridmd.background import run_all
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.signals import Terminated, stoppable_script
+from hybridmd.signals import stoppable_script
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "sgdml"
@@ -80,17 +78,9 @@ def main() -> None:
         raise SystemExit(f"error: {SHARED} not found; this benchmark needs the shared MD17 "
                          "models and geometries (../shared/data/sgdml beside the repository)")
     data = yaml.safe_load(args.input.read_text())
-    # workers take SIGTERM's default (an idle one ends); a run under way stops at its checkpoint
-    with ProcessPoolExecutor(
-            args.processes, initializer=signal.signal,
-            initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
-        try:
-            futures = {name: pool.submit(run_molecule, data, name, args.out / name, args.ps,
-                                         args.force_field) for name in args.molecules}
-            summaries = {name: f.result() for name, f in futures.items()}
-        except (KeyboardInterrupt, Terminated):  # each run stops at its checkpoint
-            stop_processes(pool, ask_first_s=RUN_STOP_S)
-            raise
+    summaries = run_all({name: (run_molecule, (data, name, args.out / name, args.ps,
+                                               args.force_field))
+                         for name in args.molecules}, args.processes)
     (args.out / "summaries.json").write_text(json.dumps(summaries, indent=1))
 
     print(f"# cold start on the MD17 molecules, sGDML as the expensive calculator, learning "

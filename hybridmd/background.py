@@ -11,17 +11,18 @@ three ways (thread, spawned process, MPI rank).
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Literal
 
-from hybridmd.signals import child_process_setup
+from hybridmd.signals import Terminated, child_process_setup
 
 Kind = Literal["process", "thread", "inline"]
 
 #: seconds a process running a hybrid run is given to stop at its checkpoint on SIGTERM
-#: (``stop_processes(..., ask_first_s=RUN_STOP_S)``) before it is killed
+#: (``run_all``) before it is killed
 RUN_STOP_S = 60.0
 
 
@@ -80,6 +81,23 @@ def stop_processes(executor: Executor, ask_first_s: float = 0.0) -> None:
     # Bad file descriptor" printed at exit), so it is let finish here
     if manager is not None:
         manager.join(timeout=10)
+
+
+def run_all(calls: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]],
+            processes: int) -> dict[str, Any]:
+    """Each ``name: (function, arguments)`` in a pool of ``processes`` processes; the results
+    by name (a benchmark's runs). Stopped by Ctrl-C or ``Terminated`` (SIGTERM under
+    ``signals.stoppable_script``), the processes are sent SIGTERM (a hybrid run stops at its
+    checkpoint; an idle worker, which takes SIGTERM's default, ends), given ``RUN_STOP_S``,
+    then killed, before the exception goes on: nothing is left running."""
+    with ProcessPoolExecutor(processes, initializer=signal.signal,
+                             initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+        try:
+            futures = {name: pool.submit(fn, *args) for name, (fn, args) in calls.items()}
+            return {name: f.result() for name, f in futures.items()}
+        except (KeyboardInterrupt, Terminated):
+            stop_processes(pool, ask_first_s=RUN_STOP_S)
+            raise
 
 
 def _processes(executor: Executor) -> list[Any]:

@@ -133,3 +133,54 @@ def test_a_stopped_script_says_what_next_with_the_signals_exit_code(tmp_path) ->
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                               timeout=120)
         assert (done.returncode, done.stderr) == (code, "stopped; run it again\n")
+
+
+POOL = '''
+import os, signal, sys, time
+from pathlib import Path
+from hybridmd.background import run_all
+from hybridmd.signals import stoppable_script
+
+def task(folder):
+    def stop(signum, frame):
+        Path(folder, "stopped").touch()
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)  # as a hybrid run stops at its checkpoint
+    Path(folder, str(os.getpid())).touch()
+    time.sleep(600)
+
+def main():
+    print(run_all({"double": (pow, (2, 2))}, 1), flush=True)
+    run_all({"run": (task, ("{folder}",))}, 1)
+
+if __name__ == "__main__":
+    stoppable_script(main, "stopped")
+'''
+
+
+def test_a_pool_of_runs_gives_results_by_name_and_stops_with_nothing_left(tmp_path) -> None:
+    """``run_all``: results by name; a SIGTERM to the script asks the run under way to stop,
+    and the script exits 143 with its worker gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "pool.py"
+    script.write_text(POOL.replace("{folder}", str(tmp_path)))
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not [p for p in tmp_path.iterdir() if p.name.isdigit()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = int(next(p.name for p in tmp_path.iterdir() if p.name.isdigit()))
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=120)
+    assert (child.returncode, out, err) == (143, "{'double': 4}\n", "stopped\n")
+    assert (tmp_path / "stopped").exists()
+    try:
+        os.kill(worker, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError(f"the pool's worker {worker} is still running")
