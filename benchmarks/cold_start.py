@@ -8,7 +8,9 @@ included. Three runs of the same length, Bussi at the 10 fs segment boundaries, 
 - full B: the same with seed 2: the floor of the distribution scores for this length (with
   ``--full-runs N`` also full C, D, ... with seeds 3, 4, ...: every pair of full runs is a
   floor, and their range says how much the floor itself varies);
-- hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand.
+- hybrid A: the cold-start input (``forecaster: learn``), seed 1, nothing trained beforehand
+  (``--hybrid-seed S`` makes it with seed S: a second hybrid run, scored against the same
+  full runs hard-linked into its own folder).
 
 Any cold-start input works (``--input``): a periodic box adds the partial g(r) of every element
 pair (O-O, O-H, H-H for water; minimum image) to the distribution scores.
@@ -254,6 +256,8 @@ def main() -> None:
                         + ["hybrid-a"],
                         help="make this one run and stop (start the runs as processes of "
                              "their own, then collect them with --resume)")
+    parser.add_argument("--hybrid-seed", type=int, default=1,
+                        help="seed of hybrid A (default 1, full A's)")
     parser.add_argument("--plot", type=Path,
                         help="draw the learning curve (errors against expensive calls) here")
     args = parser.parse_args()
@@ -265,7 +269,8 @@ def main() -> None:
     fulls = {f"full {x}": (f"full-{x.lower()}", i + 1)
              for i, x in enumerate(FULL_LETTERS[:n_full])}
     if args.only:
-        seed = 1 if args.only == "hybrid-a" else FULL_LETTERS.lower().index(args.only[-1]) + 1
+        seed = (args.hybrid_seed if args.only == "hybrid-a"
+                else FULL_LETTERS.lower().index(args.only[-1]) + 1)
         run(data, args.out / args.only, args.ps, seed, args.only == "hybrid-a", base,
             args.resume)
         return
@@ -274,8 +279,8 @@ def main() -> None:
         summaries[name] = (json.loads((args.out / folder / "summary.json").read_text())
                            if args.reuse_full else
                            run(data, args.out / folder, args.ps, seed, False, base, args.resume))
-    summaries["hybrid A"] = hybrid = run(data, args.out / "hybrid-a", args.ps, 1, True, base,
-                                         args.resume)
+    summaries["hybrid A"] = hybrid = run(data, args.out / "hybrid-a", args.ps, args.hybrid_seed,
+                                         True, base, args.resume)
     full_a = summaries["full A"]
     traj = {name: read_trajectory(args.out / folder / "fine.traj")
             for name, (folder, _) in {**fulls, "hybrid A": ("hybrid-a", 1)}.items()}
@@ -292,7 +297,8 @@ def main() -> None:
     molecule = data["system"].get("molecule") or data["system"].get("file")
     print(f"# cold start, {molecule}, {data['calculator']['type']} as the expensive "
           f"calculator, {data['dynamics']['temperature_K']:g} K, {args.ps:g} ps, {date.today()}, "
-          f"{platform.processor() or platform.machine()}\n")
+          f"{platform.processor() or platform.machine()}"
+          f"{f', hybrid A with seed {args.hybrid_seed}' if args.hybrid_seed != 1 else ''}\n")
     print("| run | simulation | ML ends | monitors | checks | training | total | saved | "
           "calls/ps | wall s | mean T (K) | ML share | rollbacks |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
