@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SOURCES = ("simulation", "monitor", "earlier run", "check")
+#: where a frame came from; an earlier run's (a warm start's) single-point checks stay apart
+#: from its dynamics: they sit where that run's forecasts went, not where its calculator did
+SOURCES = ("simulation", "monitor", "earlier run", "check", "earlier check")
+#: the sources that are single-point checks (this run's and an earlier run's)
+CHECKS = (SOURCES.index("check"), SOURCES.index("earlier check"))
 
 
 @dataclass

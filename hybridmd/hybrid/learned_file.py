@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import asdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hybridmd import __version__
-from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
+from hybridmd.hybrid.dataset import CHECKS, SOURCES, ExpensiveFrames
 from hybridmd.hybrid.force_field import LearnedModel, export_sgdml_model
 from hybridmd.hybrid.mace_force_field import MaceModel
 from hybridmd.units import KCAL_MOL
@@ -32,8 +33,8 @@ FRAMES_NAME = "frames.npz"
 
 def read_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]] | None:
     """An earlier learning run's file: its version, its labeled frames (counted as from an
-    earlier run) and its other contents; None when ``path`` is not such a file (a forecaster
-    network, a shipped name). Read once."""
+    earlier run, its checks as an earlier run's checks) and its other contents; None when
+    ``path`` is not such a file (a forecaster network, a shipped name). Read once."""
     if not zipfile.is_zipfile(path):
         return None
     data = _load(path)
@@ -82,8 +83,8 @@ def save_learned(directory: Path, model: LearnedModel | MaceModel, dataset: Expe
 
 
 def load_learned(path: Path) -> tuple[LearnedModel, ExpensiveFrames, dict[str, Any]]:
-    """The version, the labeled frames (counted as from an earlier run) and the file's
-    other contents (numbers, masses, dt_fs, stride, settings, provenance)."""
+    """The version, the labeled frames (counted as from an earlier run, its checks apart) and
+    the file's other contents (numbers, masses, dt_fs, stride, settings, provenance)."""
     data = _load(path)
     if data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a learned force field ({FORMAT})")
@@ -95,5 +96,11 @@ def _contents(data: dict[str, Any]) -> tuple[Any, ExpensiveFrames, dict[str, Any
     model = kind(**data["model"])
     frames = data["frames"]
     dataset = ExpensiveFrames(len(data["numbers"]))
-    dataset.add(frames["positions"], frames["forces"], frames["energies"], "earlier run")
+    r, f, e = frames["positions"], frames["forces"], frames["energies"]
+    checks = np.isin(frames["sources"], CHECKS)
+    # in order, in runs of one kind: the checks as an earlier run's checks, the rest dynamics
+    edges = [0, *(np.flatnonzero(np.diff(checks.astype(np.int8))) + 1), len(checks)]
+    for a, b in pairwise(edges):
+        if b > a:
+            dataset.add(r[a:b], f[a:b], e[a:b], "earlier check" if checks[a] else "earlier run")
     return model, dataset, data

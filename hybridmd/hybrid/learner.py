@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hybridmd.background import process_ids, stop_processes
-from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
+from hybridmd.hybrid.dataset import CHECKS, ExpensiveFrames
 from hybridmd.signals import raise_if_stopped, spawning_children
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Learner:
         r, f, e = dataset.arrays(self.pending.frames)
         start_from = in_use if self.continues else None
         # the frames single-point checks labeled: where the model was unsure
-        preferred = dataset.arrays_sources()[:self.pending.frames] == SOURCES.index("check")
+        preferred = np.isin(dataset.arrays_sources()[:self.pending.frames], CHECKS)
         try:
             with spawning_children():  # a process pool starts its process on the first one
                 self._future = self._executor.submit(run_fit, self.fit, self.threads, r, f, e,

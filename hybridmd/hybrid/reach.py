@@ -7,7 +7,8 @@ measure is ``Cell.gap``: the distance that separates the atoms' farthest-apart g
 
 ``ReachGuard`` compares it with the largest gap among the frames the model in use was fitted
 to that come from the calculator's own dynamics (simulated, monitored, or from an earlier run;
-not the frames checks labeled, which are where the forecasts went): how far out the model has
+not the frames checks labeled, this run's or an earlier run's, which are where the forecasts
+went): how far out the model has
 seen a group move under the calculator. A forecast is beyond reach when its start or its end is
 more than ``GAP_MARGIN_A`` beyond that gap; the segment is simulated instead, and the next ones
 too until the group is back within it. The calculator's segments of such an excursion are
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hybridmd.hybrid.dataset import SOURCES, ExpensiveFrames
+from hybridmd.hybrid.dataset import CHECKS, ExpensiveFrames
 from hybridmd.periodic import Cell
 
 if TYPE_CHECKING:
@@ -70,6 +71,5 @@ class ReachGuard:
     def _measure(self, dataset: ExpensiveFrames, trained: np.ndarray) -> float:
         """The largest gap over the ``trained`` frames that are the calculator's dynamics."""
         positions, sources = dataset.arrays()[0], dataset.arrays_sources()
-        check = SOURCES.index("check")
         return max((self.cell.gap(positions[k], self.upto) for k in trained
-                    if sources[k] != check), default=0.0)
+                    if sources[k] not in CHECKS), default=0.0)

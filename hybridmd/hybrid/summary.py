@@ -89,7 +89,8 @@ def format_summary(s: dict[str, Any]) -> str:
     learning = s.get("learning")
     if learning:
         by = learning["frames_by_source"]
-        total, earlier = learning["frames"], by.get("earlier run", 0)
+        total = learning["frames"]
+        earlier = by.get("earlier run", 0) + by.get("earlier check", 0)
         # a warm start's frames are part of the total: say both parts, so none adds them up
         labeled = (f"{total} labeled frames ({total - earlier} by this run, {earlier} from "
                    f"{learning['learned_from']['path']})" if earlier

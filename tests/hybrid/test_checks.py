@@ -394,3 +394,16 @@ def test_the_learned_versions_are_fitted_to_the_checked_frames(checked_run):
                              == SOURCES.index("check"))
     assert 0 < len(checked) <= len(model.trained) // 2
     assert set(checked) <= set(model.trained)
+
+
+def test_a_warm_start_keeps_an_earlier_runs_checks_apart_from_its_dynamics(checked_run):
+    """Loaded for a warm start, the earlier run's frames keep their order, its checks counted as
+    an earlier run's checks (not dynamics: the reach guard leaves them out, fits prefer them)."""
+    out, _ = checked_run
+    _, dataset, data = load_learned(out / "forecaster.pt")
+    saved = np.asarray(data["frames"]["sources"])
+    loaded = dataset.arrays_sources()
+    assert np.array_equal(dataset.arrays()[0], data["frames"]["positions"])
+    assert np.array_equal(loaded == SOURCES.index("earlier check"), saved == SOURCES.index("check"))
+    assert np.array_equal(loaded == SOURCES.index("earlier run"), saved != SOURCES.index("check"))
+    assert 0 < dataset.count("earlier check") < len(dataset)

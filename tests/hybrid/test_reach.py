@@ -50,7 +50,9 @@ def test_checks_do_not_widen_the_reach_and_groups_apart_from_the_start_are_never
     frames, guard = ExpensiveFrames(5), ReachGuard(OPEN, reach_A=4.5)
     _label(frames, [2.0])
     _label(frames, [3.0], "check")  # where a forecast went
-    assert guard.refuses(_apart(2.0 + 2 * GAP_MARGIN_A), frames, _version(1, [0, 1])) is not None
+    _label(frames, [3.5], "earlier check")  # where a warm start's earlier run's forecast went
+    assert guard.refuses(_apart(2.0 + 2 * GAP_MARGIN_A), frames,
+                         _version(1, [0, 1, 2])) is not None
     far, apart = ExpensiveFrames(5), ReachGuard(OPEN, reach_A=4.5)
     _label(far, [8.0])  # two molecules beyond the cutoff in the calculator's own frames
     assert apart.refuses(_apart(12.0), far, _version(1, [0])) is None
