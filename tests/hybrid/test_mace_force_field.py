@@ -199,12 +199,12 @@ def test_an_sgdml_version_offers_the_same_calculators(hexamer):
 
 def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexamer,
                                                                         hexamer_model):
-    """A water of the hexamer sent off at 0.4 Å/fs ends a 10 fs segment farther from the rest
-    than the simulated frames ever had it (and the MACE model feels nothing beyond its
-    cutoff), so the forecast is refused ("beyond reach"); the same forecast is taken once the
-    version was fitted to a simulated frame that had that water 20 Å away, but not when only a
-    check labeled it there (a check labels where forecasts went), and a forecast at rest is
-    taken."""
+    """A water of the hexamer sent off at 0.1 Å/fs ends a 10 fs segment farther from the rest
+    than the simulated frames ever had it (and the MACE model feels little of what its frames
+    did not show), so the forecast is refused ("beyond reach"); the same forecast is taken once
+    the version was fitted to simulated frames that had that water farther out and back, but
+    not while it is still out, nor when only a check labeled it there (a check labels where
+    forecasts went), and a forecast at rest is taken."""
     from dataclasses import replace
 
     from ase.data import atomic_masses
@@ -225,15 +225,16 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     masses = atomic_masses[z]
     away = (start[far] - centre) / np.linalg.norm(start[far] - centre)
     momenta = np.zeros_like(start)
-    momenta[water] = 0.4 / fs * away * masses[water, None]
+    momenta[water] = 0.1 / fs * away * masses[water, None]
     apart = start.copy()
-    apart[water] += 20 * away
+    apart[water] += 1.5 * away
+    out_and_back = np.vstack([r[:78], apart[None], start[None]])
 
-    def forecast(labeled: np.ndarray, p: np.ndarray, last: str = "simulation",
+    def forecast(labeled: np.ndarray, p: np.ndarray, checked: int | None = None,
                  space_A: float = np.inf) -> object:
         frames = ExpensiveFrames(len(z))
-        frames.add(labeled[:-1], f[:len(labeled) - 1], e[:len(labeled) - 1], "simulation")
-        frames.add(labeled[-1:], f[:1], e[:1], last)
+        for k, frame in enumerate(labeled):
+            frames.add(frame[None], f[:1], e[:1], "check" if k == checked else "simulation")
         ff = LearnedForceField(z, masses, Cell(np.zeros((3, 3)), (False,) * 3), 20, 0.5,
                                SMALL, None, frames, space_A=space_A)
         ff.model = replace(hexamer_model, trained=np.arange(len(labeled)))  # fitted to all
@@ -246,9 +247,11 @@ def test_a_forecast_that_takes_a_water_out_of_the_models_reach_is_refused(hexame
     # where the system has no room beyond the model's reach (a filled periodic cell) no
     # group can leave, and the guard is not kept
     assert not refused(forecast(r[:80], momenta, space_A=hexamer_model.reach - 0.1))
-    assert not refused(forecast(np.vstack([r[:79], apart[None]]), momenta))
-    assert refused(forecast(np.vstack([r[:79], apart[None]]), momenta, "check"))
-    assert not isinstance(forecast(r[:80], np.zeros_like(start)), str)
+    assert not refused(forecast(out_and_back, momenta))
+    assert refused(forecast(out_and_back[:-1], momenta))  # the water still out
+    assert refused(forecast(out_and_back, momenta, checked=78))
+    # at rest, within the gaps the calculator's frames went out to and came back from
+    assert not isinstance(forecast(np.vstack([r[:80], start[None]]), np.zeros_like(start)), str)
 
 
 def test_mace_is_imported_without_a_word(hexamer_model, tmp_path) -> None:
