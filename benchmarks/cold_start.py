@@ -46,7 +46,7 @@ import yaml
 from ase import Atoms
 
 from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
-from hybridmd.analysis.observables import kinetic_temperature
+from hybridmd.analysis.observables import cluster_size, kinetic_temperature
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.build import molecules
 from hybridmd.hybrid.session import HybridRun
@@ -225,20 +225,6 @@ def _largest_gap(traj: Trajectory) -> float:
     return max(gap(k) for k in frames)
 
 
-def _radius_of_gyration(traj: Trajectory) -> tuple[float, float]:
-    """Mass-weighted radius of gyration over frames 10 fs apart: the mean, and the largest
-    mean over 250 fs, how compact a cluster stays (a cluster loosened as a whole has no single
-    group far from the rest, and a loose stretch shows in the second)."""
-    every = _every_10_fs(traj)
-    r = traj.positions[::every]
-    m = traj.masses / traj.masses.sum()
-    centre = np.einsum("i,fij->fj", m, r)
-    rg = np.sqrt(np.einsum("i,fi->f", m, ((r - centre[:, None]) ** 2).sum(-1)))
-    window = max(1, round(250 / (every * traj.dt_fs)))
-    stretches = np.convolve(rg, np.ones(window) / window, "valid") if len(rg) >= window else rg
-    return float(rg.mean()), float(stretches.max())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", type=Path,
@@ -364,7 +350,7 @@ def main() -> None:
     first = next(iter(traj.values()))
     if (not any(_periodic(t) for t in traj.values())
             and molecules(Atoms(numbers=first.numbers, positions=first.positions[0])) > 1):
-        sizes = {k: _radius_of_gyration(t) for k, t in traj.items()}
+        sizes = {k: cluster_size(t) for k, t in traj.items()}
         print("radius of gyration, mean / largest mean over 250 fs (Å, every 10 fs; a cluster "
               "loosened as a whole grows it): "
               + ", ".join(f"{k} {mean:.3f} / {most:.2f}" for k, (mean, most) in sizes.items()))

@@ -1,7 +1,7 @@
-"""Does the learned model hold a liquid's structure by itself? The water box's last version alone.
+"""Does the learned model hold a liquid's or a cluster's structure? Its last version run alone.
 
-A cold-start run of the water box (benchmarks/cold_start.py with inputs/water-box-cold-start.yaml)
-leaves its last learned MACE version in hybrid-a/forecaster.pt. This script runs that version
+A cold-start run (benchmarks/cold_start.py with inputs/water-box-cold-start.yaml, or a cluster's
+input) leaves its last learned MACE version in hybrid-a/forecaster.pt. This script runs that version
 alone (no expensive calls, no checks; velocity Verlet with the Bussi thermostat of the input,
 0.5 fs, one thread) from two starts:
 
@@ -9,19 +9,22 @@ alone (no expensive calls, no checks; velocity Verlet with the Bussi thermostat 
 - the hybrid run's frame at ``--from-hybrid`` ps (the liquid the run had made by then),
 
 each for ``--ps`` ps. With ``--fit-frames N ...`` it also fits, for each N, a model afresh
-(the input's passes and seed, its main model only) to N of the run's labeled frames, evenly
-spread, and runs it alone from full A as well: whether more of the frames the run already
-has make the model's own liquid closer to the calculator's. It prints the first-shell
-structure (the height and place of g(r)'s
-first O-O peak, and of the hydrogen-bond O-H peak) over the first and the second half of each,
-beside the same for full A, full B and the hybrid run. Where the two learned-only runs meet,
+(the input's model settings, passes and seed, its main model only) to N of the run's labeled
+frames, evenly spread, and runs it alone from full A as well: whether more of the frames the
+run already has make the model's own liquid closer to the calculator's. For a periodic cell of
+water it prints the first-shell structure (the height and place of g(r)'s first O-O peak, and
+of the hydrogen-bond O-H peak), for a cluster in vacuum its size (the radius of gyration's
+mean, and its largest mean over 250 fs), over the first and the second half of each, beside
+the same for full A, full B and the hybrid run. Where the two learned-only runs meet,
 that is the model's own liquid; where they stay apart, the structure relaxes more slowly than
 the run is long.
 
 Run (about 40 minutes on one core for 8 ps each):
   OMP_NUM_THREADS=1 .venv/bin/python benchmarks/learned_liquid.py \
       --run runs/bench-water-box-e15 --ps 8
-(a fit afresh to 200 frames takes about 4 minutes on one thread, to 700 about 12).
+(a fit afresh to 200 frames takes about 4 minutes on one thread, to 700 about 12). A cluster:
+  --run runs/bench-meoh-w8-excursions --input runs/meoh-w8-checks-L1r6.yaml --ps 3 \
+      --from-hybrid 1.5 --fit-frames 540 1917
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from ase.io.trajectory import Trajectory as AseTrajectory
 from ase.md.bussi import Bussi
 from ase.units import fs
 
+from hybridmd.analysis.observables import cluster_size
 from hybridmd.analysis.rdf import radial_distribution
-from hybridmd.config.hybrid import MACE_EPOCHS
+from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings, fit_mace
@@ -54,14 +58,18 @@ DT_FS = 0.5
 
 
 def refitted(run: Path, dataset: ExpensiveFrames, numbers: np.ndarray, frames: int,
-             learn: dict) -> MaceModel:
+             cfg: RunConfig) -> MaceModel:
     """A model fitted afresh to ``frames`` of the run's labeled frames (evenly spread), with
-    the input's passes and seed; its main model only (no committee)."""
+    the input's model settings, passes and seed; its main model only (no committee)."""
     r, f, e = dataset.arrays()
-    cell = AseTrajectory(str(run / "full-a" / "coarse.traj"))[0].cell
-    settings = MaceSettings(seed=learn["seed"], epochs=learn["epochs"], committee=1)
-    model = fit_mace(r, f, e, numbers, settings, version=1, cell=cell.array,
-                     pbc=(True, True, True), max_frames=frames)
+    first = AseTrajectory(str(run / "full-a" / "coarse.traj"))[0]
+    periodic = bool(first.pbc.any())
+    learn = cfg.hybrid.learn
+    settings = MaceSettings(seed=cfg.dynamics.seed, epochs=learn.epochs, max_L=learn.max_L,
+                            r_max=learn.r_max, committee=1)
+    model = fit_mace(r, f, e, numbers, settings, version=1,
+                     cell=first.cell.array if periodic else None,
+                     pbc=tuple(first.pbc) if periodic else None, max_frames=frames)
     print(f"# fitted afresh to {frames} frames: {model.describe()}, {model.fit_seconds:.0f} s",
           flush=True)
     return model
@@ -97,6 +105,12 @@ def first_shell(traj: Trajectory) -> str:
     return " | ".join(cells)
 
 
+def size(traj: Trajectory) -> str:
+    """A cluster's radius of gyration: mean | largest mean over 250 fs (Å)."""
+    mean, loosest = cluster_size(traj)
+    return f"{mean:.3f} | {loosest:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, default=Path("runs/bench-water-box-e15"))
@@ -109,8 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = yaml.safe_load(args.input.read_text())
-    dyn = data["dynamics"]
-    learn = {"seed": dyn["seed"], "epochs": data["hybrid"]["learn"].get("epochs", MACE_EPOCHS)}
+    cfg = parse_config(data, RunConfig, args.input.name, base_dir=args.input.resolve().parent)
+    dyn = cfg.dynamics
     last, dataset, saved = load_learned(args.run / "hybrid-a" / "forecaster.pt")
     numbers = np.asarray(saved["numbers"])
     runs: dict[str, Trajectory] = {
@@ -126,18 +140,21 @@ def main() -> None:
     for frames in args.fit_frames:
         starts[f"fitted afresh to {frames} frames, from full A"] = (
             "full-a", args.from_full, f"{frames}-frames-",
-            lambda frames=frames: refitted(args.run, dataset, numbers, frames, learn))
+            lambda frames=frames: refitted(args.run, dataset, numbers, frames, cfg))
     for name, (folder, at, tag, model) in starts.items():
         out = args.run / f"learned-only-{tag}from-{folder}.traj"
         if not out.exists():
             learned_only(model(), args.run / folder / "fine.traj", at, args.ps, out,
-                         dyn["temperature_K"], dyn["tau_fs"], saved["dt_fs"])
+                         dyn.temperature_K, dyn.tau_fs, saved["dt_fs"])
         runs[name] = read_trajectory(out, dt_fs=EVERY * DT_FS)
 
-    print(f"# the water box's last learned version alone, {args.run}, {date.today()}, "
+    periodic = runs["full A"].pbc is not None and bool(np.any(runs["full A"].pbc))
+    measure, columns = ((first_shell, "g(r) O-O first peak (height at Å) | g(r) O-H hydrogen "
+                         "bond (height at Å)") if periodic else
+                        (size, "radius of gyration, mean (Å) | largest mean over 250 fs (Å)"))
+    print(f"# the run's last learned version alone, {args.run}, {date.today()}, "
           f"{platform.processor() or platform.machine()}\n")
-    print("| run | part | g(r) O-O first peak (height at Å) | g(r) O-H hydrogen bond "
-          "(height at Å) |")
+    print(f"| run | part | {columns} |")
     print("|---|---|---|---|")
     for name, traj in runs.items():
         half = len(traj) // 2
@@ -145,7 +162,7 @@ def main() -> None:
         for part, (a, b) in (("first half", (0, half)), ("second half", (half, len(traj)))):
             length = (b - a) * traj.dt_fs / 1000
             print(f"| {name} | {part} ({length:.1f} ps) | "
-                  f"{first_shell(traj.slice(a, b).subsample(step))} |", flush=True)
+                  f"{measure(traj.slice(a, b).subsample(step))} |", flush=True)
 
 
 if __name__ == "__main__":

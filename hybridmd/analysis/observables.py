@@ -244,6 +244,22 @@ def circular_variance(angles_deg: np.ndarray, axis: int = 0) -> np.ndarray:
     return 1.0 - np.abs(np.nanmean(z, axis=axis))
 
 
+def cluster_size(traj: Trajectory, every_fs: float = 10.0,
+                 stretch_fs: float = 250.0) -> tuple[float, float]:
+    """How compact a cluster in vacuum stays: the mass-weighted radius of gyration (Å) over
+    frames ``every_fs`` apart, its mean and the largest of its means over ``stretch_fs``. A
+    cluster loosened as a whole has no single group far from the rest; a loose stretch shows
+    in the second where the mean hides it."""
+    every = max(1, round(every_fs / traj.dt_fs))
+    r = traj.positions[::every]
+    m = traj.masses / traj.masses.sum()
+    centre = np.einsum("i,fij->fj", m, r)
+    rg = np.sqrt(np.einsum("i,fi->f", m, ((r - centre[:, None]) ** 2).sum(-1)))
+    window = min(len(rg), max(1, round(stretch_fs / (every * traj.dt_fs))))
+    stretches = np.convolve(rg, np.ones(window) / window, "valid")
+    return float(rg.mean()), float(stretches.max())
+
+
 # ------------------------------------------------------------------------------ topology
 
 

@@ -163,6 +163,21 @@ def test_internal_coordinates_match_ase() -> None:
     np.testing.assert_allclose(ob.bond(r, 0, 2), [a.get_distance(0, 2) for a in frames])
 
 
+def test_cluster_size_is_the_mass_weighted_radius_and_its_loosest_stretch() -> None:
+    # an O2 molecule (equal masses) 2 Å long for 500 fs, then 4 Å for 250 fs, drifting:
+    # the radius of gyration is half its length, whatever the drift and the orientation
+    frames = 151  # 5 fs apart
+    half = np.where(np.arange(frames) < 100, 1.0, 2.0)
+    r = np.zeros((frames, 2, 3))
+    r[:, 0, 1], r[:, 1, 1] = -half, half
+    r += 0.01 * np.arange(frames)[:, None, None]
+    traj = _trajectory(np.array([8, 8]), r, np.zeros_like(r), 5.0)
+    mean, loosest = ob.cluster_size(traj)  # every 10 fs: 50 frames at 1 Å, 26 at 2 Å
+    assert mean == pytest.approx((50 * 1.0 + 26 * 2.0) / 76)
+    assert loosest == pytest.approx(2.0)  # the last 250 fs
+    assert ob.cluster_size(traj, stretch_fs=10_000) == pytest.approx((mean, mean))
+
+
 def test_most_flexible_dihedral_is_the_rotating_hydroxyl() -> None:
     atoms = read(geometry_path("ethanol"))  # C0 C1 O2 H3..H7 on carbons, H8 on O2
     frames = 60
