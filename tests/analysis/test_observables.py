@@ -165,7 +165,7 @@ def test_internal_coordinates_match_ase() -> None:
 
 def test_cluster_size_is_the_mass_weighted_radius_and_its_loosest_stretch() -> None:
     # an O2 molecule (equal masses) 2 Å long for 500 fs, then 4 Å for 250 fs, drifting:
-    # the radius of gyration is half its length, whatever the drift and the orientation
+    # the radius of gyration is half its length, whatever the drift
     frames = 151  # 5 fs apart
     half = np.where(np.arange(frames) < 100, 1.0, 2.0)
     r = np.zeros((frames, 2, 3))
