@@ -108,7 +108,8 @@ class ReachGuard:
     def refuses(self, positions: np.ndarray, dataset: ExpensiveFrames,
                 model: MaceModel) -> str | None:
         """Why a frame of a forecast (its start or end) is beyond reach of ``model``, or None."""
-        gaps, sources = self._gaps_of(dataset), dataset.arrays_sources()
+        sources = dataset.arrays_sources()
+        gaps = self._gaps_of(dataset, sources)
         walk = self.excursions
         walk.walk(gaps, sources)
         if (model.version, walk.since, walk.confirmed) != self._measured:
@@ -126,9 +127,11 @@ class ReachGuard:
         return (f"beyond reach ({apart} apart, the calculator's frames it learned from "
                 f"{self.largest:.2f} Å" + (", a group still out)" if walk.out else ")"))
 
-    def _gaps_of(self, dataset: ExpensiveFrames) -> np.ndarray:
-        """The gap of every labeled frame (measured once: labeled frames never change)."""
-        positions = dataset.arrays()[0]
-        new = [self.cell.gap(r, self.upto) for r in positions[len(self._gaps):]]
+    def _gaps_of(self, dataset: ExpensiveFrames, sources: np.ndarray) -> np.ndarray:
+        """The gap of every labeled frame of dynamics, NaN for a check's (measured once:
+        labeled frames never change)."""
+        positions, done = dataset.arrays()[0], len(self._gaps)
+        new = [np.nan if source in CHECKS else self.cell.gap(r, self.upto)
+               for r, source in zip(positions[done:], sources[done:], strict=True)]
         self._gaps = np.concatenate([self._gaps, new])
         return self._gaps
