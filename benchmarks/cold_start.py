@@ -46,11 +46,10 @@ import yaml
 from ase import Atoms
 
 from hybridmd.analysis.compare import VACF_LAGS_FS, distribution_scores
-from hybridmd.analysis.observables import cluster_size, kinetic_temperature
+from hybridmd.analysis.observables import cluster_size, kinetic_temperature, largest_gap
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.build import molecules
 from hybridmd.hybrid.session import HybridRun
-from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
 from hybridmd.signals import Terminated, received, stoppable_script
 from hybridmd.trajectory import Trajectory
@@ -205,26 +204,6 @@ def _periodic(traj: Trajectory) -> bool:
     return traj.cell is not None and bool(traj.pbc.any())
 
 
-def _every_10_fs(traj: Trajectory) -> int:
-    """The frame step of the structure lines (frames 10 fs apart)."""
-    return max(1, round(10 / traj.dt_fs))
-
-
-def _largest_gap(traj: Trajectory) -> float:
-    """The largest over frames 10 fs apart of ``Cell.gap``: how far the farthest group of
-    atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
-    30 Å, or beyond half the box's narrowest width."""
-    frames = range(0, len(traj), _every_10_fs(traj))
-    periodic = _periodic(traj)
-    pbc = tuple(bool(p) for p in traj.pbc) if periodic else (False,) * 3
-
-    def gap(k: int) -> float:
-        cell = Cell(traj.cells[k] if periodic else np.zeros((3, 3)), pbc)
-        return cell.gap(traj.positions[k], cell.gap_span)
-
-    return max(gap(k) for k in frames)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", type=Path,
@@ -344,7 +323,7 @@ def main() -> None:
           "the summaries): "
           + ", ".join(f"{k} {v:.1f} K" for k, v in temps.items()))
 
-    gaps = {k: f"{_largest_gap(t):.2f}".replace("inf", "beyond reach") for k, t in traj.items()}
+    gaps = {k: f"{largest_gap(t):.2f}".replace("inf", "beyond reach") for k, t in traj.items()}
     print("largest gap between groups of atoms (Å, every 10 fs; a molecule leaving a cluster "
           "widens it): " + ", ".join(f"{k} {v}" for k, v in gaps.items()))
     first = next(iter(traj.values()))

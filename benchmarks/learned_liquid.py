@@ -44,13 +44,12 @@ from ase.io.trajectory import Trajectory as AseTrajectory
 from ase.md.bussi import Bussi
 from ase.units import fs
 
-from hybridmd.analysis.observables import cluster_size
+from hybridmd.analysis.observables import cluster_size, largest_gap
 from hybridmd.analysis.rdf import radial_distribution
 from hybridmd.config import RunConfig, parse_config
 from hybridmd.hybrid.dataset import ExpensiveFrames
 from hybridmd.hybrid.learned_file import load_learned
 from hybridmd.hybrid.mace_force_field import MaceModel, MaceSettings, fit_mace
-from hybridmd.periodic import Cell
 from hybridmd.readers import read_trajectory
 from hybridmd.trajectory import Trajectory
 
@@ -110,10 +109,7 @@ def size(traj: Trajectory) -> str:
     """A cluster's radius of gyration: mean | largest mean over 250 fs (Å); and the largest
     gap between groups of atoms (a molecule leaving widens it), every 10 fs."""
     mean, loosest = cluster_size(traj)
-    vacuum = Cell(np.zeros((3, 3)), (False,) * 3)
-    every = max(1, round(10 / traj.dt_fs))
-    gap = max(vacuum.gap(r, vacuum.gap_span) for r in traj.positions[::every])
-    return f"{mean:.3f} | {loosest:.2f} | {gap:.2f}".replace("inf", "beyond 30")
+    return f"{mean:.3f} | {loosest:.2f} | {largest_gap(traj):.2f}".replace("inf", "beyond 30")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from scipy.integrate import trapezoid
 from scipy.spatial.distance import jensenshannon as _scipy_jensenshannon
 
 from hybridmd.interpolation.metrics import pair_distances
+from hybridmd.periodic import Cell
 from hybridmd.trajectory import Trajectory
 from hybridmd.units import KB
 
@@ -258,6 +259,20 @@ def cluster_size(traj: Trajectory, every_fs: float = 10.0,
     window = min(len(rg), max(1, round(stretch_fs / (every * traj.dt_fs))))
     stretches = np.convolve(rg, np.ones(window) / window, "valid")
     return float(rg.mean()), float(stretches.max())
+
+
+def largest_gap(traj: Trajectory, every_fs: float = 10.0) -> float:
+    """The largest ``Cell.gap`` over frames ``every_fs`` apart: how far the farthest group of
+    atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
+    30 Å, or beyond half the box's narrowest width."""
+    periodic = traj.cell is not None and traj.pbc is not None and bool(np.any(traj.pbc))
+    pbc = tuple(bool(p) for p in traj.pbc) if periodic else (False,) * 3
+
+    def gap(k: int) -> float:
+        cell = Cell(traj.cells[k] if periodic else np.zeros((3, 3)), pbc)
+        return cell.gap(traj.positions[k], cell.gap_span)
+
+    return max(gap(k) for k in range(0, len(traj), max(1, round(every_fs / traj.dt_fs))))
 
 
 # ------------------------------------------------------------------------------ topology

@@ -178,6 +178,19 @@ def test_cluster_size_is_the_mass_weighted_radius_and_its_loosest_stretch() -> N
     assert ob.cluster_size(traj, stretch_fs=10_000) == pytest.approx((mean, mean))
 
 
+def test_largest_gap_is_the_farthest_group_under_the_minimum_image() -> None:
+    # two O atoms 1 Å apart, one drifting to 3 Å and back over 20 frames 5 fs apart
+    d = 1.0 + 2.0 * np.sin(np.linspace(0, np.pi, 21))
+    r = np.zeros((21, 2, 3))
+    r[:, 1, 0] = d
+    traj = _trajectory(np.array([8, 8]), r, np.zeros_like(r), 5.0)
+    assert ob.largest_gap(traj) == pytest.approx(d[::2].max())  # frames 10 fs apart
+    # in a 10 Å box the same pair across the boundary is 1 Å apart, not 9
+    r[:, 0, 0], r[:, 1, 0] = 0.5, 9.5
+    traj.cell, traj.pbc = np.eye(3) * 10.0, np.array([True, True, True])
+    assert ob.largest_gap(traj) == pytest.approx(1.0)
+
+
 def test_most_flexible_dihedral_is_the_rotating_hydroxyl() -> None:
     atoms = read(geometry_path("ethanol"))  # C0 C1 O2 H3..H7 on carbons, H8 on O2
     frames = 60
