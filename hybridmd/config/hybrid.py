@@ -148,6 +148,13 @@ class LearnConfig(Strict):
         200, ge=1, le=MAX_COUNT,
         description="new expensive frames (from simulated and monitored segments) "
         "that start the next fit")
+    refit_growth: float = Field(
+        0.0, ge=0, le=10,
+        description="new frames that start the next fit, as a share of those handed to the "
+        "last one, when more than `refit_frames` (0.5: fits at 200, 400, 600, 900, 1350, ... "
+        "frames): fits then come as often as now while the model is young and a run's fits "
+        "cost a few times its last one's, so that a fit can take every frame labeled "
+        "(`max_frames` above them) at the cost of fits capped at a few hundred")
     lag_segments: int = Field(
         2, ge=0, le=MAX_COUNT,
         description="lag of a background result, in segments: from asking for a fit "

@@ -194,7 +194,8 @@ def _learned_maker(cfg: RunConfig, atoms: Atoms, learned: Any, spec: str,
     learner = Learner(fit, learn.threads, atoms.numbers, learn.first_fit_frames,
                       learn.refit_frames, learn.lag_segments,
                       executor or make_executor(learn.transport, name="hybridmd-learner"),
-                      owns_executor=executor is None, continues=kind == "mace")
+                      owns_executor=executor is None, continues=kind == "mace",
+                      refit_growth=learn.refit_growth)
     model, dataset, learned_from = None, ExpensiveFrames(len(atoms)), None
     if learned is not None:
         model, dataset, data = learned

@@ -1,7 +1,8 @@
 """The background learner of ``forecaster: learn``: new force-field versions while the run goes on.
 
 The driver asks for a fit when enough new expensive frames are in (``first_fit_frames``, then
-every ``refit_frames``), hands the learner the frames labeled so far, and takes the version
+every ``refit_frames``, or ``refit_growth`` times the frames of the last fit where that is
+more), hands the learner the frames labeled so far, and takes the version
 up ``lag_segments`` segments later (counted in segments made), waiting there if the learner
 is late. Versions are taken up only at those boundaries, never inside a segment, and a fit is
 a deterministic function of the frames, so the trajectory does not depend on how fast the
@@ -17,6 +18,7 @@ that raises or dies ends the run with its message; the frames committed so far a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -81,14 +83,19 @@ class Learner:
     """Asks for fits and hands back versions at fixed points of the run.
 
     ``continues``: each fit goes on training the version in use (``start_from``; MACE's
-    networks keep what they learned), rather than starting afresh (sGDML's closed form)."""
+    networks keep what they learned), rather than starting afresh (sGDML's closed form).
+    ``refit_growth``: the next fit waits for at least this share of new frames (0: for
+    ``refit_frames`` only), so fits of every frame cost a geometric series, not a sum of
+    ever larger fits at a fixed pace."""
 
     def __init__(self, fit: Fit, threads: int, numbers: np.ndarray, first_fit_frames: int,
                  refit_frames: int, lag_segments: int, executor: Executor,
-                 owns_executor: bool = True, continues: bool = False):
+                 owns_executor: bool = True, continues: bool = False,
+                 refit_growth: float = 0.0):
         self.fit, self.threads, self.continues = fit, threads, continues
         self.numbers = np.asarray(numbers, dtype=int)
         self.first_fit_frames, self.refit_frames = first_fit_frames, refit_frames
+        self.refit_growth = refit_growth
         self.lag = lag_segments
         self._executor, self._owns = executor, owns_executor
         self.next_version = 1
@@ -99,8 +106,9 @@ class Learner:
         self.wait_seconds = 0.0  #: the driver's time waiting for late versions
 
     def request_due(self, frames: int) -> bool:
-        threshold = (self.first_fit_frames if self.last_request_frames == 0
-                     else self.last_request_frames + self.refit_frames)
+        last = self.last_request_frames
+        threshold = (self.first_fit_frames if last == 0 else
+                     last + max(self.refit_frames, math.ceil(self.refit_growth * last)))
         return self.pending is None and frames >= threshold
 
     def request(self, step: int, dataset: ExpensiveFrames, in_use: Any = None) -> None:

@@ -378,3 +378,21 @@ def test_a_continuing_learner_trains_on_from_the_version_in_use(continues):
     again.load_state_dict(state, frames, in_use="version 4")
     assert again.take_up().message == expected
     again.close()
+
+
+@pytest.mark.parametrize(("growth", "expected"), [(0.0, list(range(200, 2100, 200))),
+                                                  (0.5, [200, 400, 600, 900, 1350, 2025])])
+def test_refit_growth_spaces_fits_by_a_share_of_the_frames(growth, expected):
+    """``refit_growth`` 0.5: a fit when the frames grew by half since the last one, but never
+    sooner than ``refit_frames``; the schedule follows from the frames alone (a resume asks
+    at the same points)."""
+    learner = Learner(_recording_fit, 1, np.array([1, 1]), first_fit_frames=200,
+                      refit_frames=200, lag_segments=0, executor=ThreadPoolExecutor(1),
+                      refit_growth=growth)
+    asked = []
+    for n in range(1, 2100):
+        if learner.request_due(n):
+            asked.append(n)
+            learner.pending, learner.last_request_frames = None, n  # as a request leaves it
+    learner.close()
+    assert asked == expected
