@@ -57,19 +57,17 @@ EVERY = 10  #: steps between written frames (5 fs)
 DT_FS = 0.5
 
 
-def refitted(run: Path, dataset: ExpensiveFrames, numbers: np.ndarray, frames: int,
-             cfg: RunConfig) -> MaceModel:
+def refitted(dataset: ExpensiveFrames, numbers: np.ndarray, frames: int, cfg: RunConfig,
+             cell: np.ndarray | None, pbc: tuple[bool, ...] | None) -> MaceModel:
     """A model fitted afresh to ``frames`` of the run's labeled frames (evenly spread), with
-    the input's model settings, passes and seed; its main model only (no committee)."""
+    the input's model settings, passes and seed; its main model only (no committee).
+    ``cell`` and ``pbc``: a periodic system's (None in vacuum)."""
     r, f, e = dataset.arrays()
-    first = AseTrajectory(str(run / "full-a" / "coarse.traj"))[0]
-    periodic = bool(first.pbc.any())
     learn = cfg.hybrid.learn
     settings = MaceSettings(seed=cfg.dynamics.seed, epochs=learn.epochs, max_L=learn.max_L,
                             r_max=learn.r_max, committee=1)
-    model = fit_mace(r, f, e, numbers, settings, version=1,
-                     cell=first.cell.array if periodic else None,
-                     pbc=tuple(first.pbc) if periodic else None, max_frames=frames)
+    model = fit_mace(r, f, e, numbers, settings, version=1, cell=cell, pbc=pbc,
+                     max_frames=frames)
     print(f"# fitted afresh to {frames} frames: {model.describe()}, {model.fit_seconds:.0f} s",
           flush=True)
     return model
@@ -132,6 +130,10 @@ def main() -> None:
         name: read_trajectory(args.run / folder / "fine.traj")
         for name, folder in (("full A", "full-a"), ("full B", "full-b"),
                              ("hybrid A", "hybrid-a"))}
+    full_a = runs["full A"]
+    periodic = full_a.pbc is not None and bool(np.any(full_a.pbc))
+    cell, pbc = ((np.array(full_a.cells[0]), tuple(bool(p) for p in full_a.pbc)) if periodic
+                 else (None, None))
     # name: (start folder, start ps, file tag, the model: made only where its run is not done)
     starts: dict[str, tuple[str, float, str, Callable[[], Any]]] = {
         f"learned only, from full A at {args.from_full:g} ps":
@@ -141,7 +143,7 @@ def main() -> None:
     for frames in args.fit_frames:
         starts[f"fitted afresh to {frames} frames, from full A"] = (
             "full-a", args.from_full, f"{frames}-frames-",
-            lambda frames=frames: refitted(args.run, dataset, numbers, frames, cfg))
+            lambda frames=frames: refitted(dataset, numbers, frames, cfg, cell, pbc))
     for name, (folder, at, tag, model) in starts.items():
         out = args.run / f"learned-only-{tag}from-{folder}.traj"
         if not out.exists():
@@ -149,7 +151,6 @@ def main() -> None:
                          dyn.temperature_K, dyn.tau_fs, saved["dt_fs"])
         runs[name] = read_trajectory(out, dt_fs=EVERY * DT_FS)
 
-    periodic = runs["full A"].pbc is not None and bool(np.any(runs["full A"].pbc))
     measure, columns = ((first_shell, "g(r) O-O first peak (height at Å) | g(r) O-H hydrogen "
                          "bond (height at Å)") if periodic else
                         (size, "radius of gyration, mean (Å) | largest mean over 250 fs (Å) "
