@@ -152,9 +152,9 @@ class LearnConfig(Strict):
         0.0, ge=0, le=10,
         description="new frames that start the next fit, as a share of those handed to the "
         "last one, when more than `refit_frames` (0.5: fits at 200, 400, 600, 900, 1350, ... "
-        "frames): fits then come as often as now while the model is young and a run's fits "
-        "cost a few times its last one's, so that a fit can take every frame labeled "
-        "(`max_frames` above them) at the cost of fits capped at a few hundred")
+        "frames): fits come as often as with `refit_frames` alone while the model is young, "
+        "and later fewer, so that with `max_frames` above the frames labeled (every frame "
+        "in every fit) a run's fits together cost a few times its last one's")
     lag_segments: int = Field(
         2, ge=0, le=MAX_COUNT,
         description="lag of a background result, in segments: from asking for a fit "

@@ -1,8 +1,8 @@
 """The background learner of ``forecaster: learn``: new force-field versions while the run goes on.
 
 The driver asks for a fit when enough new expensive frames are in (``first_fit_frames``, then
-every ``refit_frames``, or ``refit_growth`` times the frames of the last fit where that is
-more), hands the learner the frames labeled so far, and takes the version
+every ``refit_frames``, or ``refit_growth`` times the frames of the last request where that
+is more), hands the learner the frames labeled so far, and takes the version
 up ``lag_segments`` segments later (counted in segments made), waiting there if the learner
 is late. Versions are taken up only at those boundaries, never inside a segment, and a fit is
 a deterministic function of the frames, so the trajectory does not depend on how fast the
