@@ -131,7 +131,7 @@ def main() -> None:
         for name, folder in (("full A", "full-a"), ("full B", "full-b"),
                              ("hybrid A", "hybrid-a"))}
     full_a = runs["full A"]
-    periodic = full_a.pbc is not None and bool(np.any(full_a.pbc))
+    periodic = bool(full_a.pbc.any())
     cell, pbc = ((np.array(full_a.cells[0]), tuple(bool(p) for p in full_a.pbc)) if periodic
                  else (None, None))
     # name: (start folder, start ps, file tag, the model: made only where its run is not done)

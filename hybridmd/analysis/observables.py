@@ -265,11 +265,10 @@ def largest_gap(traj: Trajectory, every_fs: float = 10.0) -> float:
     """The largest ``Cell.gap`` over frames ``every_fs`` apart: how far the farthest group of
     atoms got from the rest (under the minimum image, each frame in its cell); inf beyond
     30 Å, or beyond half the box's narrowest width."""
-    periodic = traj.cell is not None and traj.pbc is not None and bool(np.any(traj.pbc))
-    pbc = tuple(bool(p) for p in traj.pbc) if periodic else (False,) * 3
+    pbc = tuple(bool(p) for p in traj.pbc)  # a Trajectory's: a cell wherever one is True
 
     def gap(k: int) -> float:
-        cell = Cell(traj.cells[k] if periodic else np.zeros((3, 3)), pbc)
+        cell = Cell(traj.cells[k] if any(pbc) else np.zeros((3, 3)), pbc)
         return cell.gap(traj.positions[k], cell.gap_span)
 
     return max(gap(k) for k in range(0, len(traj), max(1, round(every_fs / traj.dt_fs))))
